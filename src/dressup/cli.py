@@ -1,0 +1,253 @@
+"""The `dressup` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import DressUpError
+
+app = typer.Typer(help="DressUp: similar items, recommendations and outfits for a fashion catalog.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure quality on held-out data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+console = Console()
+errors = Console(stderr=True)
+
+StoreOption = Annotated[Path, typer.Option("--store", "-s", help="Store directory.")]
+WhereOption = Annotated[Optional[list[str]], typer.Option("--where", "-w", help="Filter column=value or column!=value; repeat for more.")]
+
+
+@contextmanager
+def user_errors():
+    """Turn DressUp's errors into one red line and exit status 1."""
+    try:
+        yield
+    except DressUpError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+        raise typer.Exit(1) from None
+
+
+class _RateColumn(TextColumn):
+    def __init__(self):
+        super().__init__("")
+
+    def render(self, task):
+        speed = task.finished_speed or task.speed
+        return super().render(task) if speed is None else TextColumn(f"{speed:,.0f} img/s").render(task)
+
+
+@app.command()
+def index(
+    source: Annotated[Path, typer.Argument(help="Catalog folder or table (CSV/Parquet).")],
+    store: StoreOption,
+    layout: Annotated[str, typer.Option(help="auto, fashion-product-images, hm, mango or generic.")] = "auto",
+    encoder: Annotated[Optional[str], typer.Option(help="Encoder name or model directory (default: the store's, else the built-in default).")] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="Generic tables: the id column.")] = None,
+    image_column: Annotated[Optional[str], typer.Option(help="Generic tables: the image path column.")] = None,
+    title_column: Annotated[Optional[str], typer.Option(help="Generic tables: the title column.")] = None,
+    category_column: Annotated[Optional[str], typer.Option(help="Generic tables: the category column.")] = None,
+    colour_column: Annotated[Optional[str], typer.Option(help="Generic tables: the colour column.")] = None,
+    gender_column: Annotated[Optional[str], typer.Option(help="Generic tables: the gender column.")] = None,
+    price_column: Annotated[Optional[str], typer.Option(help="Generic tables: the price column.")] = None,
+    sizes_column: Annotated[Optional[str], typer.Option(help="Generic tables: the sizes column (S|M|L).")] = None,
+    brand_column: Annotated[Optional[str], typer.Option(help="Generic tables: the brand column.")] = None,
+    image_root: Annotated[Optional[Path], typer.Option(help="Folder that relative image paths start from (default: the table's folder).")] = None,
+    index_kind: Annotated[str, typer.Option(help="auto, flat or hnsw.")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 32,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Save embeddings for resuming every N images.")] = 1024,
+):
+    """Create or update a store from a catalog: embeds new and changed images only."""
+    from .catalog import CatalogSource
+    from .index import IndexConfig
+    from .indexing import index_catalog
+
+    given = {"id": id_column, "image": image_column, "title": title_column, "category": category_column, "colour": colour_column,
+             "gender": gender_column, "price": price_column, "sizes": sizes_column, "brand": brand_column}
+    columns = {name: column for name, column in given.items() if column}
+    with user_errors(), Progress(
+        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), _RateColumn(), TimeRemainingColumn(),
+        console=console, transient=False,
+    ) as bar:
+        task = bar.add_task("embedding", total=None)
+        report = index_catalog(
+            CatalogSource(source, layout=layout, columns=columns, image_root=image_root),
+            store,
+            encoder=encoder,
+            index_config=IndexConfig(kind=index_kind),
+            batch_size=batch_size,
+            checkpoint_every=checkpoint_every,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+        bar.update(task, total=max(report.embedded, 1), completed=max(report.embedded, 1))
+    console.print(
+        f"[green]{store}[/]: {report.items:,} items ({report.generation}); added {report.added:,}, "
+        f"image changed {report.updated_images:,}, removed {report.removed:,}, unchanged {report.unchanged:,}; "
+        f"embedded {report.embedded:,} at {report.images_per_second:,.0f} img/s"
+        + (f"; resumed {report.resumed:,} from an interrupted run" if report.resumed else "")
+    )
+    listing = store / "reports" / "unreadable-images.txt"
+    listing.unlink(missing_ok=True)
+    if report.unreadable:
+        listing.parent.mkdir(exist_ok=True)
+        listing.write_text("".join(f"{item}\t{message}\n" for item, message in report.unreadable))
+        errors.print(f"[yellow]skipped {len(report.unreadable):,} unreadable image(s)[/], listed in {listing}:")
+        for item, message in report.unreadable[:10]:
+            errors.print(f"  {item}: {message}", highlight=False, markup=False)
+        if len(report.unreadable) > 10:
+            errors.print(f"  ... and {len(report.unreadable) - 10:,} more")
+
+
+def _filters(where, category, gender, colour, min_price, max_price, size):
+    from .filters import Filters
+
+    expressions = list(where or [])
+    for column, value in (("category", category), ("gender", gender), ("colour", colour)):
+        if value:
+            expressions.append(f"{column}={value}")
+    return Filters.parse(expressions, min_price=min_price, max_price=max_price, size=size)
+
+
+@app.command()
+def similar(
+    store: StoreOption,
+    item: Annotated[Optional[str], typer.Option("--item", "-i", help="Id of a stored item.")] = None,
+    image: Annotated[Optional[Path], typer.Option(help="Path of a photo.")] = None,
+    all_items: Annotated[bool, typer.Option("--all", help="Every item's similar items, as JSON lines.")] = False,
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
+    where: WhereOption = None,
+    category: Annotated[Optional[str], typer.Option(help="Only this category.")] = None,
+    gender: Annotated[Optional[str], typer.Option(help="Only this gender.")] = None,
+    colour: Annotated[Optional[str], typer.Option("--colour", "--color", help="Only this colour.")] = None,
+    min_price: Annotated[Optional[float], typer.Option(help="Lowest price.")] = None,
+    max_price: Annotated[Optional[float], typer.Option(help="Highest price (budget).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Only items sold in this size.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="With --all: the JSON-lines file to write.")] = None,
+):
+    """Items most similar to a stored item, a photo, or (with --all) every item."""
+    from .store import Store
+
+    with user_errors():
+        if sum([item is not None, image is not None, all_items]) != 1:
+            raise DressUpError("give exactly one of --item, --image or --all")
+        filters = _filters(where, category, gender, colour, min_price, max_price, size)
+        opened = Store.open(store)
+        if all_items:
+            _similar_all(opened, k, filters, output)
+            return
+        matches = opened.similar(item=item, image=image, k=k, filters=filters)
+        rows = [{"id": m.id, "score": round(m.score, 4), **_summary(opened, m.row)} for m in matches]
+        if as_json:
+            print(json.dumps({"query": item or str(image), "items": rows}, indent=2, default=str))
+            return
+        table = Table(title=f"similar to {item or image}", show_lines=False)
+        for column in ("id", "score", "title", "category", "colour", "gender", "price"):
+            table.add_column(column, justify="right" if column in ("score", "price") else "left")
+        for row in rows:
+            table.add_row(*(_cell(row.get(c)) for c in ("id", "score", "title", "category", "colour", "gender", "price")))
+        console.print(table)
+        if len(rows) < k:
+            errors.print(f"only {len(rows)} item(s) satisfy the filters")
+
+
+def _similar_all(store, k, filters, output):
+    import os
+
+    if output is None:
+        raise DressUpError("--all needs --output FILE.jsonl")
+    temporary = output.with_name(output.name + ".tmp")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with Progress(TextColumn("similar"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task("similar", total=len(store))
+        with open(temporary, "w") as handle:
+            for item_id, matches in store.similar_all(k=k, filters=filters):
+                handle.write(json.dumps({"item": item_id, "similar": [{"id": m.id, "score": round(m.score, 6)} for m in matches]}) + "\n")
+                bar.advance(task)
+    os.replace(temporary, output)
+    errors.print(f"wrote {len(store):,} lines to {output}")
+
+
+def _summary(store, row) -> dict:
+    item = store.items.iloc[row]
+    price = item["price"]
+    return {"title": item["title"], "category": item["category"], "colour": item["colour"], "gender": item["gender"],
+            "price": None if price != price else float(price), "image": item["image"]}
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@app.command()
+def encoders():
+    """List the built-in image encoders."""
+    from .encoders import list_encoders
+
+    table = Table(title="image encoders")
+    for column in ("name", "dimension", "input", "base weights", "licence"):
+        table.add_column(column)
+    for spec in list_encoders():
+        table.add_row(spec.name, str(spec.dimension), f"{spec.input_size}px", spec.base_weights, spec.licence)
+    console.print(table)
+
+
+@app.command()
+def info(store: StoreOption):
+    """Show a store's manifest."""
+    from .store import read_manifest
+
+    with user_errors():
+        print(json.dumps(read_manifest(store), indent=2))
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    store: StoreOption,
+    label: Annotated[list[str], typer.Option("--label", "-l", help="Label column a similar item should share; repeat.")],
+    k: Annotated[int, typer.Option("-k", min=1)] = 10,
+    split_file: Annotated[Optional[Path], typer.Option(help="Table (id, split): queries are its test items; gallery is the whole store.")] = None,
+    split: Annotated[str, typer.Option(help="Which split of the split file to query with.")] = "test",
+    results: Annotated[Optional[Path], typer.Option(help="Score a `similar --all` JSON-lines file instead of searching.")] = None,
+    output_dir: Annotated[Optional[Path], typer.Option(help="Where to write the JSON report and PNG (default STORE/reports).")] = None,
+):
+    """Precision@k of similar items per label and jointly, with a PNG of sample queries."""
+    from .evaluation import evaluate_retrieval, plot_retrieval_samples, read_results, read_split_queries
+    from .store import Store
+
+    with user_errors():
+        opened = Store.open(store)
+        queries = read_split_queries(opened, split_file, split) if split_file else None
+        precomputed = read_results(opened, results) if results else None
+        report, query_rows, found = evaluate_retrieval(opened, label, k=k, query_rows=queries, results=precomputed)
+        table = Table(title=f"retrieval: {report.queries:,} queries, gallery {report.gallery:,}, encoder {report.encoder}")
+        table.add_column("label")
+        table.add_column(f"P@{k}", justify="right")
+        for name, value in report.precision.items():
+            table.add_row(name, f"{value:.4f}")
+        console.print(table)
+        folder = output_dir or store / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "retrieval.json").write_text(json.dumps(report.to_dict(), indent=2))
+        picture = plot_retrieval_samples(opened, query_rows, found, label[0], folder / "retrieval-samples.png")
+        console.print(f"wrote {folder / 'retrieval.json'} and {picture}")
+
+
+def main():  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

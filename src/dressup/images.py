@@ -1,0 +1,76 @@
+"""Reading product images safely and turning them into model input."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import DressUpError
+
+#: Anything `load_image` accepts: a path, raw bytes, or an already opened PIL image.
+ImageInput = Union[str, Path, bytes, Image.Image]
+
+#: Refuse images above this many pixels (decompression bombs); about a 9000 x 9000 photo.
+MAX_PIXELS = 80_000_000
+
+
+class ImageError(DressUpError, ValueError):
+    """An image that cannot be read: missing, truncated, not an image, or too large."""
+
+
+def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, draft_size: int | None = None) -> Image.Image:
+    """Open an image as RGB, compositing transparency onto white.
+
+    ``draft_size`` lets the JPEG decoder skip detail that the model will not see anyway.
+    """
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        name = "uploaded image" if isinstance(source, bytes) else str(source)
+        try:
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except FileNotFoundError:
+            raise ImageError(f"{name}: no such file") from None
+        except (UnidentifiedImageError, OSError) as error:
+            raise ImageError(f"{name}: not a readable image ({error})") from None
+        if image.width * image.height > max_pixels:
+            raise ImageError(f"{name}: {image.width}x{image.height} pixels is over the limit of {max_pixels}")
+        try:
+            if draft_size and image.format == "JPEG":
+                image.draft("RGB", (draft_size, draft_size))
+            image.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            raise ImageError(f"{name}: corrupt image ({error})") from None
+    return _to_rgb(image)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def square_pad(image: Image.Image, fill: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Pad to a square on a white background, so the whole product stays in view."""
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+def to_pixels(image: Image.Image, size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """A (3, size, size) float32 array normalised with the encoder's mean and std."""
+    image = square_pad(image).resize((size, size), Image.BILINEAR)
+    pixels = np.asarray(image, dtype=np.float32) * (1.0 / 255.0)
+    pixels = (pixels - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))

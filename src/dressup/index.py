@@ -1,0 +1,137 @@
+"""Nearest-neighbour search over normalised item vectors, with exact results under filters.
+
+Small catalogs use an exact FAISS inner-product index; from `HNSW_THRESHOLD` items on, an HNSW
+graph. A filtered query that few items satisfy is answered exactly over those items; otherwise the
+graph is searched with a FAISS ID selector and, should it come back short, the query falls back to
+exact search, so k results come back whenever k items satisfy the filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HNSW_THRESHOLD = 20_000
+#: Below this share of allowed items, a filtered query scans them exactly instead of walking the graph.
+EXACT_FILTER_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How the index is built: `kind` is "auto", "flat" or "hnsw"."""
+
+    kind: str = "auto"
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 96
+
+    def resolve(self, count: int) -> str:
+        if self.kind == "auto":
+            return "hnsw" if count >= HNSW_THRESHOLD else "flat"
+        if self.kind not in ("flat", "hnsw"):
+            raise ValueError(f"unknown index kind {self.kind!r}: use auto, flat or hnsw")
+        return self.kind
+
+
+class VectorIndex:
+    """``search(queries, k, allowed) -> (rows, scores)`` over the rows of ``vectors``.
+
+    Rows are positions in ``vectors``; padding, when fewer than k rows qualify, is row -1 with
+    score -inf.
+    """
+
+    def __init__(self, vectors: np.ndarray, config: IndexConfig = IndexConfig(), faiss_index=None):
+        import faiss
+
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.config = config
+        count, dimension = self.vectors.shape
+        self.kind = config.resolve(count)
+        if faiss_index is not None:
+            self._index = faiss_index
+        elif self.kind == "hnsw":
+            self._index = faiss.IndexHNSWFlat(dimension, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            self._index.hnsw.efConstruction = config.ef_construction
+            self._index.add(self.vectors)
+        else:
+            self._index = faiss.IndexFlatIP(dimension)
+            self._index.add(self.vectors)
+        if self.kind == "hnsw":
+            self._index.hnsw.efSearch = config.ef_search
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def dimension(self) -> int:
+        return self.vectors.shape[1]
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows for each query (inner product), among the ``allowed`` rows if given."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        k = max(0, min(k, len(self)))
+        if k == 0 or len(queries) == 0:
+            return np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32)
+        if allowed is None:
+            scores, rows = self._index.search(queries, k)
+            return self._clean(rows, scores)
+        rows_allowed = np.flatnonzero(allowed)
+        if len(rows_allowed) == 0:
+            return np.full((len(queries), k), -1, np.int64), np.full((len(queries), k), -np.inf, np.float32)
+        if self.kind == "flat" or len(rows_allowed) <= EXACT_FILTER_SHARE * len(self) or len(rows_allowed) <= k:
+            return exact_search(self.vectors, queries, k, rows_allowed)
+        return self._search_selected(queries, k, allowed, rows_allowed)
+
+    def _search_selected(self, queries, k, allowed, rows_allowed):
+        import faiss
+
+        bitmap = np.packbits(allowed, bitorder="little")  # must outlive the search
+        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.config.ef_search, 2 * k))
+        scores, rows = self._index.search(queries, k, params=params)
+        rows, scores = self._clean(rows, scores)
+        short = (rows < 0).any(axis=1)
+        if short.any():  # the graph walk found too few allowed rows: answer those queries exactly
+            rows[short], scores[short] = exact_search(self.vectors, queries[short], k, rows_allowed)
+        return rows, scores
+
+    @staticmethod
+    def _clean(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = rows.astype(np.int64)
+        scores = np.where(rows < 0, -np.inf, scores).astype(np.float32)
+        return rows, scores
+
+    def save(self, path: str | Path) -> None:
+        import faiss
+
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def load(cls, path: str | Path, vectors: np.ndarray, config: IndexConfig = IndexConfig()) -> "VectorIndex":
+        import faiss
+
+        index = faiss.read_index(str(path))
+        if index.ntotal != len(vectors):
+            raise ValueError(f"{path}: index holds {index.ntotal} vectors but the store has {len(vectors)}")
+        kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
+        return cls(vectors, IndexConfig(kind, config.hnsw_m, config.ef_construction, config.ef_search), faiss_index=index)
+
+
+def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force top-k by inner product over ``rows`` of ``vectors`` (all rows if None)."""
+    candidates = vectors if rows is None else vectors[rows]
+    rows = np.arange(len(vectors)) if rows is None else rows
+    scores = queries @ candidates.T
+    take = min(k, candidates.shape[0])
+    top = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take < candidates.shape[0] else np.tile(np.arange(take), (len(queries), 1))
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-top_scores, axis=1, kind="stable")
+    best_rows = rows[np.take_along_axis(top, order, axis=1)]
+    best_scores = np.take_along_axis(top_scores, order, axis=1).astype(np.float32)
+    if take < k:
+        pad = k - take
+        best_rows = np.hstack([best_rows, np.full((len(queries), pad), -1)])
+        best_scores = np.hstack([best_scores, np.full((len(queries), pad), -np.inf, np.float32)])
+    return best_rows.astype(np.int64), best_scores

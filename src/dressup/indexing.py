@@ -1,0 +1,205 @@
+"""`index_catalog`: bring a store in line with a catalog, embedding only what changed.
+
+Items whose image content and encoder are unchanged keep their vectors; new and changed images
+are embedded; items gone from the catalog leave the store. Embeddings are checkpointed to
+``STORE/work`` as they are made, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .catalog import CatalogSource, read_catalog
+from .encoders import DEFAULT_ENCODER, ImageEncoder, create_encoder
+from .index import IndexConfig
+from .store import MANIFEST, Store, store_lock, write_generation
+
+WORK_DIR = "work"
+
+#: Called as ``progress(done, total)`` while images are embedded.
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class IndexReport:
+    """What an `index_catalog` run did."""
+
+    items: int = 0
+    added: int = 0
+    updated_images: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    resumed: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    seconds_embedding: float = 0.0
+    generation: str = ""
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.seconds_embedding if self.seconds_embedding else 0.0
+
+
+def index_catalog(
+    source: CatalogSource | str | Path,
+    store_path: str | Path,
+    encoder: str | ImageEncoder | None = None,
+    index_config: IndexConfig = IndexConfig(),
+    batch_size: int = 32,
+    checkpoint_every: int = 1024,
+    progress: ProgressCallback | None = None,
+) -> IndexReport:
+    """Create or update the store at ``store_path`` from a catalog; returns what changed."""
+    store_path = Path(store_path)
+    catalog = read_catalog(source)  # a malformed table fails here, before the store is touched
+    with store_lock(store_path):
+        previous = Store.open(store_path) if (store_path / MANIFEST).is_file() else None
+        encoder = _choose_encoder(encoder, previous)
+        fingerprint = encoder.fingerprint
+        catalog["image_hash"] = _hash_images(catalog["image"].tolist())
+
+        known = _previous_vectors(previous, fingerprint)
+        work = _Checkpoints(store_path / WORK_DIR / fingerprint)
+        resumed = work.load()
+        report = IndexReport()
+        vectors = np.zeros((len(catalog), encoder.dimension), np.float32)
+        ok = np.zeros(len(catalog), bool)
+        to_embed = []
+        for row, (item_id, digest) in enumerate(zip(catalog["id"], catalog["image_hash"])):
+            key = (item_id, digest)
+            if digest is None:
+                report.unreadable.append((item_id, f"{catalog['image'].iat[row] or '(no image path)'}: no such file"))
+            elif key in known:
+                vectors[row], ok[row] = known[key], True
+            elif key in resumed:
+                vectors[row], ok[row] = resumed[key], True
+                report.resumed += 1
+            else:
+                to_embed.append(row)
+
+        started = time.perf_counter()
+        done = 0
+        images = [catalog["image"].iat[r] for r in to_embed]
+        for batch in encoder.encode_each(images, batch_size=batch_size):
+            rows = [to_embed[p] for p in batch.positions]
+            vectors[rows], ok[rows] = batch.vectors, True
+            work.add([(catalog["id"].iat[r], catalog["image_hash"].iat[r]) for r in rows], batch.vectors)
+            for position, message in batch.failures:
+                report.unreadable.append((catalog["id"].iat[to_embed[position]], message))
+            done += len(batch.positions) + len(batch.failures)
+            report.embedded += len(batch.positions)
+            if work.pending >= checkpoint_every:
+                work.flush()
+            if progress:
+                progress(done, len(to_embed))
+        work.flush()
+        report.seconds_embedding = time.perf_counter() - started
+
+        _count_changes(report, previous, catalog[ok])
+        indexed = catalog[ok].reset_index(drop=True)
+        manifest = write_generation(
+            store_path,
+            indexed,
+            vectors[ok],
+            encoder,
+            index_config,
+            {
+                "encoder_fingerprint": fingerprint,
+                "counts": {"unreadable_images": len(report.unreadable)},
+                "source": {"path": str(Path(getattr(source, "path", source)).resolve())},
+            },
+        )
+        shutil.rmtree(store_path / WORK_DIR, ignore_errors=True)
+    report.items = len(indexed)
+    report.generation = manifest["generation"]
+    return report
+
+
+def _choose_encoder(encoder: str | ImageEncoder | None, previous: Store | None) -> ImageEncoder:
+    if isinstance(encoder, ImageEncoder):
+        return encoder
+    if encoder is None:
+        return previous.encoder if previous is not None else create_encoder(DEFAULT_ENCODER)
+    if previous is not None and previous.manifest["encoder"]["name"] == str(encoder):
+        return previous.encoder
+    return create_encoder(encoder)
+
+
+def _hash_images(paths: list[str]) -> list[str | None]:
+    """Content hash per image file; None for a missing file."""
+
+    def digest(path: str) -> str | None:
+        try:
+            with open(path, "rb") as handle:
+                return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
+        except OSError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(digest, paths))
+
+
+def _previous_vectors(previous: Store | None, fingerprint: str) -> dict:
+    if previous is None or previous.manifest["encoder"].get("fingerprint") != fingerprint:
+        return {}
+    keys = zip(previous.items["id"], previous.items["image_hash"])
+    return {key: previous.vectors[row] for row, key in enumerate(keys)}
+
+
+def _count_changes(report: IndexReport, previous: Store | None, current: pd.DataFrame) -> None:
+    old = dict(zip(previous.items["id"], previous.items["image_hash"])) if previous is not None else {}
+    new = dict(zip(current["id"], current["image_hash"]))
+    report.added = sum(1 for i in new if i not in old)
+    report.removed = sum(1 for i in old if i not in new)
+    report.updated_images = sum(1 for i, h in new.items() if i in old and old[i] != h)
+    report.unchanged = sum(1 for i, h in new.items() if old.get(i) == h)
+
+
+class _Checkpoints:
+    """Embeddings of the run in progress, saved in chunks that survive a crash."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.keys: list[tuple[str, str]] = []
+        self.rows: list[np.ndarray] = []
+        self.count = len(list(directory.glob("chunk-*.npz"))) if directory.is_dir() else 0
+
+    @property
+    def pending(self) -> int:
+        return len(self.keys)
+
+    def load(self) -> dict:
+        found = {}
+        for chunk in sorted(self.directory.glob("chunk-*.npz")) if self.directory.is_dir() else []:
+            try:
+                with np.load(chunk) as data:
+                    for item_id, digest, vector in zip(data["ids"], data["hashes"], data["vectors"]):
+                        found[(str(item_id), str(digest))] = vector
+            except (OSError, ValueError, KeyError):
+                continue  # a chunk cut short by the crash: its images are embedded again
+        return found
+
+    def add(self, keys: list[tuple[str, str]], vectors: np.ndarray) -> None:
+        self.keys.extend(keys)
+        self.rows.append(vectors)
+
+    def flush(self) -> None:
+        if not self.keys:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.count += 1
+        target = self.directory / f"chunk-{self.count:06d}.npz"
+        temporary = self.directory / f"chunk-{self.count:06d}.tmp.npz"
+        ids, hashes = zip(*self.keys)
+        np.savez(temporary, ids=np.array(ids), hashes=np.array(hashes), vectors=np.concatenate(self.rows))
+        temporary.replace(target)
+        self.keys, self.rows = [], []

@@ -1,0 +1,51 @@
+"""Ranking metrics as plain functions over arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def precision_at_k(hits: np.ndarray, k: int) -> float:
+    """Mean share of relevant results among the first k, per query.
+
+    ``hits`` is a (queries, results) boolean array; a query with fewer than k results counts the
+    missing ones as misses.
+
+    >>> precision_at_k(np.array([[1, 0, 1], [0, 0, 0]], bool), k=2)
+    0.25
+    """
+    hits = np.atleast_2d(np.asarray(hits, dtype=bool))
+    if hits.shape[0] == 0:
+        return 0.0
+    return float(hits[:, :k].sum(axis=1).mean() / k)
+
+
+def label_precision_at_k(query_labels, result_labels, k: int) -> float:
+    """Precision@k where a result is relevant when its label equals the query's.
+
+    ``result_labels`` is (queries, results); missing results can be padded with None.
+    """
+    query_labels = np.asarray(query_labels, dtype=object)
+    result_labels = np.asarray(result_labels, dtype=object)
+    if result_labels.ndim != 2:
+        raise ValueError("result_labels must be (queries, results)")
+    hits = (result_labels == query_labels[:, None]) & (query_labels[:, None] != None)  # noqa: E711
+    return precision_at_k(hits, k)
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """Mean share of the true k nearest neighbours that an approximate search found.
+
+    >>> recall_at_k(np.array([[1, 2, 3]]), np.array([[3, 2, 9]]), k=3)
+    0.6666666666666666
+    """
+    found, truth = np.atleast_2d(found)[:, :k], np.atleast_2d(truth)[:, :k]
+    if len(truth) == 0:
+        return 0.0
+    overlap = [len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth)]
+    return float(np.mean(overlap) / k)
+
+
+def percentile_ms(seconds, q: float) -> float:
+    """A latency percentile in milliseconds."""
+    return float(np.percentile(np.asarray(seconds) * 1000.0, q))

@@ -1,0 +1,275 @@
+"""The store: a self-describing directory holding a catalog's items, embeddings, index and encoder.
+
+Layout::
+
+    STORE/
+      manifest.json      format version, library versions, encoder, dimension, counts, generation
+      gen-000003/        the current generation, never modified once written
+        items.parquet    item table (see `dressup.catalog`) plus each image's content hash
+        vectors.npy      normalised embeddings, one row per item, float32
+        index.faiss      nearest-neighbour index over those rows
+        encoder/         the encoder that made them (encoder.json + model.onnx)
+      work/              embeddings of an interrupted `index` run, picked up by the next run
+
+A write builds a new generation directory, then swaps ``manifest.json`` with an atomic rename, so
+a crash at any point leaves the previous generation in use.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .catalog import Item
+from .encoders import ImageEncoder
+from .errors import DressUpError
+from .filters import FilterIndex, Filters
+from .images import ImageInput
+from .index import IndexConfig, VectorIndex
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class StoreError(DressUpError, ValueError):
+    """A store that does not exist or cannot be opened."""
+
+
+class UnknownItemError(DressUpError, KeyError):
+    """An item id that the store does not hold."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class Match:
+    """One search result: the item's id, its similarity score and its row in the store."""
+
+    id: str
+    score: float
+    row: int
+
+
+class Store:
+    """An opened store: ``Store.open(path).similar(item="15970", k=10)``."""
+
+    def __init__(self, path: Path, manifest: dict, items: pd.DataFrame, vectors: np.ndarray, index: VectorIndex):
+        self.path = path
+        self.manifest = manifest
+        self.items = items
+        self.vectors = vectors
+        self.index = index
+        self.filter_index = FilterIndex(items)
+        self._rows = {item_id: row for row, item_id in enumerate(items["id"])}
+        self._encoder: ImageEncoder | None = None
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> "Store":
+        path = Path(path)
+        manifest = read_manifest(path)
+        generation = path / manifest["generation"]
+        try:
+            items = pd.read_parquet(generation / "items.parquet")
+            vectors = np.load(generation / "vectors.npy", mmap_mode=None)
+            index = VectorIndex.load(generation / "index.faiss", vectors, IndexConfig(**manifest.get("index_config", {})))
+        except (OSError, ValueError) as error:
+            raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({error})") from None
+        return cls(path, manifest, items, vectors, index)
+
+    @property
+    def generation_path(self) -> Path:
+        return self.path / self.manifest["generation"]
+
+    @property
+    def encoder(self) -> ImageEncoder:
+        """The encoder the store's vectors were made with (loaded on first use)."""
+        if self._encoder is None:
+            self._encoder = ImageEncoder.load(self.generation_path / "encoder")
+        return self._encoder
+
+    # -- items -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __contains__(self, item_id: str) -> bool:
+        return str(item_id) in self._rows
+
+    def row(self, item_id: str) -> int:
+        try:
+            return self._rows[str(item_id)]
+        except KeyError:
+            raise UnknownItemError(f"unknown item id {item_id!r}: the store has no such item") from None
+
+    def item(self, item_id: str) -> Item:
+        return Item.from_row(self.items.iloc[self.row(item_id)].to_dict())
+
+    def ids(self, rows: Sequence[int]) -> list[str]:
+        return [self.items["id"].iat[r] for r in rows]
+
+    # -- search ------------------------------------------------------------------------------
+    def similar(
+        self,
+        item: str | None = None,
+        image: ImageInput | None = None,
+        k: int = 10,
+        filters: Filters | None = None,
+    ) -> list[Match]:
+        """The k items most similar to a stored item or to an image, best first."""
+        if (item is None) == (image is None):
+            raise ValueError("give exactly one of item or image")
+        if item is not None:
+            row = self.row(item)
+            query, exclude = self.vectors[row], row
+        else:
+            query, exclude = self.encoder.encode([image])[0], -1
+        rows, scores = self.search(query[None, :], k, filters, exclude=[exclude])
+        return self._matches(rows[0], scores[0])
+
+    def similar_all(self, k: int = 10, filters: Filters | None = None, batch_size: int = 1024) -> Iterator[tuple[str, list[Match]]]:
+        """Every item's k most similar items (the item itself excluded), for precomputed product pages."""
+        for start in range(0, len(self), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(self)))
+            found, scores = self.search(self.vectors[rows], k, filters, exclude=list(rows))
+            for row, r, s in zip(rows, found, scores):
+                yield self.items["id"].iat[row], self._matches(r, s)
+
+    def search(
+        self, queries: np.ndarray, k: int, filters: Filters | None = None, exclude: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and scores of the k best items per query; ``exclude[i]`` is a row to leave out of query i."""
+        allowed = self.filter_index.mask(filters)
+        extra = 1 if exclude is not None else 0
+        rows, scores = self.index.search(queries, k + extra, allowed)
+        if exclude is None:
+            return rows, scores
+        out_rows = np.full((len(queries), k), -1, np.int64)
+        out_scores = np.full((len(queries), k), -np.inf, np.float32)
+        for i, skip in enumerate(exclude):
+            keep = rows[i] != skip
+            kept_rows, kept_scores = rows[i][keep][:k], scores[i][keep][:k]
+            out_rows[i, : len(kept_rows)], out_scores[i, : len(kept_scores)] = kept_rows, kept_scores
+        return out_rows, out_scores
+
+    def _matches(self, rows: np.ndarray, scores: np.ndarray) -> list[Match]:
+        ids = self.items["id"]
+        return [Match(ids.iat[r], float(s), int(r)) for r, s in zip(rows, scores) if r >= 0]
+
+
+# -- reading and writing generations ---------------------------------------------------------
+
+def read_manifest(path: Path) -> dict:
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise StoreError(f"{path}: not a DressUp store (no {MANIFEST}); create one with `dressup index`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise StoreError(f"{manifest_path}: unreadable manifest ({error})") from None
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise StoreError(f"{path}: store format {manifest['format_version']} is newer than this DressUp understands")
+    return manifest
+
+
+@contextmanager
+def store_lock(path: Path):
+    """One writer at a time per store."""
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"{path}: another process is writing this store") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_generation(
+    path: Path,
+    items: pd.DataFrame,
+    vectors: np.ndarray,
+    encoder: ImageEncoder,
+    index_config: IndexConfig,
+    details: dict,
+) -> dict:
+    """Write a new generation and make it current; returns the new manifest. Call under `store_lock`."""
+    previous = json.loads((path / MANIFEST).read_text()) if (path / MANIFEST).is_file() else {}
+    number = int(previous.get("generation", "gen-000000").split("-")[1]) + 1
+    name = f"gen-{number:06d}"
+    staging = path / f"{name}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    items.reset_index(drop=True).to_parquet(staging / "items.parquet", index=False)
+    np.save(staging / "vectors.npy", vectors)
+    index = VectorIndex(vectors, index_config)
+    index.save(staging / "index.faiss")
+    encoder.save(staging / "encoder")
+    _fsync_tree(staging)
+    os.replace(staging, path / name)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest = {
+        "format": "dressup-store",
+        "format_version": FORMAT_VERSION,
+        "generation": name,
+        "created_at": previous.get("created_at", now),
+        "updated_at": now,
+        "encoder": {**encoder.spec.__dict__, "fingerprint": details.pop("encoder_fingerprint", "")},
+        "dimension": int(vectors.shape[1]),
+        "counts": {"items": int(len(items)), **details.pop("counts", {})},
+        "index": {"kind": index.kind, "vectors": int(len(vectors))},
+        "index_config": index_config.__dict__,
+        "versions": _versions(),
+        **details,
+    }
+    _atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
+    for old in path.glob("gen-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return manifest
+
+
+def _atomic_write(target: Path, text: str) -> None:
+    temporary = target.with_suffix(target.suffix + ".tmp")
+    with open(temporary, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    _fsync_dir(target.parent)
+
+
+def _fsync_tree(directory: Path) -> None:
+    for file in directory.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _versions() -> dict:
+    import faiss
+    import onnxruntime
+
+    return {"dressup": __version__, "numpy": np.__version__, "faiss": faiss.__version__, "onnxruntime": onnxruntime.__version__}

@@ -1,0 +1,111 @@
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import FPI, HM, MANGO
+from dressup.catalog import CatalogError, CatalogSource, Item, detect_layout, read_catalog
+
+
+def test_detects_the_three_real_layouts():
+    assert detect_layout(FPI)[0] == "fashion-product-images"
+    assert detect_layout(HM)[0] == "hm"
+    assert detect_layout(MANGO)[0] == "mango"
+    assert detect_layout(HM / "articles.csv") == ("hm", HM / "articles.csv")
+
+
+def test_fashion_product_images_rows():
+    items = read_catalog(FPI).set_index("id")
+    assert len(items) == 9261
+    skirt = items.loc["10000"]
+    assert (skirt.category, skirt.subcategory, skirt.colour, skirt.gender) == ("Skirts", "Bottomwear", "White", "Women")
+    assert skirt.title == "Palm Tree Girls Sp Jace Sko White Skirts"
+    assert skirt.brand == "Palm"
+    assert Path(skirt.image).is_file()
+    assert skirt["attr:usage"] == "Casual"
+
+
+def test_hm_rows_keep_leading_zeros_and_take_prices_from_transactions():
+    items = read_catalog(HM).set_index("id")
+    assert len(items) == 11800
+    stockings = items.loc["0111565001"]
+    assert stockings.category == "Underwear Tights"
+    assert stockings.colour == "Black"
+    assert stockings.gender == "Women"
+    assert stockings.brand == "H&M"
+    assert Path(stockings.image).is_file()
+    sales = pd.read_csv(HM / "transactions.csv", dtype={"article_id": str})
+    expected = sales.loc[sales.article_id == "0111565001", "price"].median()
+    assert stockings.price == pytest.approx(expected)
+    assert items["price"].notna().sum() > 1000
+
+
+def test_mango_rows():
+    items = read_catalog(MANGO).set_index("id")
+    assert len(items) == 9222
+    trousers = items.loc["41085800-02"]
+    assert (trousers.category, trousers.colour, trousers.gender) == ("Trousers", "White", "Women")
+    assert trousers.title == "White Trousers"
+    assert trousers.image.endswith("images/2019_41085800_02.jpg") and Path(trousers.image).is_file()
+
+
+def test_generic_table_with_named_columns(tmp_path):
+    table = pd.DataFrame({
+        "sku": ["a1", "b2"], "picture": ["img/a.jpg", "/abs/b.jpg"], "cost": ["12.5", "oops"],
+        "kind": ["Shirts", "Jeans"], "sizes": ["S, M", "32|34"], "fit": ["slim", None],
+    })
+    path = tmp_path / "shop.csv"
+    table.to_csv(path, index=False)
+    source = CatalogSource(path, columns={"id": "sku", "image": "picture", "price": "cost", "category": "kind"})
+    items = read_catalog(source).set_index("id")
+    assert items.loc["a1", "image"] == str((tmp_path / "img/a.jpg").resolve())
+    assert items.loc["b2", "image"] == "/abs/b.jpg"
+    assert items.loc["a1", "price"] == 12.5 and math.isnan(items.loc["b2", "price"])
+    assert items.loc["a1", "sizes"] == "S|M"
+    item = Item.from_row(items.reset_index().iloc[0].to_dict())
+    assert item.sizes == ("S", "M") and item.attributes["fit"] == "slim" and item.category == "Shirts"
+
+
+def test_generic_parquet_with_guessed_columns(tmp_path):
+    path = tmp_path / "items.parquet"
+    pd.DataFrame({"item_id": [1, 2], "image_path": ["x.jpg", "y.jpg"], "Color": ["Red", "Blue"]}).to_parquet(path)
+    items = read_catalog(path)
+    assert items["id"].tolist() == ["1", "2"]
+    assert items["colour"].tolist() == ["Red", "Blue"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("name,image\nx,a.jpg\n", "cannot find the id column"),
+        ("id,image\n1,a.jpg\n1,b.jpg\n", "duplicated id"),
+        ("id,image\n", "no rows"),
+        ('id,image\n1,"a.jpg\n', "malformed"),
+        ("id,image\n1,a.jpg,extra,fields\n2,b.jpg\n", "malformed"),
+    ],
+)
+def test_malformed_tables_are_clear_errors(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(CatalogError, match=message):
+        read_catalog(path)
+
+
+def test_binary_garbage_and_missing_paths_are_clear_errors(tmp_path):
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"\x00\x01not parquet" * 100)
+    with pytest.raises(CatalogError, match="malformed"):
+        read_catalog(garbage)
+    with pytest.raises(CatalogError, match="no such file"):
+        read_catalog(tmp_path / "nope.csv")
+    with pytest.raises(CatalogError, match="no column 'sku'"):
+        path = tmp_path / "ok.csv"
+        path.write_text("id,image\n1,a.jpg\n")
+        read_catalog(CatalogSource(path, columns={"id": "sku"}))
+
+
+def test_a_layout_file_without_its_key_columns_is_an_error(tmp_path):
+    (tmp_path / "styles.csv").write_text("product,colour\n1,Red\n")
+    with pytest.raises(CatalogError, match="missing column"):
+        read_catalog(tmp_path)

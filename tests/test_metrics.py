@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from dressup.metrics import label_precision_at_k, percentile_ms, precision_at_k, recall_at_k
+
+
+def test_precision_at_k_by_hand():
+    hits = np.array([[1, 1, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0]], bool)
+    # per query at k=2: 2/2, 1/2, 0/2 -> mean 0.5; at k=4: 2/4, 2/4, 0 -> 1/3
+    assert precision_at_k(hits, 2) == pytest.approx(0.5)
+    assert precision_at_k(hits, 4) == pytest.approx(1 / 3)
+
+
+def test_precision_counts_missing_results_as_misses():
+    assert precision_at_k(np.array([[True]]), 4) == pytest.approx(0.25)
+    assert precision_at_k(np.zeros((0, 3), bool), 3) == 0.0
+
+
+def test_label_precision_at_k_by_hand():
+    queries = ["Shirts", "Jeans"]
+    results = [["Shirts", "Tshirts", "Shirts"], ["Jeans", None, "Shirts"]]
+    # Shirts: 2 of 3; Jeans: 1 of 3 (None is a missing result)
+    assert label_precision_at_k(queries, results, 3) == pytest.approx(0.5)
+    assert label_precision_at_k(queries, results, 1) == pytest.approx(1.0)
+
+
+def test_label_precision_never_matches_missing_query_labels():
+    assert label_precision_at_k([None], [[None, None]], 2) == 0.0
+
+
+def test_recall_at_k_by_hand():
+    found = np.array([[1, 2, 3], [4, 5, 6]])
+    truth = np.array([[3, 2, 1], [7, 8, 4]])
+    assert recall_at_k(found, truth, 3) == pytest.approx((3 / 3 + 1 / 3) / 2)
+    assert recall_at_k(found, truth, 1) == pytest.approx(0.0)
+
+
+def test_percentile_ms():
+    assert percentile_ms([0.001, 0.002, 0.003], 50) == pytest.approx(2.0)
