@@ -20,7 +20,7 @@ eval_app = typer.Typer(help="Measure quality on held-out data.", no_args_is_help
 app.add_typer(eval_app, name="eval")
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[Path, typer.Option("--store", "-s", help="Store directory.")]
 WhereOption = Annotated[Optional[list[str]], typer.Option("--where", "-w", help="Filter column=value or column!=value; repeat for more.")]

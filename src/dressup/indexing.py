@@ -151,8 +151,9 @@ def _hash_images(paths: list[str]) -> list[str | None]:
 def _previous_vectors(previous: Store | None, fingerprint: str) -> dict:
     if previous is None or previous.manifest["encoder"].get("fingerprint") != fingerprint:
         return {}
+    embeddings = previous.embeddings()
     keys = zip(previous.items["id"], previous.items["image_hash"])
-    return {key: previous.vectors[row] for row, key in enumerate(keys)}
+    return {key: embeddings[row] for row, key in enumerate(keys)}
 
 
 def _count_changes(report: IndexReport, previous: Store | None, current: pd.DataFrame) -> None:

@@ -6,8 +6,9 @@ Layout::
       manifest.json      format version, library versions, encoder, dimension, counts, generation
       gen-000003/        the current generation, never modified once written
         items.parquet    item table (see `dressup.catalog`) plus each image's content hash
-        vectors.npy      normalised embeddings, one row per item, float32
-        index.faiss      nearest-neighbour index over those rows
+        embeddings.npy   the encoder's normalised embeddings, one row per item (float16)
+        projection.npz   PCA the index searches in (large catalogs only)
+        index.faiss      nearest-neighbour index over the (projected) embeddings
         encoder/         the encoder that made them (encoder.json + model.onnx)
       work/              embeddings of an interrupted `index` run, picked up by the next run
 
@@ -36,7 +37,7 @@ from .encoders import ImageEncoder
 from .errors import DressUpError
 from .filters import FilterIndex, Filters
 from .images import ImageInput
-from .index import IndexConfig, VectorIndex
+from .index import IndexConfig, Projection, VectorIndex
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -65,12 +66,13 @@ class Match:
 class Store:
     """An opened store: ``Store.open(path).similar(item="15970", k=10)``."""
 
-    def __init__(self, path: Path, manifest: dict, items: pd.DataFrame, vectors: np.ndarray, index: VectorIndex):
+    def __init__(self, path: Path, manifest: dict, items: pd.DataFrame, index: VectorIndex, projection: Projection | None):
         self.path = path
         self.manifest = manifest
         self.items = items
-        self.vectors = vectors
         self.index = index
+        self.projection = projection
+        self.vectors = index.vectors  # what the index searches: projected when there is a projection
         self.filter_index = FilterIndex(items)
         self._rows = {item_id: row for row, item_id in enumerate(items["id"])}
         self._encoder: ImageEncoder | None = None
@@ -83,15 +85,26 @@ class Store:
         generation = path / manifest["generation"]
         try:
             items = pd.read_parquet(generation / "items.parquet")
-            vectors = np.load(generation / "vectors.npy", mmap_mode=None)
-            index = VectorIndex.load(generation / "index.faiss", vectors, IndexConfig(**manifest.get("index_config", {})))
-        except (OSError, ValueError) as error:
+            index = VectorIndex.load(generation / "index.faiss", IndexConfig(**manifest.get("index_config", {})))
+            projection = Projection.load(generation / "projection.npz") if (generation / "projection.npz").is_file() else None
+        except (OSError, ValueError, RuntimeError) as error:
             raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({error})") from None
-        return cls(path, manifest, items, vectors, index)
+        if len(index) != len(items):
+            raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({len(index)} vectors for {len(items)} items)")
+        return cls(path, manifest, items, index, projection)
 
     @property
     def generation_path(self) -> Path:
         return self.path / self.manifest["generation"]
+
+    def embeddings(self) -> np.ndarray:
+        """The encoder's embeddings of every item (memory-mapped, float16), as reused by `index`."""
+        return np.load(self.generation_path / "embeddings.npy", mmap_mode="r")
+
+    def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """Query vectors for photos, in the space the index searches."""
+        vectors = self.encoder.encode(images)
+        return self.projection.apply(vectors) if self.projection is not None else vectors
 
     @property
     def encoder(self) -> ImageEncoder:
@@ -134,7 +147,7 @@ class Store:
             row = self.row(item)
             query, exclude = self.vectors[row], row
         else:
-            query, exclude = self.encoder.encode([image])[0], -1
+            query, exclude = self.embed_images([image])[0], -1
         rows, scores = self.search(query[None, :], k, filters, exclude=[exclude])
         return self._matches(rows[0], scores[0])
 
@@ -201,7 +214,7 @@ def store_lock(path: Path):
 def write_generation(
     path: Path,
     items: pd.DataFrame,
-    vectors: np.ndarray,
+    embeddings: np.ndarray,
     encoder: ImageEncoder,
     index_config: IndexConfig,
     details: dict,
@@ -214,8 +227,11 @@ def write_generation(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     items.reset_index(drop=True).to_parquet(staging / "items.parquet", index=False)
-    np.save(staging / "vectors.npy", vectors)
-    index = VectorIndex(vectors, index_config)
+    np.save(staging / "embeddings.npy", embeddings.astype(np.float16))
+    projection = Projection.for_catalog(embeddings, index_config)
+    if projection is not None:
+        projection.save(staging / "projection.npz")
+    index = VectorIndex(projection.apply(embeddings) if projection is not None else embeddings, index_config)
     index.save(staging / "index.faiss")
     encoder.save(staging / "encoder")
     _fsync_tree(staging)
@@ -228,9 +244,9 @@ def write_generation(
         "created_at": previous.get("created_at", now),
         "updated_at": now,
         "encoder": {**encoder.spec.__dict__, "fingerprint": details.pop("encoder_fingerprint", "")},
-        "dimension": int(vectors.shape[1]),
+        "dimension": int(embeddings.shape[1]),
         "counts": {"items": int(len(items)), **details.pop("counts", {})},
-        "index": {"kind": index.kind, "vectors": int(len(vectors))},
+        "index": {"kind": index.kind, "vectors": len(index), "dimension": index.dimension, "projection": projection is not None},
         "index_config": index_config.__dict__,
         "versions": _versions(),
         **details,

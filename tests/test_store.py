@@ -1,0 +1,174 @@
+"""Indexing real product images into a store, updating it, and searching it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import FPI, HM, MANGO, fpi_table
+from dressup import CatalogError, Filters, ImageError, Store, StoreError, UnknownItemError, index_catalog
+
+
+def layout_folder(tmp_path, dataset, table, rows, extra=()):
+    """A catalog folder in a real layout: the first rows of its table, the real images folder."""
+    folder = tmp_path / dataset.name
+    folder.mkdir()
+    dtype = {"article_id": str}
+    pd.read_csv(dataset / table, dtype=dtype).head(rows).to_csv(folder / table, index=False)
+    for name in extra:
+        pd.read_csv(dataset / name, dtype=dtype).to_csv(folder / name, index=False)
+    (folder / "images").symlink_to(dataset / "images")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "dataset, table, extra",
+    [(FPI, "styles.csv", ()), (HM, "articles.csv", ("transactions.csv",)), (MANGO, "products.csv", ())],
+    ids=["fashion-product-images", "hm", "mango"],
+)
+def test_index_each_real_layout_and_search_it(tmp_path, encoder, dataset, table, extra):
+    folder = layout_folder(tmp_path, dataset, table, 40, extra)
+    report = index_catalog(folder, tmp_path / "store", encoder=encoder)
+    assert (report.items, report.added, report.embedded, report.unreadable) == (40, 40, 40, [])
+    store = Store.open(tmp_path / "store")
+    first = store.items["id"].iat[0]
+    matches = store.similar(item=first, k=5)
+    assert len(matches) == 5 and first not in [m.id for m in matches]
+    assert all(a.score >= b.score for a, b in zip(matches, matches[1:]))
+    manifest = store.manifest
+    assert manifest["encoder"]["name"] == "mobilenetv2-imagenet"
+    assert manifest["dimension"] == 1280 and manifest["counts"]["items"] == 40
+    assert {"dressup", "faiss", "onnxruntime", "numpy"} <= set(manifest["versions"])
+
+
+def test_query_by_its_own_image_finds_the_item_first(small_store, small_catalog):
+    image = FPI / "images" / f"{small_store.items['id'].iat[7]}.jpg"
+    best = small_store.similar(image=image, k=3)[0]
+    assert best.id == small_store.items["id"].iat[7]
+    assert best.score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_filtered_similar_items_all_satisfy_the_filter(small_store):
+    filters = Filters(where={"gender": "Men"}, max_price=60, size="M")
+    matches = small_store.similar(item=small_store.items["id"].iat[0], k=10, filters=filters)
+    allowed = small_store.filter_index.mask(filters)
+    assert len(matches) == min(10, int(allowed.sum()) - int(allowed[0]))
+    for match in matches:
+        item = small_store.item(match.id)
+        assert item.gender == "Men" and item.price <= 60 and "M" in item.sizes
+
+
+def test_unknown_id_and_unreadable_query_image_are_clear_errors(small_store, tmp_path):
+    with pytest.raises(UnknownItemError, match="unknown item id 'nope'"):
+        small_store.similar(item="nope")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((FPI / "images" / "10000.jpg").read_bytes()[:300])
+    with pytest.raises(ImageError, match="broken.jpg"):
+        small_store.similar(image=broken)
+    with pytest.raises(ImageError, match="not a readable image"):
+        small_store.similar(image=small_catalog_text(tmp_path))
+
+
+def small_catalog_text(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("not an image")
+    return path
+
+
+def test_incremental_update_embeds_only_new_and_changed_images(tmp_path, styles, encoder):
+    catalog = tmp_path / "catalog.csv"
+    table = fpi_table(styles, 60)
+    table.to_csv(catalog, index=False)
+    index_catalog(catalog, tmp_path / "store", encoder=encoder)
+    before = Store.open(tmp_path / "store")
+    kept_vector = np.array(before.embeddings()[before.row(table.id.iat[20])])
+
+    changed = pd.concat([table.iloc[5:], fpi_table(styles, 5, start=100)])  # 5 removed, 5 added
+    changed.loc[changed.id == table.id.iat[10], "image"] = str(FPI / "images" / f"{styles.id.iat[200]}.jpg")
+    changed.loc[changed.id == table.id.iat[20], "productDisplayName"] = "Renamed shirt"
+    changed.to_csv(catalog, index=False)
+    report = index_catalog(catalog, tmp_path / "store")  # the store's own encoder
+
+    assert (report.added, report.removed, report.updated_images, report.embedded) == (5, 5, 1, 6)
+    assert report.unchanged == 54
+    after = Store.open(tmp_path / "store")
+    assert len(after) == 60 and table.id.iat[0] not in after
+    assert after.item(table.id.iat[20]).title == "Renamed shirt"
+    assert np.array_equal(after.embeddings()[after.row(table.id.iat[20])], kept_vector)
+    assert [p.name for p in (tmp_path / "store").glob("gen-*")] == [after.manifest["generation"]]
+
+
+def test_unreadable_images_are_skipped_and_reported(tmp_path, styles, encoder):
+    table = fpi_table(styles, 30)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    table.loc[3, "image"] = str(corrupt)
+    table.loc[4, "image"] = str(tmp_path / "missing.jpg")
+    table.loc[5, "image"] = ""
+    table.to_csv(tmp_path / "catalog.csv", index=False)
+    report = index_catalog(tmp_path / "catalog.csv", tmp_path / "store", encoder=encoder)
+    assert report.items == 27
+    assert sorted(item for item, _ in report.unreadable) == sorted(table.id.astype(str).iloc[3:6])
+    messages = " ".join(message for _, message in report.unreadable)
+    assert "corrupt.jpg" in messages and "missing.jpg" in messages
+    assert Store.open(tmp_path / "store").manifest["counts"]["unreadable_images"] == 3
+
+
+def test_a_failed_update_leaves_the_store_as_it_was(small_store, tmp_path):
+    manifest = (small_store.path / "manifest.json").read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,image\n1,a.jpg\n1,b.jpg\n")
+    with pytest.raises(CatalogError):
+        index_catalog(bad, small_store.path)
+    assert (small_store.path / "manifest.json").read_bytes() == manifest
+    assert len(Store.open(small_store.path)) == len(small_store)
+
+
+def test_opening_something_that_is_not_a_store(tmp_path):
+    with pytest.raises(StoreError, match="not a DressUp store"):
+        Store.open(tmp_path)
+    (tmp_path / "manifest.json").write_text("{broken")
+    with pytest.raises(StoreError, match="unreadable manifest"):
+        Store.open(tmp_path)
+
+
+def test_killed_index_run_keeps_the_old_store_and_resumes(tmp_path, styles, encoder):
+    catalog = tmp_path / "catalog.csv"
+    fpi_table(styles, 20).to_csv(catalog, index=False)
+    store_path = tmp_path / "store"
+    index_catalog(catalog, store_path, encoder=encoder)
+    fpi_table(styles, 600).to_csv(catalog, index=False)
+
+    command = [sys.executable, "-m", "dressup.cli", "index", str(catalog), "--store", str(store_path),
+               "--checkpoint-every", "32", "--batch-size", "16"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(store_path.glob("work/*/chunk-*.npz"))) < 3:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(list(store_path.glob("work/*/chunk-*.npz"))) >= 3, "the run ended before checkpointing"
+
+    interrupted = Store.open(store_path)  # the old generation is still the store
+    assert len(interrupted) == 20
+    interrupted.similar(item=interrupted.items["id"].iat[0], k=3)
+
+    report = index_catalog(catalog, store_path)
+    assert report.resumed >= 3 * 32
+    assert report.embedded == 580 - report.resumed
+    assert len(Store.open(store_path)) == 600
+    assert not (store_path / "work").exists()
+
+
+def test_similar_all_lines(small_store):
+    lines = list(small_store.similar_all(k=10))
+    assert [item for item, _ in lines] == small_store.items["id"].tolist()
+    for item, matches in lines:
+        assert len(matches) == 10 and item not in [m.id for m in matches]
+    json.dumps([{"item": i, "similar": [{"id": m.id, "score": m.score} for m in ms]} for i, ms in lines])
