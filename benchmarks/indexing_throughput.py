@@ -46,13 +46,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--encoder", default="mobilenetv2-imagenet")
+    parser.add_argument("--input-size", type=int, help="Override the encoder's input size.")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/indexing_throughput.json"))
     args = parser.parse_args()
 
     styles = pd.read_csv(args.data / "styles.csv").head(args.images)
     styles["image"] = [str(args.data / "images" / f"{i}.jpg") for i in styles["id"]]
-    encoder = create_encoder(args.encoder)
+    encoder = create_encoder(args.encoder, input_size=args.input_size)
     with tempfile.TemporaryDirectory() as folder:
         catalog = Path(folder) / "catalog.csv"
         styles.to_csv(catalog, index=False)
@@ -63,6 +64,7 @@ def main() -> None:
             print(f"run {repeat + 1}: forward {forward[-1]:.1f} img/s, end to end {end_to_end[-1]:.1f} img/s", flush=True)
     result = {
         "encoder": args.encoder,
+        "input_size": encoder.spec.input_size,
         "images": len(styles),
         "batch_size": args.batch_size,
         "forward_img_s_median": round(statistics.median(forward), 1),

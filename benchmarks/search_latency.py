@@ -1,9 +1,9 @@
 """Similar-by-id latency and ANN recall at 10k, 100k and 1M items, against brute-force NumPy.
 
-Vectors are synthetic but shaped like real ones: real catalog embeddings from a store (or
-clustered Gaussians without one) plus noise, at the store's dimension. Each size builds the index
-the store would build (`IndexConfig()`), then times single similar-by-id queries in process
-(the path `Store.similar(item=...)` takes), brute-force NumPy over the same vectors, and recall@10
+Vectors are synthetic but shaped like real ones: a store's own index vectors (or clustered
+Gaussians without a store) plus noise, at the store's index dimension. Each size builds the index
+the store would build (`IndexConfig()`), wraps it in a `Store`, then times single
+`Store.similar(item=ID)` calls in process, brute-force NumPy over the same vectors, and recall@10
 of the index against exact search.
 
     python benchmarks/search_latency.py --store stores/fashion-product-images --sizes 10000 100000 1000000
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from dressup import Store
 from dressup.index import IndexConfig, VectorIndex, exact_search
@@ -49,11 +50,12 @@ def bench_size(vectors: np.ndarray, queries: int, rng: np.random.Generator, k: i
     index = VectorIndex(vectors, IndexConfig())
     build_seconds = time.perf_counter() - started
     stored = index.vectors
+    items = pd.DataFrame({"id": np.arange(len(stored)).astype(str), "price": np.nan, "sizes": "", "image": ""})
+    store = Store(Path("(in memory)"), {"encoder": {"name": "synthetic"}}, items, index, projection=None)
     rows = rng.integers(0, len(stored), queries)
 
-    def similar_by_id(row):  # what Store.similar(item=...) does: query with the item's vector, drop itself
-        found, _ = index.search(stored[row][None, :], k + 1)
-        return found[0][found[0] != row][:k]
+    def similar_by_id(row):
+        return store.similar(item=str(row), k=k)
 
     def brute_force(row):
         scores = stored @ stored[row]

@@ -15,7 +15,9 @@ def test_registry_lists_specs_with_preprocessing():
     specs = {spec.name: spec for spec in list_encoders()}
     assert set(specs) == {"mobilenetv2-imagenet", "efficientnet-lite0-imagenet"}
     for spec in specs.values():
-        assert spec.dimension == 1280 and spec.input_size == 224 and len(spec.mean) == len(spec.std) == 3
+        assert spec.dimension == 1280 and len(spec.mean) == len(spec.std) == 3
+        assert spec.input_size <= (spec.resize_size or spec.input_size)
+    assert (specs["mobilenetv2-imagenet"].input_size, specs["mobilenetv2-imagenet"].resize_size) == (192, 224)
     with pytest.raises(UnknownEncoderError, match="unknown encoder 'resnet-9000'"):
         create_encoder("resnet-9000")
 
@@ -80,3 +82,16 @@ def assert_same_outputs(torch, model, onnx_model):
     got = session.run(None, {"pixels": pixels})[0]
     assert got.shape == expected.shape == (2, 1280)
     assert np.abs(got - expected).max() < 1e-3 * np.abs(expected).max()
+
+
+def test_preprocessing_pads_resizes_and_centre_crops():
+    from PIL import Image
+
+    from dressup.images import to_pixels
+
+    portrait = Image.new("RGB", (100, 200), (255, 0, 0))
+    pixels = to_pixels(portrait, 192, resize=224)
+    assert pixels.shape == (192, 192, 3) and pixels.dtype == np.uint8
+    assert tuple(pixels[96, 96]) == (255, 0, 0)      # the product stays in the middle
+    assert tuple(pixels[96, 0]) == (255, 255, 255)   # white padding at the sides
+    assert to_pixels(portrait, 64).shape == (64, 64, 3)

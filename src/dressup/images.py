@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageChops, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import DressUpError
 
@@ -57,26 +57,6 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB") if image.mode != "RGB" else image
 
 
-def trim_background(image: Image.Image, tolerance: int = 16, margin: float = 0.03) -> Image.Image:
-    """Crop a plain packshot background (the colour of the corners) away, keeping a small margin.
-
-    The product then fills the model's input whatever the shop's framing, which matters more the
-    smaller the input size. Photos whose corners differ (no plain background) are left as they are.
-    """
-    width, height = image.size
-    corners = [image.getpixel(p) for p in ((0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1))]
-    background = corners[0]
-    if any(max(abs(a - b) for a, b in zip(c, background)) > tolerance for c in corners):
-        return image
-    difference = ImageChops.difference(image, Image.new("RGB", image.size, background)).convert("L")
-    box = difference.point(lambda value: 255 if value > tolerance else 0).getbbox()
-    if box is None:
-        return image
-    pad_x, pad_y = int(margin * width), int(margin * height)
-    box = (max(0, box[0] - pad_x), max(0, box[1] - pad_y), min(width, box[2] + pad_x), min(height, box[3] + pad_y))
-    return image.crop(box) if box != (0, 0, width, height) else image
-
-
 def square_pad(image: Image.Image, fill: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
     """Pad to a square on a white background, so the whole product stays in view."""
     width, height = image.size
@@ -88,12 +68,17 @@ def square_pad(image: Image.Image, fill: tuple[int, int, int] = (255, 255, 255))
     return canvas
 
 
-def to_pixels(image: Image.Image, size: int, mean: tuple[float, ...], std: tuple[float, ...], trim: bool = False) -> np.ndarray:
-    """A (3, size, size) float32 array normalised with the encoder's mean and std."""
-    if trim:
-        image = trim_background(image)
-    background = image.getpixel((0, 0)) if trim else (255, 255, 255)
-    image = square_pad(image, background).resize((size, size), Image.BILINEAR)
-    pixels = np.asarray(image, dtype=np.float32) * (1.0 / 255.0)
-    pixels = (pixels - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+def to_pixels(image: Image.Image, size: int, resize: int | None = None) -> np.ndarray:
+    """The (size, size, 3) uint8 array a model sees.
+
+    The image is padded to a white square, resized to ``resize`` (default ``size``) and centre-cropped
+    to ``size``, as ImageNet models were evaluated. Packshots keep their product whole: only the
+    white border is cropped.
+    """
+    resize = resize or size
+    image = square_pad(image)
+    if image.size != (resize, resize):
+        image = image.resize((resize, resize), Image.BILINEAR)
+    pixels = np.asarray(image)
+    offset = (resize - size) // 2
+    return pixels[offset : offset + size, offset : offset + size]

@@ -56,8 +56,11 @@ class Projection:
             rows = rows[np.sort(np.random.default_rng(seed).choice(len(rows), sample, replace=False))]
         rows = np.asarray(rows, dtype=np.float64)
         mean = rows.mean(axis=0)
-        _, _, components = np.linalg.svd(rows - mean, full_matrices=False)
-        return cls(mean.astype(np.float32), components[:dimension].astype(np.float32))
+        centred = rows - mean
+        # eigenvectors of the (d x d) covariance: far cheaper than an SVD of the (n x d) rows
+        values, vectors = np.linalg.eigh(centred.T @ centred)
+        components = vectors[:, np.argsort(values)[::-1][:dimension]].T
+        return cls(mean.astype(np.float32), np.ascontiguousarray(components, dtype=np.float32))
 
     @property
     def dimension(self) -> int:

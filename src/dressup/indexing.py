@@ -88,13 +88,13 @@ def index_catalog(
 
         started = time.perf_counter()
         done = 0
-        images = [catalog["image"].iat[r] for r in to_embed]
-        for batch in encoder.encode_each(images, batch_size=batch_size):
+        ids, hashes, paths = (catalog[c].to_numpy(dtype=object) for c in ("id", "image_hash", "image"))
+        for batch in encoder.encode_each(paths[to_embed].tolist(), batch_size=batch_size):
             rows = [to_embed[p] for p in batch.positions]
             vectors[rows], ok[rows] = batch.vectors, True
-            work.add([(catalog["id"].iat[r], catalog["image_hash"].iat[r]) for r in rows], batch.vectors)
+            work.add(list(zip(ids[rows], hashes[rows])), batch.vectors)
             for position, message in batch.failures:
-                report.unreadable.append((catalog["id"].iat[to_embed[position]], message))
+                report.unreadable.append((ids[to_embed[position]], message))
             done += len(batch.positions) + len(batch.failures)
             report.embedded += len(batch.positions)
             if work.pending >= checkpoint_every:

