@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--encoder", default="mobilenetv2-imagenet")
     parser.add_argument("--input-size", type=int, help="Override the encoder's input size.")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/indexing_throughput.json"))
     args = parser.parse_args()
 

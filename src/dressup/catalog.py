@@ -14,6 +14,7 @@ as attributes, prefixed with ``attr:`` in the table.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,17 +268,17 @@ def _finish(items: pd.DataFrame, raw: pd.DataFrame, image_root: Path) -> pd.Data
     items["gender"] = items["gender"].map(lambda g: _GENDERS.get(g.lower(), g))
     items["price"] = pd.to_numeric(items.get("price"), errors="coerce").astype(float)
     items["sizes"] = items["sizes"].map(lambda s: "|".join(split_sizes(s)))
-    items["image"] = items["image"].map(lambda p: _absolute(p, image_root))
+    root = os.path.abspath(image_root)
+    items["image"] = [_absolute(path, root) for path in items["image"]]
     for column in raw.columns:
-        items[ATTRIBUTE_PREFIX + str(column)] = raw[column].map(_plain)
+        items[ATTRIBUTE_PREFIX + str(column)] = raw[column]
     return items[list(ITEM_FIELDS) + [c for c in items.columns if c.startswith(ATTRIBUTE_PREFIX)]]
 
 
-def _absolute(image: str, root: Path) -> str:
+def _absolute(image: str, root: str) -> str:
     if not image or "://" in image:
         return image
-    path = Path(image)
-    return str(path if path.is_absolute() else (root / path).resolve())
+    return os.path.normpath(os.path.join(root, image))
 
 
 def split_sizes(value) -> list[str]:

@@ -62,7 +62,7 @@ def index(
     brand_column: Annotated[Optional[str], typer.Option(help="Generic tables: the brand column.")] = None,
     image_root: Annotated[Optional[Path], typer.Option(help="Folder that relative image paths start from (default: the table's folder).")] = None,
     index_kind: Annotated[str, typer.Option(help="auto, flat or hnsw.")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 32,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Images per model call.")] = 64,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save embeddings for resuming every N images.")] = 1024,
 ):
     """Create or update a store from a catalog: embeds new and changed images only."""

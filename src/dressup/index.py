@@ -54,11 +54,11 @@ class Projection:
         rows = embeddings
         if len(rows) > sample:
             rows = rows[np.sort(np.random.default_rng(seed).choice(len(rows), sample, replace=False))]
-        rows = np.asarray(rows, dtype=np.float64)
-        mean = rows.mean(axis=0)
+        rows = np.asarray(rows, dtype=np.float32)
+        mean = rows.mean(axis=0, dtype=np.float64).astype(np.float32)
         centred = rows - mean
         # eigenvectors of the (d x d) covariance: far cheaper than an SVD of the (n x d) rows
-        values, vectors = np.linalg.eigh(centred.T @ centred)
+        values, vectors = np.linalg.eigh((centred.T @ centred).astype(np.float64))
         components = vectors[:, np.argsort(values)[::-1][:dimension]].T
         return cls(mean.astype(np.float32), np.ascontiguousarray(components, dtype=np.float32))
 

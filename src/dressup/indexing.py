@@ -54,7 +54,7 @@ def index_catalog(
     store_path: str | Path,
     encoder: str | ImageEncoder | None = None,
     index_config: IndexConfig = IndexConfig(),
-    batch_size: int = 32,
+    batch_size: int = 64,
     checkpoint_every: int = 1024,
     progress: ProgressCallback | None = None,
 ) -> IndexReport:
@@ -106,18 +106,21 @@ def index_catalog(
 
         _count_changes(report, previous, catalog[ok])
         indexed = catalog[ok].reset_index(drop=True)
-        manifest = write_generation(
-            store_path,
-            indexed,
-            vectors[ok],
-            encoder,
-            index_config,
-            {
-                "encoder_fingerprint": fingerprint,
-                "counts": {"unreadable_images": len(report.unreadable)},
-                "source": {"path": str(Path(getattr(source, "path", source)).resolve())},
-            },
-        )
+        if _unchanged(previous, indexed, fingerprint, index_config):
+            manifest = previous.manifest
+        else:
+            manifest = write_generation(
+                store_path,
+                indexed,
+                vectors[ok],
+                encoder,
+                index_config,
+                {
+                    "encoder_fingerprint": fingerprint,
+                    "counts": {"unreadable_images": len(report.unreadable)},
+                    "source": {"path": str(Path(getattr(source, "path", source)).resolve())},
+                },
+            )
         shutil.rmtree(store_path / WORK_DIR, ignore_errors=True)
     report.items = len(indexed)
     report.generation = manifest["generation"]
@@ -134,7 +137,7 @@ def _choose_encoder(encoder: str | ImageEncoder | None, previous: Store | None) 
     return create_encoder(encoder)
 
 
-def _hash_images(paths: list[str]) -> list[str | None]:
+def _hash_images(paths: list[str], chunk: int = 512) -> list[str | None]:
     """Content hash per image file; None for a missing file."""
 
     def digest(path: str) -> str | None:
@@ -144,8 +147,9 @@ def _hash_images(paths: list[str]) -> list[str | None]:
         except OSError:
             return None
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(digest, paths))
+    chunks = [paths[start : start + chunk] for start in range(0, len(paths), chunk)]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # file reads wait on the disk, not the CPU
+        return [d for part in pool.map(lambda part: [digest(p) for p in part], chunks) for d in part]
 
 
 def _previous_vectors(previous: Store | None, fingerprint: str) -> dict:
@@ -154,6 +158,17 @@ def _previous_vectors(previous: Store | None, fingerprint: str) -> dict:
     embeddings = previous.embeddings()
     keys = zip(previous.items["id"], previous.items["image_hash"])
     return {key: embeddings[row] for row, key in enumerate(keys)}
+
+
+def _unchanged(previous: Store | None, indexed: pd.DataFrame, fingerprint: str, config: IndexConfig) -> bool:
+    """True when a new generation would hold exactly what the current one does."""
+    if previous is None or previous.manifest["encoder"].get("fingerprint") != fingerprint:
+        return False
+    if previous.manifest.get("index_config") != config.__dict__ or list(previous.items.columns) != list(indexed.columns):
+        return False
+    return all(
+        previous.items[column].astype(str).tolist() == indexed[column].astype(str).tolist() for column in indexed.columns
+    )
 
 
 def _count_changes(report: IndexReport, previous: Store | None, current: pd.DataFrame) -> None:
