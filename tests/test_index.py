@@ -80,3 +80,10 @@ def test_save_and_load_round_trip(tmp_path, hnsw, vectors):
     assert loaded.kind == "hnsw"
     assert np.array_equal(loaded.vectors, vectors)
     assert loaded.search(vectors[:3], 5)[0].tolist() == hnsw.search(vectors[:3], 5)[0].tolist()
+
+
+def test_exact_search_in_small_chunks_gives_the_same_answer(vectors):
+    queries = vectors[:37]
+    whole = exact_search(vectors[:3000], queries, 7)
+    chunked = exact_search(vectors[:3000], queries, 7, max_cells=3000 * 5)
+    assert np.array_equal(whole[0], chunked[0]) and np.allclose(whole[1], chunked[1])

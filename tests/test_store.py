@@ -172,3 +172,12 @@ def test_similar_all_lines(small_store):
     for item, matches in lines:
         assert len(matches) == 10 and item not in [m.id for m in matches]
     json.dumps([{"item": i, "similar": [{"id": m.id, "score": m.score} for m in ms]} for i, ms in lines])
+
+
+def test_k_larger_than_the_catalog_returns_every_other_item(tmp_path, styles, encoder):
+    fpi_table(styles, 6).to_csv(tmp_path / "catalog.csv", index=False)
+    index_catalog(tmp_path / "catalog.csv", tmp_path / "store", encoder=encoder)
+    store = Store.open(tmp_path / "store")
+    first = store.items["id"].iat[0]
+    assert sorted(m.id for m in store.similar(item=first, k=50)) == sorted(store.items["id"].iloc[1:])
+    assert [len(ms) for _, ms in store.similar_all(k=50)] == [5] * 6

@@ -74,7 +74,8 @@ class Store:
         self.projection = projection
         self.vectors = index.vectors  # what the index searches: projected when there is a projection
         self.filter_index = FilterIndex(items)
-        self._rows = {item_id: row for row, item_id in enumerate(items["id"])}
+        self._ids = items["id"].to_numpy(dtype=object)
+        self._rows = {item_id: row for row, item_id in enumerate(self._ids)}
         self._encoder: ImageEncoder | None = None
 
     # -- opening -----------------------------------------------------------------------------
@@ -130,7 +131,7 @@ class Store:
         return Item.from_row(self.items.iloc[self.row(item_id)].to_dict())
 
     def ids(self, rows: Sequence[int]) -> list[str]:
-        return [self.items["id"].iat[r] for r in rows]
+        return [self._ids[r] for r in rows]
 
     # -- search ------------------------------------------------------------------------------
     def similar(
@@ -157,7 +158,7 @@ class Store:
             rows = np.arange(start, min(start + batch_size, len(self)))
             found, scores = self.search(self.vectors[rows], k, filters, exclude=list(rows))
             for row, r, s in zip(rows, found, scores):
-                yield self.items["id"].iat[row], self._matches(r, s)
+                yield self._ids[row], self._matches(r, s)
 
     def search(
         self, queries: np.ndarray, k: int, filters: Filters | None = None, exclude: Sequence[int] | None = None
@@ -168,17 +169,20 @@ class Store:
         rows, scores = self.index.search(queries, k + extra, allowed)
         if exclude is None:
             return rows, scores
-        out_rows = np.full((len(queries), k), -1, np.int64)
-        out_scores = np.full((len(queries), k), -np.inf, np.float32)
-        for i, skip in enumerate(exclude):
-            keep = rows[i] != skip
-            kept_rows, kept_scores = rows[i][keep][:k], scores[i][keep][:k]
-            out_rows[i, : len(kept_rows)], out_scores[i, : len(kept_scores)] = kept_rows, kept_scores
-        return out_rows, out_scores
+        # drop each query's excluded row, or else its last result
+        hits = rows == np.asarray(exclude)[:, None]
+        drop = np.where(hits.any(axis=1), hits.argmax(axis=1), rows.shape[1] - 1)
+        keep = np.ones(rows.shape, bool)
+        keep[np.arange(len(rows)), drop] = False
+        width = rows.shape[1] - 1
+        rows, scores = rows[keep].reshape(len(rows), width), scores[keep].reshape(len(rows), width)
+        if width < k:  # a catalog smaller than k + 1 items
+            rows = np.hstack([rows, np.full((len(rows), k - width), -1, np.int64)])
+            scores = np.hstack([scores, np.full((len(scores), k - width), -np.inf, np.float32)])
+        return rows, scores
 
     def _matches(self, rows: np.ndarray, scores: np.ndarray) -> list[Match]:
-        ids = self.items["id"]
-        return [Match(ids.iat[r], float(s), int(r)) for r, s in zip(rows, scores) if r >= 0]
+        return [Match(self._ids[r], float(s), int(r)) for r, s in zip(rows.tolist(), scores.tolist()) if r >= 0]
 
 
 # -- reading and writing generations ---------------------------------------------------------
