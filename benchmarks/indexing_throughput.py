@@ -53,7 +53,7 @@ def main() -> None:
 
     styles = pd.read_csv(args.data / "styles.csv").head(args.images)
     styles["image"] = [str(args.data / "images" / f"{i}.jpg") for i in styles["id"]]
-    encoder = create_encoder(args.encoder, input_size=args.input_size)
+    encoder = create_encoder(args.encoder, **({"input_size": args.input_size} if args.input_size else {}))
     with tempfile.TemporaryDirectory() as folder:
         catalog = Path(folder) / "catalog.csv"
         styles.to_csv(catalog, index=False)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import FPI, HM, MANGO, fpi_table
-from dressup import CatalogError, Filters, ImageError, Store, StoreError, UnknownItemError, index_catalog
+from dressup import CatalogError, DressUpError, Filters, ImageError, Store, StoreError, UnknownItemError, index_catalog
 
 
 def layout_folder(tmp_path, dataset, table, rows, extra=()):
@@ -130,6 +130,13 @@ def test_a_failed_update_leaves_the_store_as_it_was(small_store, tmp_path):
     assert len(Store.open(small_store.path)) == len(small_store)
 
 
+def test_a_catalog_without_any_readable_image_is_refused(tmp_path, encoder):
+    (tmp_path / "catalog.csv").write_text("id,image\n1,nowhere.jpg\n2,\n")
+    with pytest.raises(DressUpError, match="none of the catalog's 2 images could be read"):
+        index_catalog(tmp_path / "catalog.csv", tmp_path / "store", encoder=encoder)
+    assert not (tmp_path / "store" / "manifest.json").exists()
+
+
 def test_opening_something_that_is_not_a_store(tmp_path):
     with pytest.raises(StoreError, match="not a DressUp store"):
         Store.open(tmp_path)
@@ -181,3 +188,21 @@ def test_k_larger_than_the_catalog_returns_every_other_item(tmp_path, styles, en
     first = store.items["id"].iat[0]
     assert sorted(m.id for m in store.similar(item=first, k=50)) == sorted(store.items["id"].iloc[1:])
     assert [len(ms) for _, ms in store.similar_all(k=50)] == [5] * 6
+
+
+def test_python_api_catalog_then_store_with_positional_queries(tmp_path, encoder):
+    from dressup import Catalog
+
+    folder = layout_folder(tmp_path, MANGO, "products.csv", 30)
+    catalog = Catalog.read(folder)
+    assert catalog.layout == "mango" and len(catalog) == 30
+    first = next(iter(catalog))
+    assert catalog.item(first.id) == first and first.brand == "Mango"
+    index_catalog(catalog, tmp_path / "store", encoder=encoder)
+    store = Store.open(tmp_path / "store")
+    by_id = store.similar(first.id, k=3)
+    by_image = store.similar(first.image, k=3)
+    assert len(by_id) == 3 and first.id not in [m.id for m in by_id]
+    assert by_image[0].id == first.id
+    with pytest.raises(ValueError, match="not several"):
+        store.similar(first.id, item=first.id)

@@ -105,6 +105,35 @@ class CatalogSource:
     image_root: Path | None = None
 
 
+class Catalog:
+    """A shop's catalog read into the item schema: ``Catalog.read("../shared/data/hm-sample")``."""
+
+    def __init__(self, items: pd.DataFrame, source: CatalogSource):
+        self.items = items
+        self.source = source
+
+    @classmethod
+    def read(cls, path: str | Path, layout: str = "auto", columns: dict[str, str] | None = None, image_root: Path | None = None) -> "Catalog":
+        source = CatalogSource(Path(path), layout=layout, columns=columns or {}, image_root=image_root)
+        return cls(read_catalog(source), source)
+
+    @property
+    def layout(self) -> str:
+        return detect_layout(self.source.path)[0] if self.source.layout == "auto" else self.source.layout
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return (Item.from_row(row) for row in self.items.to_dict("records"))
+
+    def item(self, item_id: str) -> Item:
+        rows = self.items.index[self.items["id"] == str(item_id)]
+        if len(rows) == 0:
+            raise CatalogError(f"unknown item id {item_id!r} in {self.source.path}")
+        return Item.from_row(self.items.loc[rows[0]].to_dict())
+
+
 def detect_layout(path: str | Path) -> tuple[str, Path]:
     """The layout of a catalog folder or table, and the table file to read."""
     path = Path(path)

@@ -18,8 +18,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .catalog import CatalogSource, read_catalog
+from .catalog import Catalog, CatalogSource, read_catalog
 from .encoders import DEFAULT_ENCODER, ImageEncoder, create_encoder
+from .errors import DressUpError
 from .index import IndexConfig
 from .store import MANIFEST, Store, store_lock, write_generation
 
@@ -50,7 +51,7 @@ class IndexReport:
 
 
 def index_catalog(
-    source: CatalogSource | str | Path,
+    source: Catalog | CatalogSource | str | Path,
     store_path: str | Path,
     encoder: str | ImageEncoder | None = None,
     index_config: IndexConfig = IndexConfig(),
@@ -60,7 +61,10 @@ def index_catalog(
 ) -> IndexReport:
     """Create or update the store at ``store_path`` from a catalog; returns what changed."""
     store_path = Path(store_path)
-    catalog = read_catalog(source)  # a malformed table fails here, before the store is touched
+    if isinstance(source, Catalog):
+        catalog, source = source.items.copy(), source.source
+    else:
+        catalog = read_catalog(source)  # a malformed table fails here, before the store is touched
     with store_lock(store_path):
         previous = Store.open(store_path) if (store_path / MANIFEST).is_file() else None
         encoder = _choose_encoder(encoder, previous)
@@ -104,6 +108,8 @@ def index_catalog(
         work.flush()
         report.seconds_embedding = time.perf_counter() - started
 
+        if not ok.any():
+            raise DressUpError(f"none of the catalog's {len(catalog):,} images could be read; the store was left as it was")
         _count_changes(report, previous, catalog[ok])
         indexed = catalog[ok].reset_index(drop=True)
         if _unchanged(previous, indexed, fingerprint, index_config):

@@ -136,12 +136,22 @@ class Store:
     # -- search ------------------------------------------------------------------------------
     def similar(
         self,
-        item: str | None = None,
-        image: ImageInput | None = None,
+        query: str | ImageInput | None = None,
         k: int = 10,
         filters: Filters | None = None,
+        *,
+        item: str | None = None,
+        image: ImageInput | None = None,
     ) -> list[Match]:
-        """The k items most similar to a stored item or to an image, best first."""
+        """The k items most similar to a stored item or to an image, best first.
+
+        ``query`` is an item id when the store has one by that name, otherwise an image
+        (path, bytes or PIL image); ``item=`` and ``image=`` say which explicitly.
+        """
+        if query is not None:
+            if item is not None or image is not None:
+                raise ValueError("give a query, or item=, or image=, not several")
+            item, image = (str(query), None) if isinstance(query, str) and query in self else (None, query)
         if (item is None) == (image is None):
             raise ValueError("give exactly one of item or image")
         if item is not None:
