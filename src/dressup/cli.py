@@ -156,7 +156,10 @@ def similar(
             table.add_row(*(_cell(row.get(c)) for c in ("id", "score", "title", "category", "colour", "gender", "price")))
         console.print(table)
         if len(rows) < k:
-            errors.print(f"only {len(rows)} item(s) satisfy the filters")
+            hint = ""
+            if (min_price is not None or max_price is not None) and opened.items["price"].isna().all():
+                hint = " (no item of this store has a price)"
+            errors.print(f"only {len(rows)} item(s) satisfy the filters{hint}")
 
 
 def _similar_all(store, k, filters, output):
