@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import FPI, HM, MANGO
+
 from dressup.catalog import CatalogError, CatalogSource, Item, detect_layout, read_catalog
 
 

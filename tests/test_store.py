@@ -1,5 +1,6 @@
 """Indexing real product images into a store, updating it, and searching it."""
 
+import itertools
 import json
 import os
 import signal
@@ -10,8 +11,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import FPI, HM, MANGO, fpi_table
+
 from dressup import CatalogError, DressUpError, Filters, ImageError, Store, StoreError, UnknownItemError, index_catalog
 
 
@@ -40,7 +41,7 @@ def test_index_each_real_layout_and_search_it(tmp_path, encoder, dataset, table,
     first = store.items["id"].iat[0]
     matches = store.similar(item=first, k=5)
     assert len(matches) == 5 and first not in [m.id for m in matches]
-    assert all(a.score >= b.score for a, b in zip(matches, matches[1:]))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(matches))
     manifest = store.manifest
     assert manifest["encoder"]["name"] == "mobilenetv2-imagenet"
     assert manifest["dimension"] == 1280 and manifest["counts"]["items"] == 40

@@ -7,14 +7,14 @@
 
 __version__ = "0.1.0"
 
-from .catalog import Catalog, CatalogError, CatalogSource, Item, read_catalog  # noqa: E402
-from .encoders import EncoderSpec, ImageEncoder, create_encoder, list_encoders  # noqa: E402
-from .errors import DressUpError  # noqa: E402
-from .filters import FilterError, Filters  # noqa: E402
-from .images import ImageError  # noqa: E402
-from .index import IndexConfig, VectorIndex  # noqa: E402
-from .indexing import IndexReport, index_catalog  # noqa: E402
-from .store import Match, Store, StoreError, UnknownItemError  # noqa: E402
+from .catalog import Catalog, CatalogError, CatalogSource, Item, read_catalog
+from .encoders import EncoderSpec, ImageEncoder, create_encoder, list_encoders
+from .errors import DressUpError
+from .filters import FilterError, Filters
+from .images import ImageError
+from .index import IndexConfig, VectorIndex
+from .indexing import IndexReport, index_catalog
+from .store import Match, Store, StoreError, UnknownItemError
 
 __all__ = [
     "Catalog", "CatalogError", "CatalogSource", "DressUpError", "EncoderSpec", "FilterError", "Filters", "ImageEncoder",

@@ -71,7 +71,7 @@ class Item:
     attributes: dict = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: dict) -> "Item":
+    def from_row(cls, row: dict) -> Item:
         attributes = {k[len(ATTRIBUTE_PREFIX):]: _plain(v) for k, v in row.items() if k.startswith(ATTRIBUTE_PREFIX)}
         price = row.get("price")
         return cls(
@@ -113,7 +113,7 @@ class Catalog:
         self.source = source
 
     @classmethod
-    def read(cls, path: str | Path, layout: str = "auto", columns: dict[str, str] | None = None, image_root: Path | None = None) -> "Catalog":
+    def read(cls, path: str | Path, layout: str = "auto", columns: dict[str, str] | None = None, image_root: Path | None = None) -> Catalog:
         source = CatalogSource(Path(path), layout=layout, columns=columns or {}, image_root=image_root)
         return cls(read_catalog(source), source)
 

@@ -6,7 +6,7 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -23,7 +23,7 @@ console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[Path, typer.Option("--store", "-s", help="Store directory.")]
-WhereOption = Annotated[Optional[list[str]], typer.Option("--where", "-w", help="Filter column=value or column!=value; repeat for more.")]
+WhereOption = Annotated[list[str] | None, typer.Option("--where", "-w", help="Filter column=value or column!=value; repeat for more.")]
 
 
 @contextmanager
@@ -50,17 +50,17 @@ def index(
     source: Annotated[Path, typer.Argument(help="Catalog folder or table (CSV/Parquet).")],
     store: StoreOption,
     layout: Annotated[str, typer.Option(help="auto, fashion-product-images, hm, mango or generic.")] = "auto",
-    encoder: Annotated[Optional[str], typer.Option(help="Encoder name or model directory (default: the store's, else the built-in default).")] = None,
-    id_column: Annotated[Optional[str], typer.Option(help="Generic tables: the id column.")] = None,
-    image_column: Annotated[Optional[str], typer.Option(help="Generic tables: the image path column.")] = None,
-    title_column: Annotated[Optional[str], typer.Option(help="Generic tables: the title column.")] = None,
-    category_column: Annotated[Optional[str], typer.Option(help="Generic tables: the category column.")] = None,
-    colour_column: Annotated[Optional[str], typer.Option(help="Generic tables: the colour column.")] = None,
-    gender_column: Annotated[Optional[str], typer.Option(help="Generic tables: the gender column.")] = None,
-    price_column: Annotated[Optional[str], typer.Option(help="Generic tables: the price column.")] = None,
-    sizes_column: Annotated[Optional[str], typer.Option(help="Generic tables: the sizes column (S|M|L).")] = None,
-    brand_column: Annotated[Optional[str], typer.Option(help="Generic tables: the brand column.")] = None,
-    image_root: Annotated[Optional[Path], typer.Option(help="Folder that relative image paths start from (default: the table's folder).")] = None,
+    encoder: Annotated[str | None, typer.Option(help="Encoder name or model directory (default: the store's, else the built-in default).")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Generic tables: the id column.")] = None,
+    image_column: Annotated[str | None, typer.Option(help="Generic tables: the image path column.")] = None,
+    title_column: Annotated[str | None, typer.Option(help="Generic tables: the title column.")] = None,
+    category_column: Annotated[str | None, typer.Option(help="Generic tables: the category column.")] = None,
+    colour_column: Annotated[str | None, typer.Option(help="Generic tables: the colour column.")] = None,
+    gender_column: Annotated[str | None, typer.Option(help="Generic tables: the gender column.")] = None,
+    price_column: Annotated[str | None, typer.Option(help="Generic tables: the price column.")] = None,
+    sizes_column: Annotated[str | None, typer.Option(help="Generic tables: the sizes column (S|M|L).")] = None,
+    brand_column: Annotated[str | None, typer.Option(help="Generic tables: the brand column.")] = None,
+    image_root: Annotated[Path | None, typer.Option(help="Folder that relative image paths start from (default: the table's folder).")] = None,
     index_kind: Annotated[str, typer.Option(help="auto, flat or hnsw.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Images per model call.")] = 64,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save embeddings for resuming every N images.")] = 1024,
@@ -119,19 +119,19 @@ def _filters(where, category, gender, colour, min_price, max_price, size):
 @app.command()
 def similar(
     store: StoreOption,
-    item: Annotated[Optional[str], typer.Option("--item", "-i", help="Id of a stored item.")] = None,
-    image: Annotated[Optional[Path], typer.Option(help="Path of a photo.")] = None,
+    item: Annotated[str | None, typer.Option("--item", "-i", help="Id of a stored item.")] = None,
+    image: Annotated[Path | None, typer.Option(help="Path of a photo.")] = None,
     all_items: Annotated[bool, typer.Option("--all", help="Every item's similar items, as JSON lines.")] = False,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
     where: WhereOption = None,
-    category: Annotated[Optional[str], typer.Option(help="Only this category.")] = None,
-    gender: Annotated[Optional[str], typer.Option(help="Only this gender.")] = None,
-    colour: Annotated[Optional[str], typer.Option("--colour", "--color", help="Only this colour.")] = None,
-    min_price: Annotated[Optional[float], typer.Option(help="Lowest price.")] = None,
-    max_price: Annotated[Optional[float], typer.Option(help="Highest price (budget).")] = None,
-    size: Annotated[Optional[str], typer.Option(help="Only items sold in this size.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    gender: Annotated[str | None, typer.Option(help="Only this gender.")] = None,
+    colour: Annotated[str | None, typer.Option("--colour", "--color", help="Only this colour.")] = None,
+    min_price: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
+    max_price: Annotated[float | None, typer.Option(help="Highest price (budget).")] = None,
+    size: Annotated[str | None, typer.Option(help="Only items sold in this size.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="With --all: the JSON-lines file to write.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="With --all: the JSON-lines file to write.")] = None,
 ):
     """Items most similar to a stored item, a photo, or (with --all) every item."""
     from .store import Store
@@ -180,10 +180,12 @@ def _similar_all(store, k, filters, output):
 
 
 def _summary(store, row) -> dict:
+    import pandas as pd
+
     item = store.items.iloc[row]
     price = item["price"]
     return {"title": item["title"], "category": item["category"], "colour": item["colour"], "gender": item["gender"],
-            "price": None if price != price else float(price), "image": item["image"]}
+            "price": None if pd.isna(price) else float(price), "image": item["image"]}
 
 
 def _cell(value) -> str:
@@ -221,10 +223,10 @@ def eval_retrieval(
     store: StoreOption,
     label: Annotated[list[str], typer.Option("--label", "-l", help="Label column a similar item should share; repeat.")],
     k: Annotated[int, typer.Option("-k", min=1)] = 10,
-    split_file: Annotated[Optional[Path], typer.Option(help="Table (id, split): queries are its test items; gallery is the whole store.")] = None,
+    split_file: Annotated[Path | None, typer.Option(help="Table (id, split): queries are its test items; gallery is the whole store.")] = None,
     split: Annotated[str, typer.Option(help="Which split of the split file to query with.")] = "test",
-    results: Annotated[Optional[Path], typer.Option(help="Score a `similar --all` JSON-lines file instead of searching.")] = None,
-    output_dir: Annotated[Optional[Path], typer.Option(help="Where to write the JSON report and PNG (default STORE/reports).")] = None,
+    results: Annotated[Path | None, typer.Option(help="Score a `similar --all` JSON-lines file instead of searching.")] = None,
+    output_dir: Annotated[Path | None, typer.Option(help="Where to write the JSON report and PNG (default STORE/reports).")] = None,
 ):
     """Precision@k of similar items per label and jointly, with a PNG of sample queries."""
     from .evaluation import evaluate_retrieval, plot_retrieval_samples, read_results, read_split_queries

@@ -6,8 +6,8 @@ columns mean "all of them". A filter on a column that does not exist is an error
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ class Filters:
     size: str | None = None
 
     @classmethod
-    def parse(cls, expressions: Sequence[str] = (), **kwargs) -> "Filters":
+    def parse(cls, expressions: Sequence[str] = (), **kwargs) -> Filters:
         """Build filters from ``column=value`` / ``column!=value`` expressions (repeatable)."""
         where: dict[str, list[str]] = {}
         exclude: dict[str, list[str]] = {}
@@ -49,16 +49,6 @@ class Filters:
 
     def is_empty(self) -> bool:
         return not (self.where or self.exclude or self.size) and self.min_price is None and self.max_price is None
-
-    def merge(self, other: "Filters") -> "Filters":
-        """Both sets of conditions at once."""
-        return Filters(
-            where={**self.where, **other.where},
-            exclude={**self.exclude, **other.exclude},
-            min_price=other.min_price if other.min_price is not None else self.min_price,
-            max_price=other.max_price if other.max_price is not None else self.max_price,
-            size=other.size or self.size,
-        )
 
 
 class FilterIndex:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -12,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from .errors import DressUpError
 
 #: Anything `load_image` accepts: a path, raw bytes, or an already opened PIL image.
-ImageInput = Union[str, Path, bytes, Image.Image]
+ImageInput = str | Path | bytes | Image.Image
 
 #: Refuse images above this many pixels (decompression bombs); about a 9000 x 9000 photo.
 MAX_PIXELS = 80_000_000

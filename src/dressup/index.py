@@ -50,7 +50,7 @@ class Projection:
     components: np.ndarray  # (dimension, input dimension)
 
     @classmethod
-    def fit(cls, embeddings: np.ndarray, dimension: int, sample: int = 50_000, seed: int = 0) -> "Projection":
+    def fit(cls, embeddings: np.ndarray, dimension: int, sample: int = 50_000, seed: int = 0) -> Projection:
         rows = embeddings
         if len(rows) > sample:
             rows = rows[np.sort(np.random.default_rng(seed).choice(len(rows), sample, replace=False))]
@@ -78,12 +78,12 @@ class Projection:
             np.savez(handle, mean=self.mean, components=self.components)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Projection":
+    def load(cls, path: str | Path) -> Projection:
         with np.load(path) as data:
             return cls(data["mean"], data["components"])
 
     @classmethod
-    def for_catalog(cls, embeddings: np.ndarray, config: "IndexConfig") -> "Projection | None":
+    def for_catalog(cls, embeddings: np.ndarray, config: IndexConfig) -> Projection | None:
         """The projection a catalog of these embeddings is searched in, or None for raw embeddings."""
         if config.dimension is None or len(embeddings) < PROJECTION_THRESHOLD or config.dimension >= embeddings.shape[1]:
             return None
@@ -179,7 +179,7 @@ class VectorIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: str | Path, config: IndexConfig = IndexConfig()) -> "VectorIndex":
+    def load(cls, path: str | Path, config: IndexConfig = IndexConfig()) -> VectorIndex:
         import faiss
 
         return cls(None, config, faiss_index=faiss.read_index(str(path)))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -54,13 +54,14 @@ def index_catalog(
     source: Catalog | CatalogSource | str | Path,
     store_path: str | Path,
     encoder: str | ImageEncoder | None = None,
-    index_config: IndexConfig = IndexConfig(),
+    index_config: IndexConfig | None = None,
     batch_size: int = 64,
     checkpoint_every: int = 1024,
     progress: ProgressCallback | None = None,
 ) -> IndexReport:
     """Create or update the store at ``store_path`` from a catalog; returns what changed."""
     store_path = Path(store_path)
+    index_config = index_config or IndexConfig()
     if isinstance(source, Catalog):
         catalog, source = source.items.copy(), source.source
     else:

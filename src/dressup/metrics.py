@@ -29,7 +29,7 @@ def label_precision_at_k(query_labels, result_labels, k: int) -> float:
     result_labels = np.asarray(result_labels, dtype=object)
     if result_labels.ndim != 2:
         raise ValueError("result_labels must be (queries, results)")
-    hits = (result_labels == query_labels[:, None]) & (query_labels[:, None] != None)  # noqa: E711
+    hits = (result_labels == query_labels[:, None]) & (query_labels[:, None] != None)
     return precision_at_k(hits, k)
 
 

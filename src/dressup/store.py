@@ -22,11 +22,11 @@ import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -80,7 +80,7 @@ class Store:
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path) -> "Store":
+    def open(cls, path: str | Path) -> Store:
         path = Path(path)
         manifest = read_manifest(path)
         generation = path / manifest["generation"]
@@ -129,9 +129,6 @@ class Store:
 
     def item(self, item_id: str) -> Item:
         return Item.from_row(self.items.iloc[self.row(item_id)].to_dict())
-
-    def ids(self, rows: Sequence[int]) -> list[str]:
-        return [self._ids[r] for r in rows]
 
     # -- search ------------------------------------------------------------------------------
     def similar(
@@ -250,7 +247,7 @@ def write_generation(
     encoder.save(staging / "encoder")
     _fsync_tree(staging)
     os.replace(staging, path / name)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = {
         "format": "dressup-store",
         "format_version": FORMAT_VERSION,
@@ -259,7 +256,7 @@ def write_generation(
         "updated_at": now,
         "encoder": {**encoder.spec.__dict__, "fingerprint": details.pop("encoder_fingerprint", "")},
         "dimension": int(embeddings.shape[1]),
-        "counts": {"items": int(len(items)), **details.pop("counts", {})},
+        "counts": {"items": len(items), **details.pop("counts", {})},
         "index": {"kind": index.kind, "vectors": len(index), "dimension": index.dimension, "projection": projection is not None},
         "index_config": index_config.__dict__,
         "versions": _versions(),

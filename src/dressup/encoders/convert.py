@@ -130,7 +130,7 @@ class _GraphBuilder:
         self.nodes.append(helper.make_node("Add", [a, b], [out]))
         return out
 
-    def model(self, x: str, gem_power: float | None = None) -> "onnx.ModelProto":  # noqa: F821
+    def model(self, x: str, gem_power: float | None = None) -> onnx.ModelProto:  # noqa: F821
         """Close the graph with global pooling: average, or generalised mean with ``gem_power``."""
         from onnx import TensorProto, helper, numpy_helper
 

@@ -6,10 +6,10 @@ import hashlib
 import json
 import os
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class EncoderSpec:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "EncoderSpec":
+    def from_dict(cls, data: dict) -> EncoderSpec:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         for key in ("mean", "std"):
             if key in known:
@@ -158,7 +158,7 @@ class ImageEncoder:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, threads: int | None = None) -> "ImageEncoder":
+    def load(cls, directory: str | Path, threads: int | None = None) -> ImageEncoder:
         directory = Path(directory)
         spec = EncoderSpec.from_dict(json.loads((directory / SPEC_FILE).read_text()))
         return cls(spec, (directory / MODEL_FILE).read_bytes(), threads=threads)
@@ -196,7 +196,3 @@ def with_pixel_normalisation(model: bytes, mean, std) -> bytes:
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
-
-
-#: A registry entry: the spec and a function returning the serialised ONNX model.
-ModelBuilder = Callable[[], bytes]
