@@ -109,3 +109,29 @@ def test_a_layout_file_without_its_key_columns_is_an_error(tmp_path):
     (tmp_path / "styles.csv").write_text("product,colour\n1,Red\n")
     with pytest.raises(CatalogError, match="missing column"):
         read_catalog(tmp_path)
+
+
+def test_rows_without_an_id_are_an_error(tmp_path):
+    (tmp_path / "shop.csv").write_text("item_id,image\n1,a.jpg\n,b.jpg\n")
+    with pytest.raises(CatalogError, match="1 row\\(s\\) have no id"):
+        read_catalog(tmp_path / "shop.csv")
+
+
+def test_guessed_id_columns_keep_leading_zeros(tmp_path):
+    (tmp_path / "shop.csv").write_text("product_id,image\n00123,a.jpg\n00124,b.jpg\n")
+    assert read_catalog(tmp_path / "shop.csv")["id"].tolist() == ["00123", "00124"]
+
+
+def test_unreadable_transactions_are_a_catalog_error(tmp_path):
+    (tmp_path / "articles.csv").write_text("article_id,product_type_name\n0101,Trousers\n")
+    (tmp_path / "transactions.csv").write_text("t_dat,customer_id,article_id\n2020-01-01,c,0101\n")
+    with pytest.raises(CatalogError, match="cannot read prices"):
+        read_catalog(tmp_path)
+
+
+def test_mixed_numbers_and_text_in_a_column_become_text():
+    from dressup.catalog import _one_type
+
+    values = _one_type(pd.Series([38, "XL", None], dtype=object)).tolist()
+    assert values[:2] == ["38", "XL"] and pd.isna(values[2])
+    assert _one_type(pd.Series([1.5, None])).dtype == float

@@ -69,3 +69,7 @@ def test_parse_expressions():
     for bad in ("category", "=Shirts"):
         with pytest.raises(FilterError, match="malformed filter"):
             Filters.parse([bad])
+
+
+def test_a_sizes_filter_means_sold_in_that_size():
+    assert allowed(Filters(where={"sizes": "M"})) == allowed(Filters(size="M")) == ["1", "2", "5"]

@@ -37,3 +37,10 @@ def test_recall_at_k_by_hand():
 
 def test_percentile_ms():
     assert percentile_ms([0.001, 0.002, 0.003], 50) == pytest.approx(2.0)
+
+
+def test_missing_labels_never_match_in_any_form():
+    from dressup.metrics import label_matches
+
+    hits = label_matches(["", None, float("nan"), "Red"], [["", "x"], [None, "y"], [float("nan"), "z"], ["Red", None]])
+    assert hits.tolist() == [[False, False], [False, False], [False, False], [True, False]]

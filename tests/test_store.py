@@ -102,7 +102,8 @@ def test_incremental_update_embeds_only_new_and_changed_images(tmp_path, styles,
     assert len(after) == 60 and table.id.iat[0] not in after
     assert after.item(table.id.iat[20]).title == "Renamed shirt"
     assert np.array_equal(after.embeddings()[after.row(table.id.iat[20])], kept_vector)
-    assert [p.name for p in (tmp_path / "store").glob("gen-*")] == [after.manifest["generation"]]
+    # the current generation and the one it replaced (for stores opened before the swap)
+    assert sorted(p.name for p in (tmp_path / "store").glob("gen-*")) == ["gen-000001", after.manifest["generation"]]
 
 
 def test_unreadable_images_are_skipped_and_reported(tmp_path, styles, encoder):
@@ -207,3 +208,51 @@ def test_python_api_catalog_then_store_with_positional_queries(tmp_path, encoder
     assert by_image[0].id == first.id
     with pytest.raises(ValueError, match="not several"):
         store.similar(first.id, item=first.id)
+
+
+def test_a_generation_left_behind_by_a_crash_does_not_block_the_next_run(small_store, small_catalog):
+    (small_store.path / "gen-000002").mkdir()          # renamed, but the manifest was never swapped
+    (small_store.path / "gen-000002.tmp").mkdir()      # and one cut short while writing
+    (small_store.path / "gen-000002" / "junk").write_text("x")
+    pd.read_csv(small_catalog).head(100).to_csv(small_catalog, index=False)
+    index_catalog(small_catalog, small_store.path)
+    assert len(Store.open(small_store.path)) == 100
+
+
+def test_a_store_opened_before_an_update_keeps_working(small_store, small_catalog):
+    pd.read_csv(small_catalog).head(100).to_csv(small_catalog, index=False)
+    index_catalog(small_catalog, small_store.path)
+    image = FPI / "images" / f"{small_store.items['id'].iat[3]}.jpg"
+    assert small_store.similar(image=image, k=2)[0].id == small_store.items["id"].iat[3]  # old generation, lazily loaded encoder
+    assert small_store.embeddings().shape == (120, 1280)
+
+
+def test_unknown_text_query_is_an_unknown_id(small_store):
+    with pytest.raises(UnknownItemError):
+        small_store.similar("no-such-item")
+
+
+def test_decompression_bombs_are_refused_and_skipped(tmp_path, styles, encoder):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)) + chunk(b"IEND", b""))
+    with pytest.raises(ImageError, match="bomb.png"):
+        encoder.encode([bomb])
+    table = fpi_table(styles, 5)
+    table.loc[0, "image"] = str(bomb)
+    table.to_csv(tmp_path / "catalog.csv", index=False)
+    report = index_catalog(tmp_path / "catalog.csv", tmp_path / "store", encoder=encoder)
+    assert report.items == 4 and [item for item, _ in report.unreadable] == [str(table.id.iat[0])]
+
+
+def test_joint_precision_survives_short_result_lists(small_store):
+    from dressup.evaluation import evaluate_retrieval
+
+    report, _, found = evaluate_retrieval(small_store, ["articleType", "baseColour"], k=200)
+    assert (found[:, -81:] == -1).all()
+    assert 0 < report.precision["articleType+baseColour"] <= report.precision["articleType"] <= 1

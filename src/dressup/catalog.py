@@ -163,20 +163,21 @@ def read_catalog(source: CatalogSource | str | Path) -> pd.DataFrame:
         if source.layout not in LAYOUTS:
             raise CatalogError(f"unknown layout {source.layout!r}; use one of auto, {', '.join(LAYOUTS)}")
         layout = source.layout
-    raw = _read_table(table_path, id_columns=("article_id", "id", "cod_modelo_color", source.columns.get("id", "id")))
+    id_columns = {"article_id", "cod_modelo_color", *_GENERIC_COLUMNS["id"], source.columns.get("id", "id")}
+    raw = _read_table(table_path, id_columns=id_columns)
     mapper = {"fashion-product-images": _fashion_product_images, "hm": _hm, "mango": _mango, "generic": _generic}[layout]
     items = mapper(raw, table_path, source)
     return _finish(items, raw, image_root=source.image_root or table_path.parent)
 
 
-def _read_table(path: Path, id_columns: tuple[str, ...]) -> pd.DataFrame:
+def _read_table(path: Path, id_columns: set[str]) -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             table = pd.read_parquet(path)
         else:
             # Ids are kept as text: H&M article ids have meaningful leading zeros.
             header = pd.read_csv(path, nrows=0).columns
-            dtypes = {c: str for c in header if c in id_columns}
+            dtypes = {c: str for c in header if c in id_columns or str(c).lower() in id_columns}
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)  # rows longer than the header
                 table = pd.read_csv(path, dtype=dtypes, index_col=False, on_bad_lines="error")
@@ -237,8 +238,12 @@ def _hm_prices(transactions: Path) -> dict[str, float]:
     """Median sold price per article, when the shop's transactions sit beside the articles."""
     if not transactions.is_file():
         return {}
-    sales = pd.read_csv(transactions, usecols=["article_id", "price"], dtype={"article_id": str})
-    return sales.groupby("article_id")["price"].median().to_dict()
+    try:
+        sales = pd.read_csv(transactions, usecols=["article_id", "price"], dtype={"article_id": str})
+        prices = pd.to_numeric(sales["price"], errors="coerce")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as error:
+        raise CatalogError(f"{transactions}: cannot read prices ({_first_line(error)})") from None
+    return prices.groupby(sales["article_id"]).median().to_dict()
 
 
 def _mango(raw: pd.DataFrame, path: Path, source: CatalogSource) -> pd.DataFrame:
@@ -286,6 +291,7 @@ def _generic(raw: pd.DataFrame, path: Path, source: CatalogSource) -> pd.DataFra
 def _finish(items: pd.DataFrame, raw: pd.DataFrame, image_root: Path) -> pd.DataFrame:
     items = items.reset_index(drop=True)
     raw = raw.reset_index(drop=True)
+    items["id"] = items["id"].astype(object).where(items["id"].notna(), "").astype(str).str.strip()
     empty_ids = items["id"].isin(["", "nan", "None"])
     if empty_ids.any():
         raise CatalogError(f"{int(empty_ids.sum())} row(s) have no id (first at row {int(np.argmax(empty_ids)) + 2})")
@@ -300,8 +306,18 @@ def _finish(items: pd.DataFrame, raw: pd.DataFrame, image_root: Path) -> pd.Data
     root = os.path.abspath(image_root)
     items["image"] = [_absolute(path, root) for path in items["image"]]
     for column in raw.columns:
-        items[ATTRIBUTE_PREFIX + str(column)] = raw[column]
+        items[ATTRIBUTE_PREFIX + str(column)] = _one_type(raw[column])
     return items[list(ITEM_FIELDS) + [c for c in items.columns if c.startswith(ATTRIBUTE_PREFIX)]]
+
+
+def _one_type(column: pd.Series) -> pd.Series:
+    """A column Parquet can store: mixed numbers and text (e.g. sizes 38 and "XL") become text."""
+    if column.dtype != object:
+        return column
+    kinds = {type(v) for v in column.dropna()}
+    if len(kinds) <= 1:
+        return column
+    return column.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
 
 
 def _absolute(image: str, root: str) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DressUpError
-from .metrics import label_precision_at_k
+from .metrics import label_matches, precision_at_k
 from .store import Store
 
 
@@ -75,16 +75,14 @@ def evaluate_retrieval(
             ids = [i for i in results.get(store.items["id"].iat[row], []) if i in store][:k]
             found[i, : len(ids)] = [store.row(i) for i in ids]
     report = RetrievalReport(k=k, queries=len(query_rows), gallery=len(store), encoder=store.manifest["encoder"]["name"])
-    joint_query = np.full(len(query_rows), "", dtype=object)
-    joint_found = np.full(found.shape, "", dtype=object)
+    joint = np.ones(found.shape, bool)
     for label, column in zip(labels, columns):
         values = np.append(store.items[column].astype(object).to_numpy(), None)  # row -1 -> None
-        query_values, found_values = values[query_rows], values[found]
-        report.precision[label] = label_precision_at_k(query_values, found_values, k)
-        joint_query = joint_query + "\x1f" + query_values.astype(str)
-        joint_found = np.where(found >= 0, joint_found + "\x1f" + found_values.astype(str), None)
+        hits = label_matches(values[query_rows], values[found])
+        report.precision[label] = precision_at_k(hits, k)
+        joint &= hits
     if len(labels) > 1:
-        report.precision["+".join(labels)] = label_precision_at_k(joint_query, joint_found, k)
+        report.precision["+".join(labels)] = precision_at_k(joint, k)
     return report, query_rows, found
 
 

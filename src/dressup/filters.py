@@ -98,7 +98,11 @@ class FilterIndex:
     def _matches(self, name: str, values: str | Sequence[str]) -> np.ndarray:
         if isinstance(values, (str, int, float)):
             values = [values]
-        codes, uniques = self._factorised(self.column(name))
+        column = self.column(name)
+        if column == "sizes":  # an item matches a size it is sold in, not only its whole size list
+            wanted = {_normal(v) for v in values}
+            return np.fromiter((bool(wanted & sizes) for sizes in self._size_sets()), bool, len(self.items))
+        codes, uniques = self._factorised(column)
         wanted = {_normal(v) for v in values}
         hits = np.fromiter((u in wanted for u in uniques), bool, len(uniques))
         return np.append(hits, False)[codes]  # code -1 (missing) never matches

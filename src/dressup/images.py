@@ -34,6 +34,8 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, draft_size: int
             image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
         except FileNotFoundError:
             raise ImageError(f"{name}: no such file") from None
+        except Image.DecompressionBombError as error:
+            raise ImageError(f"{name}: refused, too many pixels ({error})") from None
         except (UnidentifiedImageError, OSError) as error:
             raise ImageError(f"{name}: not a readable image ({error})") from None
         if image.width * image.height > max_pixels:
@@ -74,7 +76,7 @@ def to_pixels(image: Image.Image, size: int, resize: int | None = None) -> np.nd
     to ``size``, as ImageNet models were evaluated. Packshots keep their product whole: only the
     white border is cropped.
     """
-    resize = resize or size
+    resize = max(resize or size, size)
     image = square_pad(image)
     if image.size != (resize, resize):
         image = image.resize((resize, resize), Image.BILINEAR)

@@ -20,17 +20,27 @@ def precision_at_k(hits: np.ndarray, k: int) -> float:
     return float(hits[:, :k].sum(axis=1).mean() / k)
 
 
-def label_precision_at_k(query_labels, result_labels, k: int) -> float:
-    """Precision@k where a result is relevant when its label equals the query's.
+def label_matches(query_labels, result_labels) -> np.ndarray:
+    """(queries, results) booleans: the result's label equals the query's.
 
-    ``result_labels`` is (queries, results); missing results can be padded with None.
+    Missing labels (None, NaN, empty text), and missing results padded with None, never match.
     """
-    query_labels = np.asarray(query_labels, dtype=object)
-    result_labels = np.asarray(result_labels, dtype=object)
+    query_labels = _missing_as_none(np.asarray(query_labels, dtype=object))
+    result_labels = _missing_as_none(np.asarray(result_labels, dtype=object))
     if result_labels.ndim != 2:
         raise ValueError("result_labels must be (queries, results)")
-    hits = (result_labels == query_labels[:, None]) & (query_labels[:, None] != None)
-    return precision_at_k(hits, k)
+    present = np.not_equal(query_labels, None)[:, None]
+    return (result_labels == query_labels[:, None]) & present
+
+
+def label_precision_at_k(query_labels, result_labels, k: int) -> float:
+    """Precision@k where a result is relevant when its label equals the query's (see `label_matches`)."""
+    return precision_at_k(label_matches(query_labels, result_labels), k)
+
+
+def _missing_as_none(labels: np.ndarray) -> np.ndarray:
+    is_missing = np.frompyfunc(lambda v: v is None or v == "" or (isinstance(v, float) and np.isnan(v)), 1, 1)
+    return np.where(is_missing(labels).astype(bool), None, labels)
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:

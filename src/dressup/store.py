@@ -82,14 +82,18 @@ class Store:
     @classmethod
     def open(cls, path: str | Path) -> Store:
         path = Path(path)
-        manifest = read_manifest(path)
-        generation = path / manifest["generation"]
-        try:
-            items = pd.read_parquet(generation / "items.parquet")
-            index = VectorIndex.load(generation / "index.faiss", IndexConfig(**manifest.get("index_config", {})))
-            projection = Projection.load(generation / "projection.npz") if (generation / "projection.npz").is_file() else None
-        except (OSError, ValueError, RuntimeError) as error:
-            raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({error})") from None
+        for attempt in range(2):
+            manifest = read_manifest(path)
+            generation = path / manifest["generation"]
+            try:
+                items = pd.read_parquet(generation / "items.parquet")
+                index = VectorIndex.load(generation / "index.faiss", IndexConfig(**manifest.get("index_config", {})))
+                projection = Projection.load(generation / "projection.npz") if (generation / "projection.npz").is_file() else None
+                break
+            except (OSError, ValueError, RuntimeError) as error:
+                if attempt == 0 and read_manifest(path)["generation"] != manifest["generation"]:
+                    continue  # a writer swapped generations while we read: read the new one
+                raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({error})") from None
         if len(index) != len(items):
             raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({len(index)} vectors for {len(items)} items)")
         return cls(path, manifest, items, index, projection)
@@ -148,7 +152,8 @@ class Store:
         if query is not None:
             if item is not None or image is not None:
                 raise ValueError("give a query, or item=, or image=, not several")
-            item, image = (str(query), None) if isinstance(query, str) and query in self else (None, query)
+            is_id = isinstance(query, str) and (query in self or not Path(query).exists())
+            item, image = (query, None) if is_id else (None, query)
         if (item is None) == (image is None):
             raise ValueError("give exactly one of item or image")
         if item is not None:
@@ -232,8 +237,11 @@ def write_generation(
 ) -> dict:
     """Write a new generation and make it current; returns the new manifest. Call under `store_lock`."""
     previous = json.loads((path / MANIFEST).read_text()) if (path / MANIFEST).is_file() else {}
-    number = int(previous.get("generation", "gen-000000").split("-")[1]) + 1
-    name = f"gen-{number:06d}"
+    current = previous.get("generation")
+    # a run that crashed after renaming its generation but before the manifest swap left a folder
+    # behind: number past every folder on disk, never into one
+    numbers = [_generation_number(p.name) for p in path.glob("gen-*")] + [_generation_number(current or "gen-000000")]
+    name = f"gen-{max(numbers) + 1:06d}"
     staging = path / f"{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -263,10 +271,18 @@ def write_generation(
         **details,
     }
     _atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
+    # keep the generation just replaced: stores opened before the swap go on reading it
     for old in path.glob("gen-*"):
-        if old.name != name:
+        if old.name not in (name, current):
             shutil.rmtree(old, ignore_errors=True)
     return manifest
+
+
+def _generation_number(name: str) -> int:
+    try:
+        return int(name.split("-")[1].split(".")[0])
+    except (IndexError, ValueError):
+        return 0
 
 
 def _atomic_write(target: Path, text: str) -> None:
