@@ -69,69 +69,68 @@ def index_catalog(
     with store_lock(store_path):
         previous = Store.open(store_path) if (store_path / MANIFEST).is_file() else None
         encoder = _choose_encoder(encoder, previous)
-        fingerprint = encoder.fingerprint
         catalog["image_hash"] = _hash_images(catalog["image"].tolist())
-
-        known = _previous_vectors(previous, fingerprint)
-        work = _Checkpoints(store_path / WORK_DIR / fingerprint)
-        resumed = work.load()
         report = IndexReport()
-        vectors = np.zeros((len(catalog), encoder.dimension), np.float32)
-        ok = np.zeros(len(catalog), bool)
-        to_embed = []
-        for row, (item_id, digest) in enumerate(zip(catalog["id"], catalog["image_hash"])):
-            key = (item_id, digest)
-            if digest is None:
-                report.unreadable.append((item_id, f"{catalog['image'].iat[row] or '(no image path)'}: no such file"))
-            elif key in known:
-                vectors[row], ok[row] = known[key], True
-            elif key in resumed:
-                vectors[row], ok[row] = resumed[key], True
-                report.resumed += 1
-            else:
-                to_embed.append(row)
-
-        started = time.perf_counter()
-        done = 0
-        ids, hashes, paths = (catalog[c].to_numpy(dtype=object) for c in ("id", "image_hash", "image"))
-        for batch in encoder.encode_each(paths[to_embed].tolist(), batch_size=batch_size):
-            rows = [to_embed[p] for p in batch.positions]
-            vectors[rows], ok[rows] = batch.vectors, True
-            work.add(list(zip(ids[rows], hashes[rows])), batch.vectors)
-            for position, message in batch.failures:
-                report.unreadable.append((ids[to_embed[position]], message))
-            done += len(batch.positions) + len(batch.failures)
-            report.embedded += len(batch.positions)
-            if work.pending >= checkpoint_every:
-                work.flush()
-            if progress:
-                progress(done, len(to_embed))
-        work.flush()
-        report.seconds_embedding = time.perf_counter() - started
-
+        work = _Checkpoints(store_path / WORK_DIR / encoder.fingerprint)
+        vectors, ok, to_embed = _reuse_vectors(catalog, encoder, previous, work.load(), report)
+        _embed(encoder, catalog, to_embed, vectors, ok, work, report, batch_size, checkpoint_every, progress)
         if not ok.any():
             raise DressUpError(f"none of the catalog's {len(catalog):,} images could be read; the store was left as it was")
-        _count_changes(report, previous, catalog[ok])
         indexed = catalog[ok].reset_index(drop=True)
-        if _unchanged(previous, indexed, fingerprint, index_config):
+        _count_changes(report, previous, indexed)
+        if _unchanged(previous, indexed, encoder.fingerprint, index_config):
             manifest = previous.manifest
         else:
-            manifest = write_generation(
-                store_path,
-                indexed,
-                vectors[ok],
-                encoder,
-                index_config,
-                {
-                    "encoder_fingerprint": fingerprint,
-                    "counts": {"unreadable_images": len(report.unreadable)},
-                    "source": {"path": str(Path(getattr(source, "path", source)).resolve())},
-                },
-            )
+            details = {
+                "encoder_fingerprint": encoder.fingerprint,
+                "counts": {"unreadable_images": len(report.unreadable)},
+                "source": {"path": str(Path(getattr(source, "path", source)).resolve())},
+            }
+            manifest = write_generation(store_path, indexed, vectors[ok], encoder, index_config, details)
         shutil.rmtree(store_path / WORK_DIR, ignore_errors=True)
     report.items = len(indexed)
     report.generation = manifest["generation"]
     return report
+
+
+def _reuse_vectors(catalog: pd.DataFrame, encoder: ImageEncoder, previous: Store | None, resumed: dict, report: IndexReport):
+    """Vectors already made for these (id, image content) pairs; the rows still to embed."""
+    known = _previous_vectors(previous, encoder.fingerprint)
+    vectors = np.zeros((len(catalog), encoder.dimension), np.float32)
+    ok = np.zeros(len(catalog), bool)
+    to_embed = []
+    for row, (item_id, digest, image) in enumerate(zip(catalog["id"], catalog["image_hash"], catalog["image"])):
+        key = (item_id, digest)
+        if digest is None:
+            report.unreadable.append((item_id, f"{image or '(no image path)'}: no such file"))
+        elif key in known:
+            vectors[row], ok[row] = known[key], True
+        elif key in resumed:
+            vectors[row], ok[row] = resumed[key], True
+            report.resumed += 1
+        else:
+            to_embed.append(row)
+    return vectors, ok, to_embed
+
+
+def _embed(encoder, catalog, to_embed, vectors, ok, work, report, batch_size, checkpoint_every, progress) -> None:
+    """Embed the rows ``to_embed`` into ``vectors``, checkpointing as it goes."""
+    started = time.perf_counter()
+    done = 0
+    ids, hashes, paths = (catalog[c].to_numpy(dtype=object) for c in ("id", "image_hash", "image"))
+    for batch in encoder.encode_each(paths[to_embed].tolist(), batch_size=batch_size):
+        rows = [to_embed[p] for p in batch.positions]
+        vectors[rows], ok[rows] = batch.vectors, True
+        work.add(list(zip(ids[rows], hashes[rows])), batch.vectors)
+        report.unreadable += [(ids[to_embed[position]], message) for position, message in batch.failures]
+        report.embedded += len(batch.positions)
+        done += len(batch.positions) + len(batch.failures)
+        if work.pending >= checkpoint_every:
+            work.flush()
+        if progress:
+            progress(done, len(to_embed))
+    work.flush()
+    report.seconds_embedding = time.perf_counter() - started
 
 
 def _choose_encoder(encoder: str | ImageEncoder | None, previous: Store | None) -> ImageEncoder:
