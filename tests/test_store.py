@@ -97,6 +97,7 @@ def test_incremental_update_embeds_only_new_and_changed_images(tmp_path, styles,
     report = index_catalog(catalog, tmp_path / "store")  # the store's own encoder
 
     assert (report.added, report.removed, report.updated_images, report.embedded) == (5, 5, 1, 6)
+    assert not report.encoder_changed
     assert report.unchanged == 54
     after = Store.open(tmp_path / "store")
     assert len(after) == 60 and table.id.iat[0] not in after
@@ -256,3 +257,14 @@ def test_joint_precision_survives_short_result_lists(small_store):
     report, _, found = evaluate_retrieval(small_store, ["articleType", "baseColour"], k=200)
     assert (found[:, -81:] == -1).all()
     assert 0 < report.precision["articleType+baseColour"] <= report.precision["articleType"] <= 1
+
+
+def test_changing_the_encoder_embeds_everything_again(tmp_path, styles, encoder):
+    fpi_table(styles, 8).to_csv(tmp_path / "catalog.csv", index=False)
+    index_catalog(tmp_path / "catalog.csv", tmp_path / "store", encoder=encoder)
+    report = index_catalog(tmp_path / "catalog.csv", tmp_path / "store", encoder="efficientnet-lite0-imagenet")
+    assert report.encoder_changed and report.embedded == 8
+    store = Store.open(tmp_path / "store")
+    assert store.manifest["encoder"]["name"] == "efficientnet-lite0-imagenet"
+    again = index_catalog(tmp_path / "catalog.csv", tmp_path / "store")  # keeps the store's encoder
+    assert not again.encoder_changed and again.embedded == 0

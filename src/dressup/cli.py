@@ -93,6 +93,7 @@ def index(
         f"image changed {report.updated_images:,}, removed {report.removed:,}, unchanged {report.unchanged:,}; "
         f"embedded {report.embedded:,} at {report.images_per_second:,.0f} img/s"
         + (f"; resumed {report.resumed:,} from an interrupted run" if report.resumed else "")
+        + ("; every image embedded again: the encoder changed" if report.encoder_changed else "")
     )
     listing = store / "reports" / "unreadable-images.txt"
     listing.unlink(missing_ok=True)

@@ -39,6 +39,7 @@ class IndexReport:
     updated_images: int = 0
     removed: int = 0
     unchanged: int = 0
+    encoder_changed: bool = False
     embedded: int = 0
     resumed: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
@@ -69,8 +70,9 @@ def index_catalog(
     with store_lock(store_path):
         previous = Store.open(store_path) if (store_path / MANIFEST).is_file() else None
         encoder = _choose_encoder(encoder, previous)
-        catalog["image_hash"] = _hash_images(catalog["image"].tolist())
         report = IndexReport()
+        report.encoder_changed = previous is not None and previous.manifest["encoder"].get("fingerprint") != encoder.fingerprint
+        catalog["image_hash"] = _hash_images(catalog["image"].tolist())
         work = _Checkpoints(store_path / WORK_DIR / encoder.fingerprint)
         vectors, ok, to_embed = _reuse_vectors(catalog, encoder, previous, work.load(), report)
         _embed(encoder, catalog, to_embed, vectors, ok, work, report, batch_size, checkpoint_every, progress)
