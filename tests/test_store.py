@@ -268,3 +268,16 @@ def test_changing_the_encoder_embeds_everything_again(tmp_path, styles, encoder)
     assert store.manifest["encoder"]["name"] == "efficientnet-lite0-imagenet"
     again = index_catalog(tmp_path / "catalog.csv", tmp_path / "store")  # keeps the store's encoder
     assert not again.encoder_changed and again.embedded == 0
+
+
+def test_a_metadata_only_update_reuses_the_index(small_store, small_catalog):
+    table = pd.read_csv(small_catalog)
+    table.loc[0, "productDisplayName"] = "Renamed"
+    table.to_csv(small_catalog, index=False)
+    before = (small_store.generation_path / "index.faiss").read_bytes()
+    report = index_catalog(small_catalog, small_store.path)
+    after = Store.open(small_store.path)
+    assert report.embedded == 0 and after.manifest["generation"] != small_store.manifest["generation"]
+    assert after.item(str(table.id.iat[0])).title == "Renamed"
+    assert (after.generation_path / "index.faiss").read_bytes() == before
+    assert [m.id for m in after.similar(str(table.id.iat[1]), k=5)] == [m.id for m in small_store.similar(str(table.id.iat[1]), k=5)]

@@ -71,9 +71,9 @@ def evaluate_retrieval(
         found, _ = store.search(store.vectors[query_rows], k, exclude=list(query_rows))
     else:
         found = np.full((len(query_rows), k), -1, np.int64)
-        for i, row in enumerate(query_rows):
-            ids = [i for i in results.get(store.items["id"].iat[row], []) if i in store][:k]
-            found[i, : len(ids)] = [store.row(i) for i in ids]
+        for position, row in enumerate(query_rows):
+            ids = [item for item in results.get(store.items["id"].iat[row], []) if item in store][:k]
+            found[position, : len(ids)] = [store.row(item) for item in ids]
     report = RetrievalReport(k=k, queries=len(query_rows), gallery=len(store), encoder=store.manifest["encoder"]["name"])
     joint = np.ones(found.shape, bool)
     for label, column in zip(labels, columns):

@@ -149,7 +149,7 @@ class VectorIndex:
             return self._clean(rows, scores)
         rows_allowed = np.flatnonzero(allowed)
         if len(rows_allowed) == 0:
-            return np.full((len(queries), k), -1, np.int64), np.full((len(queries), k), -np.inf, np.float32)
+            return pad_results(np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32), k)
         if self.kind == "flat" or len(rows_allowed) <= EXACT_FILTER_SHARE * len(self) or len(rows_allowed) <= k:
             return exact_search(self.vectors, queries, k, rows_allowed)
         return self._search_selected(queries, k, allowed, rows_allowed)
@@ -212,8 +212,16 @@ def _exact_chunk(candidates: np.ndarray, rows: np.ndarray, queries: np.ndarray, 
     order = np.argsort(-top_scores, axis=1, kind="stable")
     best_rows = rows[np.take_along_axis(top, order, axis=1)].astype(np.int64)
     best_scores = np.take_along_axis(top_scores, order, axis=1).astype(np.float32)
-    if take < k:
-        pad = k - take
-        best_rows = np.hstack([best_rows, np.full((len(queries), pad), -1, np.int64)])
-        best_scores = np.hstack([best_scores, np.full((len(queries), pad), -np.inf, np.float32)])
-    return best_rows, best_scores
+    return pad_results(best_rows, best_scores, k)
+
+
+def pad_results(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Widen (queries, n) results to k columns with row -1 and score -inf."""
+    missing = k - rows.shape[1]
+    if missing <= 0:
+        return rows, scores
+    count = len(rows)
+    return (
+        np.hstack([rows, np.full((count, missing), -1, np.int64)]),
+        np.hstack([scores, np.full((count, missing), -np.inf, np.float32)]),
+    )

@@ -72,32 +72,34 @@ def index_catalog(
         encoder = _choose_encoder(encoder, previous)
         report = IndexReport()
         report.encoder_changed = previous is not None and previous.manifest["encoder"].get("fingerprint") != encoder.fingerprint
+        reusable = None if report.encoder_changed else previous  # a generation whose vectors this encoder would make
         catalog["image_hash"] = _hash_images(catalog["image"].tolist())
         work = _Checkpoints(store_path / WORK_DIR / encoder.fingerprint)
-        vectors, ok, to_embed = _reuse_vectors(catalog, encoder, previous, work.load(), report)
+        vectors, ok, to_embed = _reuse_vectors(catalog, encoder, reusable, work.load(), report)
         _embed(encoder, catalog, to_embed, vectors, ok, work, report, batch_size, checkpoint_every, progress)
         if not ok.any():
             raise DressUpError(f"none of the catalog's {len(catalog):,} images could be read; the store was left as it was")
         indexed = catalog[ok].reset_index(drop=True)
         _count_changes(report, previous, indexed)
-        if _unchanged(previous, indexed, encoder.fingerprint, index_config):
+        same_vectors = _same_vectors(reusable, indexed, index_config)
+        if same_vectors and _same_metadata(reusable, indexed):
             manifest = previous.manifest
         else:
             details = {
-                "encoder_fingerprint": encoder.fingerprint,
                 "counts": {"unreadable_images": len(report.unreadable)},
                 "source": {"path": str(Path(getattr(source, "path", source)).resolve())},
             }
-            manifest = write_generation(store_path, indexed, vectors[ok], encoder, index_config, details)
+            reuse_index = reusable.generation_path if same_vectors else None
+            manifest = write_generation(store_path, indexed, vectors[ok], encoder, index_config, details, reuse_index)
         shutil.rmtree(store_path / WORK_DIR, ignore_errors=True)
     report.items = len(indexed)
     report.generation = manifest["generation"]
     return report
 
 
-def _reuse_vectors(catalog: pd.DataFrame, encoder: ImageEncoder, previous: Store | None, resumed: dict, report: IndexReport):
+def _reuse_vectors(catalog: pd.DataFrame, encoder: ImageEncoder, reusable: Store | None, resumed: dict, report: IndexReport):
     """Vectors already made for these (id, image content) pairs; the rows still to embed."""
-    known = _previous_vectors(previous, encoder.fingerprint)
+    known = _previous_vectors(reusable)
     vectors = np.zeros((len(catalog), encoder.dimension), np.float32)
     ok = np.zeros(len(catalog), bool)
     to_embed = []
@@ -160,23 +162,25 @@ def _hash_images(paths: list[str], chunk: int = 512) -> list[str | None]:
         return [d for part in pool.map(lambda part: [digest(p) for p in part], chunks) for d in part]
 
 
-def _previous_vectors(previous: Store | None, fingerprint: str) -> dict:
-    if previous is None or previous.manifest["encoder"].get("fingerprint") != fingerprint:
+def _previous_vectors(reusable: Store | None) -> dict:
+    if reusable is None:
         return {}
-    embeddings = previous.embeddings()
-    keys = zip(previous.items["id"], previous.items["image_hash"])
+    embeddings = reusable.embeddings()
+    keys = zip(reusable.items["id"], reusable.items["image_hash"])
     return {key: embeddings[row] for row, key in enumerate(keys)}
 
 
-def _unchanged(previous: Store | None, indexed: pd.DataFrame, fingerprint: str, config: IndexConfig) -> bool:
-    """True when a new generation would hold exactly what the current one does."""
-    if previous is None or previous.manifest["encoder"].get("fingerprint") != fingerprint:
+def _same_vectors(reusable: Store | None, indexed: pd.DataFrame, config: IndexConfig) -> bool:
+    """True when the new generation holds the same images, in the same order, indexed the same way."""
+    if reusable is None or reusable.manifest.get("index_config") != config.__dict__:
         return False
-    if previous.manifest.get("index_config") != config.__dict__ or list(previous.items.columns) != list(indexed.columns):
+    return all(reusable.items[c].tolist() == indexed[c].tolist() for c in ("id", "image_hash"))
+
+
+def _same_metadata(reusable: Store, indexed: pd.DataFrame) -> bool:
+    if list(reusable.items.columns) != list(indexed.columns):
         return False
-    return all(
-        previous.items[column].astype(str).tolist() == indexed[column].astype(str).tolist() for column in indexed.columns
-    )
+    return all(reusable.items[c].astype(str).tolist() == indexed[c].astype(str).tolist() for c in indexed.columns)
 
 
 def _count_changes(report: IndexReport, previous: Store | None, current: pd.DataFrame) -> None:

@@ -37,7 +37,7 @@ from .encoders import ImageEncoder
 from .errors import DressUpError
 from .filters import FilterIndex, Filters
 from .images import ImageInput
-from .index import IndexConfig, Projection, VectorIndex
+from .index import IndexConfig, Projection, VectorIndex, pad_results
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -188,10 +188,7 @@ class Store:
         keep[np.arange(len(rows)), drop] = False
         width = rows.shape[1] - 1
         rows, scores = rows[keep].reshape(len(rows), width), scores[keep].reshape(len(rows), width)
-        if width < k:  # a catalog smaller than k + 1 items
-            rows = np.hstack([rows, np.full((len(rows), k - width), -1, np.int64)])
-            scores = np.hstack([scores, np.full((len(scores), k - width), -np.inf, np.float32)])
-        return rows, scores
+        return pad_results(rows, scores, k)  # a catalog smaller than k + 1 items gives fewer
 
     def _matches(self, rows: np.ndarray, scores: np.ndarray) -> list[Match]:
         return [Match(self._ids[r], float(s), int(r)) for r, s in zip(rows.tolist(), scores.tolist()) if r >= 0]
@@ -234,9 +231,14 @@ def write_generation(
     encoder: ImageEncoder,
     index_config: IndexConfig,
     details: dict,
+    same_vectors_as: Path | None = None,
 ) -> dict:
-    """Write a new generation and make it current; returns the new manifest. Call under `store_lock`."""
-    previous = json.loads((path / MANIFEST).read_text()) if (path / MANIFEST).is_file() else {}
+    """Write a new generation and make it current; returns the new manifest. Call under `store_lock`.
+
+    ``same_vectors_as`` names a generation holding these very embeddings in this order (only
+    metadata changed): its projection and index are copied instead of being rebuilt.
+    """
+    previous = read_manifest(path) if (path / MANIFEST).is_file() else {}
     current = previous.get("generation")
     # a run that crashed after renaming its generation but before the manifest swap left a folder
     # behind: number past every folder on disk, never into one
@@ -247,11 +249,7 @@ def write_generation(
     staging.mkdir(parents=True)
     items.reset_index(drop=True).to_parquet(staging / "items.parquet", index=False)
     np.save(staging / "embeddings.npy", embeddings.astype(np.float16))
-    projection = Projection.for_catalog(embeddings, index_config)
-    if projection is not None:
-        projection.save(staging / "projection.npz")
-    index = VectorIndex(projection.apply(embeddings) if projection is not None else embeddings, index_config)
-    index.save(staging / "index.faiss")
+    index, projection = _index_files(staging, embeddings, index_config, same_vectors_as)
     encoder.save(staging / "encoder")
     _fsync_tree(staging)
     os.replace(staging, path / name)
@@ -262,7 +260,7 @@ def write_generation(
         "generation": name,
         "created_at": previous.get("created_at", now),
         "updated_at": now,
-        "encoder": {**encoder.spec.__dict__, "fingerprint": details.pop("encoder_fingerprint", "")},
+        "encoder": {**encoder.spec.__dict__, "fingerprint": encoder.fingerprint},
         "dimension": int(embeddings.shape[1]),
         "counts": {"items": len(items), **details.pop("counts", {})},
         "index": {"kind": index.kind, "vectors": len(index), "dimension": index.dimension, "projection": projection is not None},
@@ -276,6 +274,22 @@ def write_generation(
         if old.name not in (name, current):
             shutil.rmtree(old, ignore_errors=True)
     return manifest
+
+
+def _index_files(staging: Path, embeddings: np.ndarray, config: IndexConfig, same_vectors_as: Path | None):
+    """Write projection.npz (if any) and index.faiss into ``staging``, reusing a generation's when allowed."""
+    if same_vectors_as is not None:
+        for name in ("projection.npz", "index.faiss"):
+            if (same_vectors_as / name).is_file():
+                shutil.copyfile(same_vectors_as / name, staging / name)
+        projection = Projection.load(staging / "projection.npz") if (staging / "projection.npz").is_file() else None
+        return VectorIndex.load(staging / "index.faiss", config), projection
+    projection = Projection.for_catalog(embeddings, config)
+    if projection is not None:
+        projection.save(staging / "projection.npz")
+    index = VectorIndex(projection.apply(embeddings) if projection is not None else embeddings, config)
+    index.save(staging / "index.faiss")
+    return index, projection
 
 
 def _generation_number(name: str) -> int:
