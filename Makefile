@@ -10,7 +10,7 @@ STORE ?= stores/fashion-product-images
 $(BIN)/dressup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[eval,train,test]"
+	$(BIN)/pip install --quiet -e ".[eval,train,text,test]"
 	touch $@
 
 install: $(BIN)/dressup

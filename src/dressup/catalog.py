@@ -134,6 +134,33 @@ class Catalog:
         return Item.from_row(self.items.loc[rows[0]].to_dict())
 
 
+def label_column(items: pd.DataFrame, label: str) -> pd.Series:
+    """A label of the item table by its raw column name (``articleType``) or item field (``category``)."""
+    for column in (f"{ATTRIBUTE_PREFIX}{label}", label):
+        if column in items.columns:
+            return items[column]
+    raw = sorted(c.removeprefix(ATTRIBUTE_PREFIX) for c in items.columns if c.startswith(ATTRIBUTE_PREFIX))
+    raise CatalogError(f"no column {label!r} in the catalog; it has {', '.join([*ITEM_FIELDS, *raw])}")
+
+
+def read_split(ids: pd.Series, split_file: str | Path) -> np.ndarray:
+    """Each item's split (``train``, ``val`` or ``test``) from an ``id, split`` table.
+
+    Items the file does not name count as ``test``: they are never trained on by accident.
+    """
+    try:
+        table = pd.read_csv(split_file, dtype=str)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise CatalogError(f"{split_file}: cannot read the split file ({_first_line(error)})") from None
+    if not {"id", "split"} <= set(table.columns):
+        raise CatalogError(f"{split_file}: expected columns id, split; found {', '.join(map(str, table.columns))}")
+    bad = sorted(set(table["split"].dropna()) - {"train", "val", "test"})
+    if bad:
+        raise CatalogError(f"{split_file}: unknown split name(s) {', '.join(bad)}; use train, val or test")
+    mapping = dict(zip(table["id"].astype(str).str.strip(), table["split"], strict=True))
+    return ids.astype(str).map(mapping).fillna("test").to_numpy()
+
+
 def detect_layout(path: str | Path) -> tuple[str, Path]:
     """The layout of a catalog folder or table, and the table file to read."""
     path = Path(path)

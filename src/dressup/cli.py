@@ -18,6 +18,8 @@ from .errors import DressUpError
 app = typer.Typer(help="DressUp: similar items, recommendations and outfits for a fashion catalog.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure quality on held-out data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+train_app = typer.Typer(help="Train models on the shop's own data (needs the [train] extra).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -64,15 +66,20 @@ def index(
     index_kind: Annotated[str, typer.Option(help="auto, flat or hnsw.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Images per model call.")] = 64,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save embeddings for resuming every N images.")] = 1024,
+    fuse: Annotated[list[str] | None, typer.Option(help="Also search with ENCODER=WEIGHT (another image encoder, or text for titles); repeat. The main encoder weighs the rest.")] = None,
+    no_fusion: Annotated[bool, typer.Option("--no-fusion", help="Drop the store's fused embeddings.")] = False,
 ):
     """Create or update a store from a catalog: embeds new and changed images only."""
     from .catalog import CatalogSource
+    from .fusion import parse_fusion
     from .index import IndexConfig
     from .indexing import index_catalog
 
     given = {"id": id_column, "image": image_column, "title": title_column, "category": category_column, "colour": colour_column,
              "gender": gender_column, "price": price_column, "sizes": sizes_column, "brand": brand_column}
     columns = {name: column for name, column in given.items() if column}
+    with user_errors():
+        fusion = [] if no_fusion else (parse_fusion(fuse) if fuse else None)
     with user_errors(), Progress(
         TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), _RateColumn(), TimeRemainingColumn(),
         console=console, transient=False,
@@ -86,6 +93,7 @@ def index(
             batch_size=batch_size,
             checkpoint_every=checkpoint_every,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            fusion=fusion,
         )
         bar.update(task, total=max(report.embedded, 1), completed=max(report.embedded, 1))
     console.print(
@@ -249,6 +257,108 @@ def eval_retrieval(
         (folder / "retrieval.json").write_text(json.dumps(report.to_dict(), indent=2))
         picture = plot_retrieval_samples(opened, query_rows, found, label[0], folder / "retrieval-samples.png")
         console.print(f"wrote {folder / 'retrieval.json'} and {picture}")
+
+
+@train_app.command("encoder")
+def train_encoder_command(
+    catalog: Annotated[Path, typer.Option("--catalog", help="Catalog folder or table with labelled product images.")],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write (usable as --encoder).")],
+    labels: Annotated[str, typer.Option(help="Comma-separated label columns, the first two also shape the embedding.")] = "articleType,baseColour,gender,usage,season",
+    split_file: Annotated[Path | None, typer.Option(help="Table (id, split): trains on train, stops early on val, never reads test (default: splits.csv beside the catalog, else a random 10% val).")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs; early stopping may end sooner.")] = 12,
+    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better validation score.")] = 3,
+    batch_size: Annotated[int, typer.Option(min=2)] = 64,
+    views: Annotated[int, typer.Option(min=1, help="Cached views per image (1 plain + augmented ones).")] = 3,
+    frozen_blocks: Annotated[int, typer.Option(min=1, max=17, help="MobileNetV2 blocks kept frozen (precomputed once).")] = 7,
+    max_batches: Annotated[int | None, typer.Option(help="Stop each epoch after N batches (smoke tests).")] = None,
+    name: Annotated[str, typer.Option(help="Name recorded in the model's spec.")] = "fashion-mobilenetv2",
+):
+    """Fine-tune the image encoder on a catalog: one head per label + a metric-learning loss.
+
+    Re-running the same command resumes from the last finished epoch.
+    """
+    with user_errors():
+        try:
+            from .training import TrainConfig, train_encoder
+        except ImportError as error:
+            raise DressUpError(f"training needs torch: pip install 'dressup[train]' ({error})") from None
+        config = TrainConfig(
+            catalog=str(catalog), labels=tuple(x.strip() for x in labels.split(",") if x.strip()), split_file=str(split_file) if split_file else None,
+            name=name, epochs=epochs, patience=patience, batch_size=batch_size, views=views, first_trained_block=frozen_blocks, max_batches=max_batches,
+        )
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields}"), TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            result = train_encoder(config, out, progress=bar)
+        resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
+        console.print(
+            f"[green]{result.model_dir}[/]: {result.epochs_run} epochs (best {result.best_epoch}) in {result.seconds / 60:.1f} min{resumed}; "
+            f"use it with `dressup index ... --encoder {result.model_dir}`"
+        )
+
+
+@app.command()
+def tag(
+    images: Annotated[list[Path], typer.Argument(help="Product photos.")],
+    model: Annotated[str | None, typer.Option(help="Encoder with label heads: name or model directory (default: the built-in fashion encoder).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+):
+    """Predict category, colour and the other trained labels of product photos."""
+    from .encoders import DEFAULT_ENCODER
+    from .images import ImageError
+    from .tagging import Tagger
+
+    with user_errors():
+        tagger = Tagger.load(model or DEFAULT_ENCODER)
+        failed = 0
+        table = Table(title=f"tags ({tagger.encoder.name})")
+        table.add_column("image")
+        for label in tagger.labels:
+            table.add_column(label)
+        for image in images:
+            try:
+                tags = tagger.tag([image])[0]
+            except ImageError as error:
+                errors.print(f"[bold red]error:[/] {error}", highlight=False)
+                failed += 1
+                continue
+            if as_json:
+                print(json.dumps({"image": str(image), "tags": {k: {"value": t.value, "confidence": t.confidence} for k, t in tags.items()}}))
+            else:
+                table.add_row(str(image), *(f"{t.value} ({t.confidence:.2f})" for t in tags.values()))
+        if not as_json and table.rows:
+            console.print(table)
+        if failed:
+            raise typer.Exit(1)
+
+
+@eval_app.command("tagging")
+def eval_tagging(
+    catalog: Annotated[Path, typer.Option("--catalog", help="Catalog with true labels.")] = Path("../shared/data/fashion-product-images"),
+    model: Annotated[str | None, typer.Option(help="Encoder with label heads (default: the built-in fashion encoder).")] = None,
+    split_file: Annotated[Path | None, typer.Option(help="Table (id, split) (default: splits.csv beside the catalog).")] = None,
+    split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
+    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="Labels to score (default: all the model predicts).")] = None,
+    output_dir: Annotated[Path, typer.Option(help="Where the JSON report and confusion PNGs go.")] = Path("reports/tagging"),
+):
+    """Accuracy and macro-F1 per label on held-out items, with confusion-matrix PNGs."""
+    from .encoders import DEFAULT_ENCODER
+    from .evaluation import evaluate_tagging
+    from .tagging import Tagger
+
+    with user_errors():
+        tagger = Tagger.load(model or DEFAULT_ENCODER)
+        report = evaluate_tagging(tagger, catalog, split_file, split, label, confusion_dir=output_dir)
+        table = Table(title=f"tagging: {report.items:,} {split} items, model {report.encoder}")
+        for column in ("label", "accuracy", "macro-F1", "unseen values"):
+            table.add_column(column, justify="left" if column == "label" else "right")
+        for name in report.accuracy:
+            table.add_row(name, f"{report.accuracy[name]:.4f}", f"{report.macro_f1[name]:.4f}", str(report.unknown_values[name]))
+        console.print(table)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "tagging.json").write_text(json.dumps(report.to_dict(), indent=2))
+        console.print(f"wrote {output_dir / 'tagging.json'} and confusion-*.png")
 
 
 def main():  # pragma: no cover - console entry point

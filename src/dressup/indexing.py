@@ -20,9 +20,11 @@ import pandas as pd
 
 from .catalog import Catalog, CatalogSource, read_catalog
 from .encoders import DEFAULT_ENCODER, ImageEncoder, create_encoder
+from .encoders.text_encoder import TEXT_ENCODER, TextEncoder, item_texts
 from .errors import DressUpError
+from .fusion import FusionPart
 from .index import IndexConfig
-from .store import MANIFEST, Store, store_lock, write_generation
+from .store import MANIFEST, Store, StoredPart, store_lock, write_generation
 
 WORK_DIR = "work"
 
@@ -59,8 +61,13 @@ def index_catalog(
     batch_size: int = 64,
     checkpoint_every: int = 1024,
     progress: ProgressCallback | None = None,
+    fusion: list[FusionPart] | None = None,
 ) -> IndexReport:
-    """Create or update the store at ``store_path`` from a catalog; returns what changed."""
+    """Create or update the store at ``store_path`` from a catalog; returns what changed.
+
+    ``fusion`` lists extra embeddings searched with the main one (`dressup.fusion`); None keeps
+    the store's current ones, ``[]`` drops them.
+    """
     store_path = Path(store_path)
     index_config = index_config or IndexConfig()
     if isinstance(source, Catalog):
@@ -81,7 +88,10 @@ def index_catalog(
             raise DressUpError(f"none of the catalog's {len(catalog):,} images could be read; the store was left as it was")
         indexed = catalog[ok].reset_index(drop=True)
         _count_changes(report, previous, indexed)
-        same_vectors = _same_vectors(reusable, indexed, index_config)
+        if fusion is None:
+            fusion = [FusionPart(p["encoder"], p["weight"]) for p in previous.fusion] if previous is not None else []
+        parts, parts_reused = _embed_parts(fusion, indexed, reusable)
+        same_vectors = _same_vectors(reusable, indexed, index_config) and parts_reused and _same_fusion(reusable, parts)
         if same_vectors and _same_metadata(reusable, indexed):
             manifest = previous.manifest
         else:
@@ -90,7 +100,7 @@ def index_catalog(
                 "source": {"path": str(Path(getattr(source, "path", source)).resolve())},
             }
             reuse_index = reusable.generation_path if same_vectors else None
-            manifest = write_generation(store_path, indexed, vectors[ok], encoder, index_config, details, reuse_index)
+            manifest = write_generation(store_path, indexed, vectors[ok], encoder, index_config, details, reuse_index, parts)
         shutil.rmtree(store_path / WORK_DIR, ignore_errors=True)
     report.items = len(indexed)
     report.generation = manifest["generation"]
@@ -135,6 +145,63 @@ def _embed(encoder, catalog, to_embed, vectors, ok, work, report, batch_size, ch
             progress(done, len(to_embed))
     work.flush()
     report.seconds_embedding = time.perf_counter() - started
+
+
+def _embed_parts(fusion: list[FusionPart], indexed: pd.DataFrame, reusable: Store | None) -> tuple[list[StoredPart], bool]:
+    """Embed each fused part, reusing the previous generation's vectors for unchanged inputs.
+
+    Image parts are keyed by image content, text parts by the item's text. Returns the parts and
+    whether every vector was reused.
+    """
+    parts, all_reused = [], True
+    texts = item_texts(indexed) if any(p.kind == "text" for p in fusion) else []
+    for part in fusion:
+        if part.kind == "text":
+            encoder, keys = TextEncoder(), list(zip(indexed["id"], texts, strict=True))
+            inputs, image_encoder = texts, None
+        else:
+            image_encoder = _choose_part_encoder(part, reusable)
+            encoder, keys = image_encoder, list(zip(indexed["id"], indexed["image_hash"], strict=True))
+            inputs = indexed["image"].tolist()
+        known = _previous_part_vectors(reusable, encoder.fingerprint, keys)
+        missing = [row for row, key in enumerate(keys) if key not in known]
+        vectors = np.zeros((len(keys), encoder.dimension), np.float32)
+        for row, key in enumerate(keys):
+            if key in known:
+                vectors[row] = known[key]
+        if missing:
+            all_reused = False
+            vectors[missing] = encoder.encode([inputs[row] for row in missing])
+        name = TEXT_ENCODER if part.kind == "text" else image_encoder.name
+        parts.append(StoredPart(name, part.kind, part.weight, encoder.fingerprint, vectors, image_encoder))
+    return parts, all_reused
+
+
+def _choose_part_encoder(part: FusionPart, reusable: Store | None) -> ImageEncoder:
+    for number, stored in enumerate(reusable.fusion if reusable is not None else [], start=1):
+        if stored["encoder"] == part.encoder and stored["kind"] == "image":
+            return reusable._part_encoder(number)
+    return create_encoder(part.encoder)
+
+
+def _previous_part_vectors(reusable: Store | None, fingerprint: str, keys: list[tuple]) -> dict:
+    for number, stored in enumerate(reusable.fusion if reusable is not None else [], start=1):
+        if stored["fingerprint"] == fingerprint:
+            embeddings = reusable.part_embeddings(number)
+            if stored["kind"] == "text":
+                old_keys = zip(reusable.items["id"], item_texts(reusable.items), strict=True)
+            else:
+                old_keys = zip(reusable.items["id"], reusable.items["image_hash"], strict=True)
+            wanted = set(keys)
+            return {key: embeddings[row] for row, key in enumerate(old_keys) if key in wanted}
+    return {}
+
+
+def _same_fusion(reusable: Store | None, parts: list[StoredPart]) -> bool:
+    if reusable is None:
+        return not parts
+    before = [(p["encoder"], p["weight"], p["fingerprint"]) for p in reusable.fusion]
+    return before == [(p.name, p.weight, p.fingerprint) for p in parts]
 
 
 def _choose_encoder(encoder: str | ImageEncoder | None, previous: Store | None) -> ImageEncoder:

@@ -59,3 +59,28 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
 def percentile_ms(seconds, q: float) -> float:
     """A latency percentile in milliseconds."""
     return float(np.percentile(np.asarray(seconds) * 1000.0, q))
+
+
+def accuracy(truth, predicted) -> float:
+    """Share of predictions equal to the truth.
+
+    >>> accuracy(["a", "b", "b"], ["a", "b", "a"])
+    0.6666666666666666
+    """
+    truth, predicted = np.asarray(truth, dtype=object), np.asarray(predicted, dtype=object)
+    return float((truth == predicted).mean()) if len(truth) else 0.0
+
+
+def macro_f1(truth, predicted) -> float:
+    """F1 averaged over the true classes (each class counts once, however rare).
+
+    >>> round(macro_f1(["a", "a", "b"], ["a", "b", "b"]), 4)
+    0.6667
+    """
+    from sklearn.metrics import f1_score
+
+    truth = np.asarray(truth, dtype=object).astype(str)
+    predicted = np.asarray(predicted, dtype=object).astype(str)
+    if len(truth) == 0:
+        return 0.0
+    return float(f1_score(truth, predicted, labels=np.unique(truth), average="macro", zero_division=0))

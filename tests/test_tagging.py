@@ -1,0 +1,78 @@
+"""Auto-tagging with the bundled fashion encoder on real held-out product images."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FPI
+
+from dressup.images import ImageError
+from dressup.tagging import NoTagsError, Tagger
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return Tagger.load("fashion-mobilenetv2")
+
+
+@pytest.fixture(scope="module")
+def test_items(styles):
+    split = pd.read_csv(FPI / "splits.csv", dtype={"id": str})
+    test_ids = set(split.loc[split["split"] == "test", "id"])
+    table = styles[styles["id"].astype(str).isin(test_ids)]
+    return table.sample(120, random_state=0)
+
+
+def test_tags_held_out_products_mostly_right(tagger, test_items):
+    tags = tagger.tag([FPI / "images" / f"{i}.jpg" for i in test_items["id"]])
+    assert set(tags[0]) == {"articleType", "baseColour", "gender", "usage", "season"}
+    article = np.mean([t["articleType"].value == truth for t, truth in zip(tags, test_items["articleType"], strict=True)])
+    colour = np.mean([t["baseColour"].value == truth for t, truth in zip(tags, test_items["baseColour"], strict=True)])
+    assert article > 0.85 and colour > 0.6
+    assert all(0 < t["articleType"].confidence <= 1 for t in tags)
+
+
+def test_probabilities_sum_to_one(tagger, test_items):
+    probabilities = tagger.predict_proba([FPI / "images" / f"{i}.jpg" for i in test_items["id"][:5]])
+    for label, p in probabilities.items():
+        assert p.shape == (5, len(tagger.classes[label]))
+        assert np.allclose(p.sum(axis=1), 1, atol=1e-4)
+
+
+def test_unreadable_image_and_untrained_encoder_are_refused(tagger, tmp_path, encoder):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(ImageError):
+        tagger.tag([broken])
+    with pytest.raises(NoTagsError):
+        Tagger(encoder)
+
+
+def test_tag_command(tmp_path, test_items):
+    images = [str(FPI / "images" / f"{i}.jpg") for i in test_items["id"][:2]]
+    done = subprocess.run([sys.executable, "-m", "dressup.cli", "tag", *images, "--json"], capture_output=True, text=True, check=True)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["image"] for line in lines] == images
+    assert {"value", "confidence"} <= set(lines[0]["tags"]["articleType"])
+    missing = subprocess.run([sys.executable, "-m", "dressup.cli", "tag", str(tmp_path / "none.jpg")], check=False, capture_output=True, text=True)
+    assert missing.returncode == 1 and "error:" in missing.stderr
+
+
+def test_eval_tagging_command_writes_report_and_confusion(tmp_path, test_items):
+    split = pd.DataFrame({"id": test_items["id"].astype(str), "split": "test"})
+    split.to_csv(tmp_path / "split.csv", index=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "dressup.cli", "eval", "tagging", "--catalog", str(FPI), "--split-file", str(tmp_path / "split.csv"),
+         "--output-dir", str(tmp_path / "out"), "--label", "articleType", "--label", "baseColour"],
+        capture_output=True, text=True, check=True,
+    )
+    report = json.loads((tmp_path / "out" / "tagging.json").read_text())
+    assert report["items"] == len(test_items)
+    assert report["accuracy"]["articleType"] > 0.85 and 0 < report["macro_f1"]["articleType"] <= 1
+    assert (tmp_path / "out" / "confusion-articleType.png").stat().st_size > 10_000
+    assert "macro-F1" in done.stdout
