@@ -18,6 +18,8 @@ from .errors import DressUpError
 app = typer.Typer(help="DressUp: similar items, recommendations and outfits for a fashion catalog.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure quality on held-out data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+outfits_app = typer.Typer(help="Complete outfits learned from stylists' outfits.", no_args_is_help=True)
+app.add_typer(outfits_app, name="outfits")
 train_app = typer.Typer(help="Train models on the shop's own data (needs the [train] extra).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
@@ -265,12 +267,15 @@ def train_encoder_command(
     out: Annotated[Path, typer.Option("--out", help="Model directory to write (usable as --encoder).")],
     labels: Annotated[str, typer.Option(help="Comma-separated label columns, the first two also shape the embedding.")] = "articleType,baseColour,gender,usage,season",
     split_file: Annotated[Path | None, typer.Option(help="Table (id, split): trains on train, stops early on val, never reads test (default: splits.csv beside the catalog, else a random 10% val).")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Most epochs; early stopping may end sooner.")] = 12,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs; early stopping may end sooner.")] = 10,
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better validation score.")] = 3,
     batch_size: Annotated[int, typer.Option(min=2)] = 64,
     views: Annotated[int, typer.Option(min=1, help="Cached views per image (1 plain + augmented ones).")] = 3,
     frozen_blocks: Annotated[int, typer.Option(min=1, max=17, help="MobileNetV2 blocks kept frozen (precomputed once).")] = 7,
     max_batches: Annotated[int | None, typer.Option(help="Stop each epoch after N batches (smoke tests).")] = None,
+    input_size: Annotated[int, typer.Option(help="Pixels the model sees (square).")] = 224,
+    resize_size: Annotated[int | None, typer.Option(help="Resize to this before a centre crop of --input-size (default: no crop).")] = None,
+    val_holdout: Annotated[int | None, typer.Option(min=1, help="Keep only N val items for early stopping and train on the rest of them.")] = None,
     name: Annotated[str, typer.Option(help="Name recorded in the model's spec.")] = "fashion-mobilenetv2",
 ):
     """Fine-tune the image encoder on a catalog: one head per label + a metric-learning loss.
@@ -285,6 +290,7 @@ def train_encoder_command(
         config = TrainConfig(
             catalog=str(catalog), labels=tuple(x.strip() for x in labels.split(",") if x.strip()), split_file=str(split_file) if split_file else None,
             name=name, epochs=epochs, patience=patience, batch_size=batch_size, views=views, first_trained_block=frozen_blocks, max_batches=max_batches,
+            input_size=input_size, resize_size=resize_size, val_holdout=val_holdout,
         )
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields}"), TimeRemainingColumn(),
@@ -356,9 +362,221 @@ def eval_tagging(
         for name in report.accuracy:
             table.add_row(name, f"{report.accuracy[name]:.4f}", f"{report.macro_f1[name]:.4f}", str(report.unknown_values[name]))
         console.print(table)
+        if report.unreadable_images:
+            errors.print(f"[yellow]skipped {report.unreadable_images:,} unreadable image(s)[/]")
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "tagging.json").write_text(json.dumps(report.to_dict(), indent=2))
         console.print(f"wrote {output_dir / 'tagging.json'} and confusion-*.png")
+
+
+@eval_app.command("outfits")
+def eval_outfits(
+    store: StoreOption,
+    outfits: Annotated[Path, typer.Option("--outfits", help="Stylists' outfits (Mango outfits.csv or outfit,item).")],
+    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    output_dir: Annotated[Path | None, typer.Option(help="Where the JSON report and PNG go (default STORE/reports).")] = None,
+):
+    """FITB (warm and cold) and compatibility AUC on a split of the outfits, against baselines."""
+    import numpy as np
+
+    from .outfits import OutfitModel, read_outfits
+    from .store import Store
+
+    with user_errors():
+        try:
+            from .outfits.evaluation import evaluate_outfits, plot_outfits
+            from .outfits.train import OutfitTrainConfig
+        except ImportError as error:
+            raise DressUpError(f"evaluating outfits trains a model, which needs torch: pip install 'dressup[train]' ({error})") from None
+        opened = Store.open(store)
+        table = read_outfits(outfits, opened)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                      TimeRemainingColumn(), console=console, transient=True) as bar:
+            report, model, split = evaluate_outfits(opened, table, OutfitTrainConfig(epochs=epochs), seed=seed, progress=bar)
+        result = Table(title=f"outfits: trained on {report.train_outfits:,}; {report.warm_questions:,} warm / {report.cold_questions:,} cold "
+                             f"FITB questions (4 candidates); AUC over {report.auc_outfits:,} held-out outfits vs as many random ones")
+        for column in ("method", "FITB warm", "FITB cold", "compatibility AUC"):
+            result.add_column(column, justify="left" if column == "method" else "right")
+        for name in report.fitb_warm:
+            result.add_row(name, f"{report.fitb_warm[name]:.4f}", f"{report.fitb_cold[name]:.4f}", f"{report.auc[name]:.4f}")
+        console.print(result)
+        folder = output_dir or store / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "outfits.json").write_text(json.dumps(report.to_dict(), indent=2))
+        completer = OutfitModel(opened, model)
+        rng = np.random.default_rng(seed)
+        examples, titles = [], []
+        for rows in [split.warm.rows[i] for i in rng.choice(len(split.warm), size=min(6, len(split.warm)), replace=False)]:
+            start = opened.items["id"].iat[int(rows[0])]
+            made = completer.complete([start], n=1)
+            if made:
+                examples.append([i.id for i in made[0].items])
+                titles.append(f"around {start}")
+        picture = plot_outfits(opened, examples, titles, folder / "outfit-examples.png") if examples else None
+        console.print(f"wrote {folder / 'outfits.json'}" + (f" and {picture}" if picture else "") + f"; model trained in {report.training_seconds:.0f} s")
+
+
+@outfits_app.command("train")
+def outfits_train(
+    store: StoreOption,
+    outfits: Annotated[Path, typer.Option("--outfits", help="Table of (outfit id, item id): Mango's outfits.csv or outfit,item columns.")],
+    epochs: Annotated[int, typer.Option(min=1)] = 30,
+):
+    """Learn outfit compatibility from stylists' outfits; the model is saved in the store."""
+    with user_errors():
+        try:
+            from .outfits import train_outfit_model
+            from .outfits.train import OutfitTrainConfig
+        except ImportError as error:
+            raise DressUpError(f"training needs torch: pip install 'dressup[train]' ({error})") from None
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                      TimeRemainingColumn(), console=console) as bar:
+            model = train_outfit_model(store, outfits, OutfitTrainConfig(epochs=epochs), progress=bar)
+        info = model.compatibility.info
+        console.print(
+            f"[green]{store}[/]: outfit model from {info['outfits']:,} outfits over {info['items_in_outfits']:,} items "
+            f"in {info['seconds']:.0f} s; {len(model.templates):,} slot combinations"
+            + (f"; {info['unknown_items']:,} outfit rows name items the store lacks" if info.get("unknown_items") else "")
+        )
+
+
+@outfits_app.command("complete")
+def outfits_complete(
+    store: StoreOption,
+    items: Annotated[list[str] | None, typer.Option("--items", help="Item ids in the cart or wardrobe (repeat, or several after one --items).")] = None,
+    image: Annotated[list[Path] | None, typer.Option("--image", help="A photo of an item to build around; repeat.")] = None,
+    n: Annotated[int, typer.Option("-n", min=1, max=50, help="How many outfits.")] = 5,
+    where: WhereOption = None,
+    gender: Annotated[str | None, typer.Option(help="Only products for this gender.")] = None,
+    budget: Annotated[float | None, typer.Option(help="Most the whole outfit may cost.")] = None,
+    size: Annotated[str | None, typer.Option(help="Only products sold in this size.")] = None,
+    exclude_category: Annotated[list[str] | None, typer.Option(help="Never add products of this category; repeat.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
+):
+    """Complete outfits around the given items, with products from the catalog."""
+    from .filters import Filters
+    from .outfits import OutfitModel
+
+    with user_errors():
+        expressions = list(where or []) + ([f"gender={gender}"] if gender else []) + [f"category!={c}" for c in exclude_category or []]
+        filters = Filters.parse(expressions, size=size)
+        model = OutfitModel.load(store)
+        ids = [part for value in items or [] for part in value.replace(",", " ").split()]
+        outfits = model.complete(ids, n=n, filters=filters, images=image or [], budget=budget)
+        if as_json:
+            print(json.dumps({"outfits": [_outfit_json(model, o) for o in outfits]}, indent=2, default=str))
+        else:
+            for number, outfit in enumerate(outfits, 1):
+                table = Table(title=f"outfit {number}: score {outfit.score:.3f}" + (f", total {outfit.total_price:.2f}" if outfit.total_price else ""))
+                for column in ("id", "slot", "type", "title", "price", "fit"):
+                    table.add_column(column)
+                for item in outfit.items:
+                    row = model.store.items.iloc[model.store.row(item.id)] if item.id else None
+                    table.add_row(item.id or "(photo)", item.slot, "" if row is None else str(row["category"]),
+                                  "" if row is None else str(row["title"]), _cell(item.price), "given" if item.given else f"{item.score:.3f}")
+                console.print(table)
+        if len(outfits) < n:
+            errors.print(f"only {len(outfits)} outfit(s) could be completed with these filters")
+
+
+def _outfit_json(model, outfit) -> dict:
+    items = []
+    for item in outfit.items:
+        entry = {"id": item.id, "slot": item.slot, "given": item.given, "score": item.score, "price": item.price}
+        if item.id:
+            entry.update(_summary(model.store, model.store.row(item.id)))
+        items.append(entry)
+    return {"score": outfit.score, "total_price": outfit.total_price, "items": items}
+
+
+def _jsonl_records(path: Path):
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DressUpError(f"{path}: cannot read the JSON-lines file ({error})") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise DressUpError(f"{path}:{number}: not a JSON line") from None
+        if not isinstance(record, dict) or "id" not in record:
+            raise DressUpError(f"{path}:{number}: each line needs an \"id\"")
+        yield number, record
+
+
+def _write_jsonl(output: Path, lines: list[dict]) -> None:
+    import os
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(output.name + ".tmp")
+    temporary.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    os.replace(temporary, output)
+
+
+def _unknown(model, ids) -> list[str]:
+    return [str(i) for i in ids if str(i) not in model.store]
+
+
+@outfits_app.command("fitb")
+def outfits_fitb(
+    store: StoreOption,
+    questions: Annotated[Path, typer.Argument(help='JSON lines {"id", "outfit": [ids], "candidates": [ids]}.')],
+    output: Annotated[Path, typer.Option("--output", "-o", help='JSON lines {"id", "answer", "scores"} to write.')],
+):
+    """Fill in the blank: which candidate completes each outfit."""
+    from .outfits import OutfitModel
+
+    with user_errors():
+        model = OutfitModel.load(store)
+        answers, problems = [], 0
+        for number, record in _jsonl_records(questions):
+            outfit, candidates = record.get("outfit"), record.get("candidates")
+            if not isinstance(outfit, list) or not isinstance(candidates, list) or not outfit or not candidates:
+                raise DressUpError(f"{questions}:{number}: needs non-empty lists \"outfit\" and \"candidates\"")
+            unknown = _unknown(model, outfit + candidates)
+            if unknown:
+                problems += 1
+                errors.print(f"question {record['id']}: unknown item(s) {', '.join(unknown[:5])}; not answered", highlight=False)
+                answers.append({"id": record["id"], "answer": None, "scores": None, "error": f"unknown item(s): {', '.join(unknown)}"})
+                continue
+            answer, scores = model.fitb([str(i) for i in outfit], [str(i) for i in candidates])
+            answers.append({"id": record["id"], "answer": answer, "scores": scores})
+        _write_jsonl(output, answers)
+        console.print(f"wrote {len(answers):,} answers to {output}" + (f"; {problems:,} question(s) not answered (unknown items)" if problems else ""))
+        if problems:
+            raise typer.Exit(1)
+
+
+@outfits_app.command("score")
+def outfits_score(
+    store: StoreOption,
+    outfits: Annotated[Path, typer.Argument(help='JSON lines {"id", "items": [ids]}.')],
+    output: Annotated[Path, typer.Option("--output", "-o", help='JSON lines {"id", "score"} to write.')],
+):
+    """Compatibility score of each outfit (higher = more compatible)."""
+    from .outfits import OutfitModel
+
+    with user_errors():
+        model = OutfitModel.load(store)
+        scores, problems = [], 0
+        for number, record in _jsonl_records(outfits):
+            items = record.get("items")
+            if not isinstance(items, list) or len(items) < 2:
+                raise DressUpError(f"{outfits}:{number}: needs \"items\", a list of at least 2 ids")
+            unknown = _unknown(model, items)
+            if unknown:
+                problems += 1
+                errors.print(f"outfit {record['id']}: unknown item(s) {', '.join(unknown[:5])}; not scored", highlight=False)
+                scores.append({"id": record["id"], "score": None, "error": f"unknown item(s): {', '.join(unknown)}"})
+                continue
+            scores.append({"id": record["id"], "score": round(model.score([str(i) for i in items]), 6)})
+        _write_jsonl(output, scores)
+        console.print(f"wrote {len(scores):,} scores to {output}" + (f"; {problems:,} outfit(s) not scored (unknown items)" if problems else ""))
+        if problems:
+            raise typer.Exit(1)
 
 
 def main():  # pragma: no cover - console entry point

@@ -139,6 +139,7 @@ class TaggingReport:
     accuracy: dict[str, float] = field(default_factory=dict)
     macro_f1: dict[str, float] = field(default_factory=dict)
     unknown_values: dict[str, int] = field(default_factory=dict)  # held-out items whose true value the model never saw
+    unreadable_images: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -169,11 +170,18 @@ def evaluate_tagging(
     missing = [label for label in labels if label not in tagger.classes]
     if missing:
         raise DressUpError(f"the model predicts {', '.join(tagger.labels)}; it has no {', '.join(missing)}")
+    readable = [row for row in rows if _readable(items["image"].iat[row])]
+    skipped = len(rows) - len(readable)
+    rows = np.array(readable, dtype=np.int64)
+    if len(rows) == 0:
+        raise DressUpError(f"none of the {split} items' images can be read")
     probabilities = tagger.predict_proba(items["image"].iloc[rows].tolist())
-    report = TaggingReport(items=len(rows), encoder=tagger.encoder.name)
+    report = TaggingReport(items=len(rows), encoder=tagger.encoder.name, unreadable_images=skipped)
     for label in labels:
         truth = label_column(items, label).iloc[rows].astype(object).to_numpy()
         known = np.array([not pd.isna(value) and str(value).strip() != "" for value in truth], dtype=bool)
+        if not known.any():
+            continue
         classes = tagger.classes[label]
         truth_names = np.array([str(v).strip() for v in truth[known]], dtype=object)
         predicted = np.array(classes, dtype=object)[probabilities[label][known].argmax(axis=1)]
@@ -185,8 +193,19 @@ def evaluate_tagging(
     return report
 
 
+def _readable(path: str) -> bool:
+    from .images import ImageError, load_image
+
+    try:
+        load_image(path, draft_size=64)
+        return True
+    except ImageError:
+        return False
+
+
 def _default_split_file(catalog: str | Path) -> Path:
-    candidate = Path(catalog) / "splits.csv"
+    folder = Path(catalog) if Path(catalog).is_dir() else Path(catalog).parent
+    candidate = folder / "splits.csv"
     if not candidate.is_file():
         raise DressUpError(f"{catalog}: no splits.csv beside the catalog; name one with --split-file")
     return candidate

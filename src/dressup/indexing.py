@@ -90,7 +90,7 @@ def index_catalog(
         _count_changes(report, previous, indexed)
         if fusion is None:
             fusion = [FusionPart(p["encoder"], p["weight"]) for p in previous.fusion] if previous is not None else []
-        parts, parts_reused = _embed_parts(fusion, indexed, reusable)
+        parts, parts_reused = _embed_parts(fusion, indexed, previous)  # parts are keyed by their own fingerprints
         same_vectors = _same_vectors(reusable, indexed, index_config) and parts_reused and _same_fusion(reusable, parts)
         if same_vectors and _same_metadata(reusable, indexed):
             manifest = previous.manifest
@@ -179,7 +179,7 @@ def _embed_parts(fusion: list[FusionPart], indexed: pd.DataFrame, reusable: Stor
 
 def _choose_part_encoder(part: FusionPart, reusable: Store | None) -> ImageEncoder:
     for number, stored in enumerate(reusable.fusion if reusable is not None else [], start=1):
-        if stored["encoder"] == part.encoder and stored["kind"] == "image":
+        if part.encoder in (stored["encoder"], stored.get("source")) and stored["kind"] == "image":
             return reusable._part_encoder(number)
     return create_encoder(part.encoder)
 

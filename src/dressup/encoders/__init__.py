@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import DressUpError
 from .image_encoder import MODEL_FILE, SPEC_FILE, EncodedBatch, EncoderSpec, ImageEncoder, normalize_rows
 
-DEFAULT_ENCODER = "mobilenetv2-imagenet"
+DEFAULT_ENCODER = "fashion-mobilenetv2"
 
 
 def _mobilenetv2() -> bytes:
@@ -94,7 +94,10 @@ def create_encoder(
     """
     key = str(name_or_path)
     if key in _BUNDLED:
-        return ImageEncoder.load(_BUNDLED[key][0], threads=threads, precision=_BUNDLED[key][1])
+        folder, bundled_precision = _BUNDLED[key]
+        if not (folder / SPEC_FILE).is_file():
+            raise UnknownEncoderError(f"the bundled model {key!r} is missing from this installation ({folder}); reinstall dressup")
+        return ImageEncoder.load(folder, threads=threads, precision=bundled_precision)
     if key in _REGISTRY:
         spec, build = _REGISTRY[key]
         return ImageEncoder(replace(spec, **preprocessing), build(), threads=threads)

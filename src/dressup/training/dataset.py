@@ -71,8 +71,9 @@ def read_labelled_images(
 
 
 def _read_split(ids: pd.Series, source: Path, split_file, val_share: float, seed: int) -> np.ndarray:
-    if split_file is None and source.is_dir() and (source / SPLITS_FILE).is_file():
-        split_file = source / SPLITS_FILE
+    folder = source if source.is_dir() else source.parent
+    if split_file is None and (folder / SPLITS_FILE).is_file():
+        split_file = folder / SPLITS_FILE
     if split_file is None:
         rng = np.random.default_rng(seed)
         return np.where(rng.random(len(ids)) < val_share, "val", "train")
@@ -96,20 +97,30 @@ def augmented_pixels(path: str, size: int, resize: int | None, rng: np.random.Ge
     return np.asarray(image)
 
 
+def _file_stamp(path: str) -> tuple[int, int]:
+    try:
+        info = os.stat(path)
+        return info.st_size, info.st_mtime_ns
+    except OSError:
+        return -1, -1
+
+
 class FrozenFeatures:
     """Feature maps of the frozen first layers, computed once per image and view, cached on disk.
 
     View 0 is the plain evaluation preprocessing; later views are random augmentations.
     """
 
-    def __init__(self, session, spec, cache_dir: Path):
+    def __init__(self, session, spec, cache_dir: Path, first_trained_block: int):
         self.session = session
         self.spec = spec
         self.cache_dir = cache_dir
+        self.first_trained_block = first_trained_block
 
     def compute(self, images: list[str], views: int, seed: int, progress=None) -> tuple[np.ndarray, np.ndarray]:
         """(views, n, C, H, W) float16 feature maps and a mask of readable images."""
-        key = hashlib.sha256(repr((images, views, seed, self.spec)).encode()).hexdigest()[:16]
+        stamps = [_file_stamp(path) for path in images]
+        key = hashlib.sha256(repr((images, stamps, views, seed, self.spec, self.first_trained_block)).encode()).hexdigest()[:16]
         path = self.cache_dir / f"frozen-{key}.npz"
         if path.is_file():
             cached = np.load(path)

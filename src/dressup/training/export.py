@@ -43,10 +43,16 @@ def with_projection_and_heads(model, projection: np.ndarray, bias: np.ndarray, h
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
-    """Dynamic int8 quantisation (weights int8, activations quantised on the fly) with ONNX Runtime."""
+    """Dynamic int8 quantisation (int8 weights, activations quantised on the fly) with ONNX Runtime.
+
+    Only the fully connected layers (projection, heads) are quantised. Quantising the fine-tuned
+    convolutions as well wrecks the embedding (cosine to fp32 about 0.1, per-tensor or per-channel),
+    and on CPUs without AVX-512 VNNI ONNX Runtime's integer convolutions are 2-7 times *slower*
+    than its fp32 ones (`benchmarks/fashion_encoder.py`, README "int8").
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QUInt8)
+    quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QUInt8, op_types_to_quantize=["MatMul", "Gemm"])
 
 
 def export_model_dir(net, imagenet_weights: dict[str, np.ndarray], spec: EncoderSpec, out_dir: Path, card: str) -> Path:

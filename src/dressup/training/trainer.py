@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -15,6 +16,7 @@ from torch.nn import functional as F
 
 from ..encoders.convert import load_legacy_state_dict, mobilenetv2_onnx
 from ..encoders.image_encoder import EncoderSpec
+from ..errors import DressUpError
 from .dataset import FrozenFeatures, LabelledImages, read_labelled_images
 from .export import export_model_dir
 from .network import FashionEncoderNet, supervised_contrastive
@@ -33,10 +35,11 @@ class TrainConfig:
     name: str = "fashion-mobilenetv2"
     dimension: int = 256
     first_trained_block: int = 7  # features[0:7] stay frozen and are computed once
-    input_size: int = 192
-    resize_size: int | None = 224
+    input_size: int = 224
+    resize_size: int | None = None  # None: the whole (padded) image, no crop
     views: int = 3  # cached views per image: the plain one + augmented ones
-    epochs: int = 12
+    val_holdout: int | None = None  # keep only this many val items for early stopping; the rest train
+    epochs: int = 10
     patience: int = 3
     batch_size: int = 64
     backbone_lr: float = 5e-4
@@ -49,8 +52,12 @@ class TrainConfig:
     threads: int | None = None
 
     def key(self) -> str:
+        """What a checkpoint must match to be resumed: the settings and the split file's content."""
         ignored = {"patience", "threads"}
-        return json.dumps({k: v for k, v in asdict(self).items() if k not in ignored}, sort_keys=True)
+        settings = {k: v for k, v in asdict(self).items() if k not in ignored}
+        if self.split_file and Path(self.split_file).is_file():
+            settings["split_digest"] = hashlib.sha256(Path(self.split_file).read_bytes()).hexdigest()
+        return json.dumps(settings, sort_keys=True)
 
 
 @dataclass
@@ -102,7 +109,17 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
     )
     weights = imagenet_weights()
     train_rows, val_rows = data.rows("train"), data.rows("val")
-    frozen = FrozenFeatures(_frozen_session(weights, spec, config.first_trained_block, config.threads), spec, work / "cache")
+    if config.val_holdout is not None and config.val_holdout < len(val_rows):
+        kept = np.random.default_rng(config.seed).permutation(len(val_rows))
+        train_rows = np.sort(np.concatenate([train_rows, val_rows[kept[config.val_holdout :]]]))
+        val_rows = np.sort(val_rows[kept[: config.val_holdout]])
+    if not config.labels:
+        raise DressUpError("name at least one label column to train on, e.g. --labels articleType,baseColour")
+    if len(train_rows) < config.batch_size or len(val_rows) == 0:
+        raise DressUpError(
+            f"training needs at least {config.batch_size} train items and one val item; the split has {len(train_rows)} and {len(val_rows)}"
+        )
+    frozen = FrozenFeatures(_frozen_session(weights, spec, config.first_trained_block, config.threads), spec, work / "cache", config.first_trained_block)
     train_maps, train_ok = frozen.compute([data.images[i] for i in train_rows], config.views, config.seed, progress)
     val_maps, val_ok = frozen.compute([data.images[i] for i in val_rows], 1, config.seed, progress)
     train, val = data.subset(train_rows[train_ok]), data.subset(val_rows[val_ok])
@@ -148,11 +165,11 @@ def _steps_per_epoch(n: int, config: TrainConfig) -> int:
     return min(steps, config.max_batches) if config.max_batches else steps
 
 
-def _augment_maps(x: torch.Tensor) -> torch.Tensor:
+def _augment_maps(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Feature-map jitter on top of the cached image augmentations: flip and a one-cell shift."""
-    flip = torch.rand(len(x)) < 0.5
+    flip = torch.from_numpy(rng.random(len(x)) < 0.5)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    dx, dy = np.random.randint(-1, 2, size=2)
+    dx, dy = rng.integers(-1, 2, size=2)
     return torch.roll(x, shifts=(int(dy), int(dx)), dims=(2, 3))
 
 
@@ -163,14 +180,16 @@ def _train_epoch(net, optimizer, scheduler, train: LabelledImages, maps: np.ndar
     views = rng.integers(0, maps.shape[0], size=len(order))
     steps = _steps_per_epoch(len(order), config)
     labels = list(config.labels)
-    groups = torch.from_numpy(train.codes[labels[0]] * 1000 + (train.codes[labels[1]] if len(labels) > 1 else 0))
+    groups = train.codes[labels[0]] * 1000 + (train.codes[labels[1]] if len(labels) > 1 else 0)
+    # items missing the first label get a group of their own: never each other's positives
+    groups = torch.from_numpy(np.where(train.codes[labels[0]] < 0, -1 - np.arange(len(groups)), groups))
     codes = {k: torch.from_numpy(v) for k, v in train.codes.items()}
     task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps, loss=0.0, acc=0.0) if progress else None
     totals = {"loss": 0.0, "train_accuracy": 0.0}
     for step in range(steps):
         rows = order[step * config.batch_size : (step + 1) * config.batch_size]
         x = torch.from_numpy(maps[views[rows], rows].astype(np.float32))
-        embedding, logits = net(_augment_maps(x))
+        embedding, logits = net(_augment_maps(x, rng))
         loss = sum(
             (1.0 if i < 2 else 0.5) * F.cross_entropy(logits[k], codes[k][rows], ignore_index=-1, label_smoothing=config.label_smoothing)
             for i, k in enumerate(labels)

@@ -1,0 +1,145 @@
+"""Outfits on a small real Mango subset: training, fitb/score formats, slot logic, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+
+from conftest import MANGO
+
+from dressup import Store, index_catalog
+from dressup.outfits import OutfitError, OutfitModel, read_outfits, train_outfit_model
+from dressup.outfits.data import OutfitDataError
+from dressup.outfits.evaluation import Question, fitb_accuracy, outfit_auc, split_outfits
+from dressup.outfits.train import OutfitTrainConfig
+
+
+@pytest.fixture(scope="module")
+def mango_store(tmp_path_factory, encoder):
+    """About 1,000 Mango products: every product of 250 outfits, with made-up prices."""
+    folder = tmp_path_factory.mktemp("mango")
+    outfits = pd.read_csv(MANGO / "outfits.csv", dtype=str)
+    chosen = outfits["cod_outfit"].drop_duplicates().iloc[:250]
+    subset = outfits[outfits["cod_outfit"].isin(chosen)]
+    products = pd.read_csv(MANGO / "products.csv", dtype=str)
+    products = products[products["cod_modelo_color"].isin(subset["cod_modelo_color"])].copy()
+    products["des_filename"] = [str(MANGO / f) for f in products["des_filename"]]
+    products.to_csv(folder / "products.csv", index=False)
+    subset.to_csv(folder / "outfits.csv", index=False)
+    index_catalog(folder / "products.csv", folder / "store", encoder=encoder)
+    store = Store.open(folder / "store")
+    train_outfit_model(store, folder / "outfits.csv", OutfitTrainConfig(epochs=8, batch_size=64))
+    return folder
+
+
+def test_read_outfits_counts_unknown_items(mango_store, tmp_path):
+    store = Store.open(mango_store / "store")
+    table = pd.read_csv(mango_store / "outfits.csv", dtype=str)
+    extra = pd.DataFrame({"cod_outfit": ["x", "x"], "cod_modelo_color": ["no-such-item", table["cod_modelo_color"].iat[0]]})
+    pd.concat([table, extra]).to_csv(tmp_path / "o.csv", index=False)
+    outfits = read_outfits(tmp_path / "o.csv", store)
+    assert outfits.unknown_items == 1 and outfits.dropped == 1 and len(outfits) == 250
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(OutfitDataError, match="expected columns"):
+        read_outfits(tmp_path / "bad.csv", store)
+
+
+def test_complete_a_top_gives_bottom_or_dress_and_shoes_without_duplicate_types(mango_store):
+    model = OutfitModel.load(mango_store / "store")
+    items = model.store.items
+    top = items.loc[items["attr:des_product_family"] == "Tops", "id"].iat[0]
+    outfits = model.complete([top], n=3)
+    assert len(outfits) == 3
+    for outfit in outfits:
+        families = [model.slots[model.store.row(i.id)] for i in outfit.items]
+        types = [model.types[model.store.row(i.id)] for i in outfit.items]
+        assert outfit.items[0].id == top and outfit.items[0].given
+        assert {"Trousers", "Jeans", "Skirts", "Shorts", "Dresses"} & set(families)
+        assert "Footwear" in families
+        assert len(types) == len(set(types))
+    added = [{i.id for i in o.items[1:]} for o in outfits]
+    assert added[0] != added[1] != added[2]
+
+
+def test_complete_respects_budget_and_exclusions(mango_store):
+    model = OutfitModel.load(mango_store / "store")
+    store = model.store
+    top = store.items.loc[store.items["attr:des_product_family"] == "Tops", "id"].iat[0]
+    with pytest.raises(OutfitError, match="no prices"):
+        model.complete([top], budget=100)
+    from dressup.filters import Filters
+
+    outfits = model.complete([top], n=2, filters=Filters(exclude={"attr:des_product_family": ["Bags"]}))
+    assert outfits and all(model.slots[store.row(i.id)] != "Bags" for o in outfits for i in o.items)
+    with pytest.raises(Exception, match="unknown item"):
+        model.complete(["no-such-item"])
+
+
+def test_fitb_and_score_commands(mango_store, tmp_path):
+    store = Store.open(mango_store / "store")
+    outfits = read_outfits(mango_store / "outfits.csv", store)
+    ids = store.items["id"].to_numpy()
+    first, second = ids[outfits.rows[0]], ids[outfits.rows[1]]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        json.dumps({"id": "q1", "outfit": list(first[1:]), "candidates": [first[0], second[0]]}) + "\n"
+        + json.dumps({"id": "q2", "outfit": list(first[1:]), "candidates": ["no-such-item", second[0]]}) + "\n"
+    )
+    done = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "fitb", "--store", str(mango_store / "store"), str(questions),
+                           "--output", str(tmp_path / "a.jsonl")], capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "q2" in done.stderr
+    answers = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert answers[0]["id"] == "q1" and answers[0]["answer"] in (first[0], second[0]) and len(answers[0]["scores"]) == 2
+    assert answers[1]["answer"] is None and "no-such-item" in answers[1]["error"]
+    lines = tmp_path / "o.jsonl"
+    lines.write_text(json.dumps({"id": 7, "items": list(first)}) + "\n")
+    subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "score", "--store", str(mango_store / "store"), str(lines),
+                    "--output", str(tmp_path / "s.jsonl")], check=True, capture_output=True)
+    scored = json.loads((tmp_path / "s.jsonl").read_text())
+    assert scored["id"] == 7 and -1 <= scored["score"] <= 1
+
+
+def test_model_prefers_stylists_outfits_to_random_ones(mango_store):
+    model = OutfitModel.load(mango_store / "store")
+    outfits = read_outfits(mango_store / "outfits.csv", model.store)
+    real = [model.score(model.store.items["id"].to_numpy()[rows]) for rows in outfits.rows[:100]]
+    rng = np.random.default_rng(0)
+    fake = [model.score(model.store.items["id"].to_numpy()[rng.choice(len(model.store), 5, replace=False)]) for _ in range(100)]
+    assert np.mean(real) > np.mean(fake)
+
+
+def test_split_makes_cold_items_absent_from_training(mango_store):
+    store = Store.open(mango_store / "store")
+    outfits = read_outfits(mango_store / "outfits.csv", store)
+    split = split_outfits(outfits, len(store), cold_share=0.1)
+    assert split.train.usage(len(store))[split.cold_items].sum() == 0
+    assert len(split.cold) > 0 and len(split.warm) > 0
+
+
+def test_metrics_on_hand_computed_cases():
+    questions = [Question(np.array([0]), np.array([1, 2]), "warm"), Question(np.array([0]), np.array([3, 4]), "warm")]
+    assert fitb_accuracy(questions, lambda outfit, cands: -cands.astype(float)) == 1.0
+    assert fitb_accuracy(questions, lambda outfit, cands: np.zeros(len(cands))) == 0.5  # ties: a fair share
+    real, fake = [np.array([0, 1]), np.array([2, 3])], [np.array([4, 5])]
+    assert outfit_auc(real, fake, lambda rows: -rows.sum()) == 1.0
+
+
+def test_whole_outfit_stays_within_budget(mango_store):
+    model = OutfitModel.load(mango_store / "store")
+    store = model.store
+    model.prices = 10.0 + (np.arange(len(store)) * 7919 % 90)  # made-up prices from 10 to 99
+    top = store.items.loc[store.items["attr:des_product_family"] == "Tops", "id"].iat[0]
+    unlimited = model.complete([top], n=3)
+    cheapest = min(o.total_price for o in unlimited)
+    budget = cheapest - 1
+    limited = model.complete([top], n=3, budget=budget)
+    assert limited and all(o.total_price <= budget for o in limited)
+    with pytest.raises(OutfitError, match="over the budget"):
+        model.complete([top], budget=1)
