@@ -273,8 +273,8 @@ def train_encoder_command(
     views: Annotated[int, typer.Option(min=1, help="Cached views per image (1 plain + augmented ones).")] = 3,
     frozen_blocks: Annotated[int, typer.Option(min=1, max=17, help="MobileNetV2 blocks kept frozen (precomputed once).")] = 7,
     max_batches: Annotated[int | None, typer.Option(help="Stop each epoch after N batches (smoke tests).")] = None,
-    input_size: Annotated[int, typer.Option(help="Pixels the model sees (square).")] = 224,
-    resize_size: Annotated[int | None, typer.Option(help="Resize to this before a centre crop of --input-size (default: no crop).")] = None,
+    input_size: Annotated[int, typer.Option(help="Pixels the model sees (square).")] = 192,
+    resize_size: Annotated[int | None, typer.Option(help="Resize to this before a centre crop of --input-size (0: no crop).")] = 224,
     val_holdout: Annotated[int | None, typer.Option(min=1, help="Keep only N val items for early stopping and train on the rest of them.")] = None,
     name: Annotated[str, typer.Option(help="Name recorded in the model's spec.")] = "fashion-mobilenetv2",
 ):
@@ -290,7 +290,7 @@ def train_encoder_command(
         config = TrainConfig(
             catalog=str(catalog), labels=tuple(x.strip() for x in labels.split(",") if x.strip()), split_file=str(split_file) if split_file else None,
             name=name, epochs=epochs, patience=patience, batch_size=batch_size, views=views, first_trained_block=frozen_blocks, max_batches=max_batches,
-            input_size=input_size, resize_size=resize_size, val_holdout=val_holdout,
+            input_size=input_size, resize_size=resize_size or None, val_holdout=val_holdout,
         )
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields}"), TimeRemainingColumn(),
@@ -373,7 +373,7 @@ def eval_tagging(
 def eval_outfits(
     store: StoreOption,
     outfits: Annotated[Path, typer.Option("--outfits", help="Stylists' outfits (Mango outfits.csv or outfit,item).")],
-    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
     output_dir: Annotated[Path | None, typer.Option(help="Where the JSON report and PNG go (default STORE/reports).")] = None,
 ):
@@ -421,7 +421,7 @@ def eval_outfits(
 def outfits_train(
     store: StoreOption,
     outfits: Annotated[Path, typer.Option("--outfits", help="Table of (outfit id, item id): Mango's outfits.csv or outfit,item columns.")],
-    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
 ):
     """Learn outfit compatibility from stylists' outfits; the model is saved in the store."""
     with user_errors():

@@ -3,8 +3,9 @@
 Split: a share of the items used in outfits is made *cold*: every outfit holding one leaves
 training (it may become a cold question); of the other outfits a share is held out for warm
 questions. Wrong candidates share the right one's slot (product family); in the warm setting they
-are also used about as often in training outfits, in the cold setting never, so neither category
-nor popularity gives the answer away.
+are also used about as often in training outfits; in the cold setting they are other cold products
+(used by stylists, but only in held-out outfits), so neither category, popularity nor "was ever
+used" gives the answer away.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Question:
     setting: str
 
 
-def split_outfits(outfits: OutfitTable, n_items: int, cold_share: float = 0.05, warm_share: float = 0.1, seed: int = 0) -> OutfitSplit:
+def split_outfits(outfits: OutfitTable, n_items: int, cold_share: float = 0.08, warm_share: float = 0.1, seed: int = 0) -> OutfitSplit:
     rng = np.random.default_rng(seed)
     used = np.flatnonzero(outfits.usage(n_items) > 0)
     cold_items = rng.choice(used, size=int(len(used) * cold_share), replace=False)
@@ -67,7 +68,9 @@ def fitb_questions(split: OutfitSplit, slots: np.ndarray, setting: str, n_candid
             ratio = usage[same_slot] / max(usage[hidden], 1)
             pool = same_slot[(usage[same_slot] > 0) & (ratio >= 0.5) & (ratio <= 2.0)]
         else:
-            pool = same_slot[usage[same_slot] == 0]
+            # other held-out products stylists did use: the same population as the right answer,
+            # so "was ever put in an outfit" cannot give it away
+            pool = same_slot[np.isin(same_slot, split.cold_items)]
         if len(pool) < n_candidates - 1:
             continue
         wrong = rng.choice(pool, size=n_candidates - 1, replace=False)

@@ -35,19 +35,30 @@ class NoOutfitModelError(DressUpError, FileNotFoundError):
 
 @dataclass
 class ItemFeatures:
-    """How item rows become model input: image embedding + one-hot attributes."""
+    """How items become model input: a PCA of the image embedding (fitted once, kept with the
+    model, so re-indexing never shifts it) + one-hot attributes."""
 
     columns: list[str]
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
+    mean: np.ndarray | None = None
+    components: np.ndarray | None = None  # (dimension, embedding dimension)
 
     @classmethod
-    def fit(cls, items: pd.DataFrame, max_values: int = 200) -> ItemFeatures:
+    def fit(cls, items: pd.DataFrame, embeddings: np.ndarray, dimension: int = 128, max_values: int = 200) -> ItemFeatures:
         columns = [c for c in ATTRIBUTE_COLUMNS if c in items.columns and items[c].notna().any()]
         vocabularies = {}
         for column in columns:
             counts = items[column].dropna().astype(str).value_counts()
             vocabularies[column] = counts.index[:max_values].tolist()
-        return cls(columns, vocabularies)
+        unit = normalize_rows(np.asarray(embeddings, np.float32))
+        mean = unit.mean(axis=0)
+        values, vectors = np.linalg.eigh(((unit - mean).T @ (unit - mean)).astype(np.float64))
+        components = vectors[:, np.argsort(values)[::-1][: min(dimension, unit.shape[1])]].T.astype(np.float32)
+        return cls(columns, vocabularies, mean.astype(np.float32), np.ascontiguousarray(components))
+
+    def image_part(self, embeddings: np.ndarray) -> np.ndarray:
+        reduced = (normalize_rows(np.asarray(embeddings, np.float32)) - self.mean) @ self.components.T
+        return normalize_rows(reduced)
 
     @property
     def attribute_width(self) -> int:
@@ -66,8 +77,10 @@ class ItemFeatures:
             offset += len(vocabulary)
         return out
 
-    def matrix(self, embeddings: np.ndarray, items: pd.DataFrame) -> np.ndarray:
-        return np.concatenate([normalize_rows(np.asarray(embeddings, np.float32)), self.attributes(items)], axis=1)
+    def matrix(self, embeddings: np.ndarray, items: pd.DataFrame | None) -> np.ndarray:
+        """Model input rows; ``items=None`` for photos, whose attributes are unknown."""
+        attributes = self.attributes(items) if items is not None else np.zeros((len(embeddings), self.attribute_width), np.float32)
+        return np.concatenate([self.image_part(embeddings), attributes], axis=1).astype(np.float32)
 
 
 class CompatibilityModel:
@@ -97,7 +110,7 @@ class CompatibilityModel:
 
     def image_vectors(self, embeddings: np.ndarray) -> np.ndarray:
         """Vectors for photos: image embedding only (their attributes are unknown)."""
-        x = np.concatenate([normalize_rows(embeddings), np.zeros((len(embeddings), self.features.attribute_width), np.float32)], axis=1)
+        x = self.features.matrix(embeddings, None)
         return normalize_rows(self.content_vectors(x)).astype(np.float32)
 
     # -- saving --------------------------------------------------------------------------
@@ -107,7 +120,7 @@ class CompatibilityModel:
         staging = target.with_name(MODEL_DIR + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        np.savez(staging / "weights.npz", **self.weights)
+        np.savez(staging / "weights.npz", **self.weights, features_mean=self.features.mean, features_components=self.features.components)
         meta = {"features": {"columns": self.features.columns, "vocabularies": self.features.vocabularies},
                 "memory_ids": self.memory_ids, **self.info}
         (staging / "model.json").write_text(json.dumps(meta, indent=1, default=str))
@@ -131,8 +144,10 @@ class CompatibilityModel:
         meta = json.loads((target / "model.json").read_text())
         with np.load(target / "weights.npz") as data:
             weights = {k: data[k] for k in data.files}
-        features = ItemFeatures(meta.pop("features")["columns"], {})
-        features.vocabularies = json.loads((target / "model.json").read_text())["features"]["vocabularies"]
+        described = meta.pop("features")
+        features = ItemFeatures(
+            described["columns"], described["vocabularies"], weights.pop("features_mean"), weights.pop("features_components")
+        )
         memory_ids = meta.pop("memory_ids")
         return cls(weights, features, memory_ids, meta)
 

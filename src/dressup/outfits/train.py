@@ -24,10 +24,11 @@ from .model import CompatibilityModel, ItemFeatures
 @dataclass(frozen=True)
 class OutfitTrainConfig:
     dimension: int = 128
-    hidden: int = 512
-    epochs: int = 30
+    hidden: int = 256
+    image_dimension: int = 128  # PCA of the store's image embeddings
+    epochs: int = 20
     batch_size: int = 256
-    negatives: int = 24
+    negatives: int = 16
     temperature: float = 0.07
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -57,8 +58,9 @@ def train_compatibility(store: Store, outfits: OutfitTable, config: OutfitTrainC
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    features = ItemFeatures.fit(store.items)
-    x = torch.from_numpy(features.matrix(store.embeddings(), store.items))
+    embeddings = np.asarray(store.embeddings(), np.float32)
+    features = ItemFeatures.fit(store.items, embeddings, dimension=config.image_dimension)
+    x = torch.from_numpy(features.matrix(embeddings, store.items))
     usage = outfits.usage(len(store))
     warm_rows = np.flatnonzero(usage > 0)
     memory_index = np.zeros(len(store), np.int64)
