@@ -20,6 +20,10 @@ demo: install
 	$(BIN)/dressup similar --store $(STORE) --item 15970 -k 5
 	$(BIN)/dressup similar --store $(STORE) --item 15970 -k 5 --where category=Shirts --colour Blue
 	$(BIN)/dressup eval retrieval --store $(STORE) --label articleType --label baseColour
+	$(BIN)/dressup tag $(DATA)/fashion-product-images/images/15970.jpg
+	$(BIN)/dressup index $(DATA)/mango-outfits --store stores/mango
+	$(BIN)/dressup outfits train --store stores/mango --outfits $(DATA)/mango-outfits/outfits.csv
+	$(BIN)/dressup outfits complete --store stores/mango --items 41085800-02 -n 3
 
 test: install
 	$(BIN)/python -m pytest

@@ -13,13 +13,22 @@ from dressup.encoders.convert import efficientnet_lite0_onnx, load_legacy_state_
 
 def test_registry_lists_specs_with_preprocessing():
     specs = {spec.name: spec for spec in list_encoders()}
-    assert set(specs) == {"mobilenetv2-imagenet", "efficientnet-lite0-imagenet"}
+    assert set(specs) == {"fashion-mobilenetv2", "fashion-mobilenetv2-int8", "mobilenetv2-imagenet", "efficientnet-lite0-imagenet"}
+    assert specs["fashion-mobilenetv2"].dimension == 256 and "articleType" in specs["fashion-mobilenetv2"].extra["labels"]
     for spec in specs.values():
-        assert spec.dimension == 1280 and len(spec.mean) == len(spec.std) == 3
+        assert spec.dimension in (256, 1280) and len(spec.mean) == len(spec.std) == 3
         assert spec.input_size <= (spec.resize_size or spec.input_size)
     assert (specs["mobilenetv2-imagenet"].input_size, specs["mobilenetv2-imagenet"].resize_size) == (192, 224)
     with pytest.raises(UnknownEncoderError, match="unknown encoder 'resnet-9000'"):
         create_encoder("resnet-9000")
+
+
+def test_bundled_fashion_encoder_loads_in_both_precisions():
+    images = [FPI / "images" / f"{i}.jpg" for i in (10000, 10001)]
+    fp32, int8 = create_encoder("fashion-mobilenetv2"), create_encoder("fashion-mobilenetv2-int8")
+    assert int8.name == "fashion-mobilenetv2-int8" and fp32.fingerprint != int8.fingerprint
+    a, b = fp32.encode(images), int8.encode(images)
+    assert a.shape == (2, 256) and np.all((a * b).sum(axis=1) > 0.99)
 
 
 def test_encode_real_images(encoder):

@@ -143,3 +143,24 @@ def test_whole_outfit_stays_within_budget(mango_store):
     assert limited and all(o.total_price <= budget for o in limited)
     with pytest.raises(OutfitError, match="over the budget"):
         model.complete([top], budget=1)
+
+
+def test_complete_around_a_photo_and_refuse_a_broken_one(mango_store, tmp_path):
+    store = Store.open(mango_store / "store")
+    skirt = store.items.loc[store.items["attr:des_product_family"] == "Skirts"].iloc[0]
+    done = subprocess.run(
+        [sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"), "--image", skirt["image"],
+         "-n", "2", "--json"], capture_output=True, text=True, check=True,
+    )
+    outfits = json.loads(done.stdout)["outfits"]
+    assert len(outfits) == 2
+    assert outfits[0]["items"][0]["id"] is None and outfits[0]["items"][0]["slot"] == "Skirts"  # the photo, slot guessed
+    assert all(item["id"] != skirt["id"] for o in outfits for item in o["items"][1:])
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\x89PNG broken")
+    failed = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"),
+                             "--image", str(broken)], capture_output=True, text=True, check=False)
+    assert failed.returncode == 1 and "error:" in failed.stderr and "Traceback" not in failed.stderr
+    unknown = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"),
+                              "--items", "no-such-item"], capture_output=True, text=True, check=False)
+    assert unknown.returncode == 1 and "no-such-item" in unknown.stderr

@@ -143,10 +143,11 @@ def label_column(items: pd.DataFrame, label: str) -> pd.Series:
     raise CatalogError(f"no column {label!r} in the catalog; it has {', '.join([*ITEM_FIELDS, *raw])}")
 
 
-def read_split(ids: pd.Series, split_file: str | Path) -> np.ndarray:
+def read_split(ids: pd.Series, split_file: str | Path, unlisted: str = "test") -> np.ndarray:
     """Each item's split (``train``, ``val`` or ``test``) from an ``id, split`` table.
 
-    Items the file does not name count as ``test``: they are never trained on by accident.
+    Items the file does not name get ``unlisted``: ``test`` by default, so they are never trained
+    on by accident; evaluation passes ``""`` so they are not scored either.
     """
     try:
         table = pd.read_csv(split_file, dtype=str)
@@ -158,7 +159,7 @@ def read_split(ids: pd.Series, split_file: str | Path) -> np.ndarray:
     if bad:
         raise CatalogError(f"{split_file}: unknown split name(s) {', '.join(bad)}; use train, val or test")
     mapping = dict(zip(table["id"].astype(str).str.strip(), table["split"], strict=True))
-    return ids.astype(str).map(mapping).fillna("test").to_numpy()
+    return ids.astype(str).map(mapping).fillna(unlisted).to_numpy()
 
 
 def detect_layout(path: str | Path) -> tuple[str, Path]:

@@ -311,12 +311,12 @@ def tag(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ):
     """Predict category, colour and the other trained labels of product photos."""
-    from .encoders import DEFAULT_ENCODER
+    from .encoders import DEFAULT_TAGGER
     from .images import ImageError
     from .tagging import Tagger
 
     with user_errors():
-        tagger = Tagger.load(model or DEFAULT_ENCODER)
+        tagger = Tagger.load(model or DEFAULT_TAGGER)
         failed = 0
         table = Table(title=f"tags ({tagger.encoder.name})")
         table.add_column("image")
@@ -349,12 +349,12 @@ def eval_tagging(
     output_dir: Annotated[Path, typer.Option(help="Where the JSON report and confusion PNGs go.")] = Path("reports/tagging"),
 ):
     """Accuracy and macro-F1 per label on held-out items, with confusion-matrix PNGs."""
-    from .encoders import DEFAULT_ENCODER
+    from .encoders import DEFAULT_TAGGER
     from .evaluation import evaluate_tagging
     from .tagging import Tagger
 
     with user_errors():
-        tagger = Tagger.load(model or DEFAULT_ENCODER)
+        tagger = Tagger.load(model or DEFAULT_TAGGER)
         report = evaluate_tagging(tagger, catalog, split_file, split, label, confusion_dir=output_dir)
         table = Table(title=f"tagging: {report.items:,} {split} items, model {report.encoder}")
         for column in ("label", "accuracy", "macro-F1", "unseen values"):

@@ -163,7 +163,7 @@ def evaluate_tagging(
 
     items = read_catalog(catalog)
     split_file = split_file or _default_split_file(catalog)
-    rows = np.flatnonzero(read_split(items["id"], split_file) == split)
+    rows = np.flatnonzero(read_split(items["id"], split_file, unlisted="") == split)
     if len(rows) == 0:
         raise DressUpError(f"{split_file}: no item of {catalog} is in the {split!r} split")
     labels = labels or tagger.labels

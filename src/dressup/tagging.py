@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoders import DEFAULT_ENCODER, ImageEncoder, create_encoder
+from .encoders import DEFAULT_TAGGER, ImageEncoder, create_encoder
 from .errors import DressUpError
 from .images import ImageError, ImageInput
 
@@ -40,12 +40,12 @@ class Tagger:
         classes = encoder.spec.extra.get("labels") or {}
         labels = [label for label in classes if PROBABILITIES + label in encoder.output_names]
         if not labels:
-            raise NoTagsError(f"encoder {encoder.name!r} predicts no labels; use a fine-tuned encoder such as {DEFAULT_ENCODER}")
+            raise NoTagsError(f"encoder {encoder.name!r} predicts no labels; use a fine-tuned encoder such as {DEFAULT_TAGGER}")
         self.encoder = encoder
         self.classes = {label: list(classes[label]) for label in labels}
 
     @classmethod
-    def load(cls, name_or_path: str | Path = DEFAULT_ENCODER, threads: int | None = None) -> Tagger:
+    def load(cls, name_or_path: str | Path = DEFAULT_TAGGER, threads: int | None = None) -> Tagger:
         return cls(create_encoder(name_or_path, threads=threads))
 
     @property

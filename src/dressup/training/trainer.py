@@ -246,6 +246,10 @@ def _resume(path: Path, config, net, optimizer, scheduler, state) -> int:
     return state["epoch"]
 
 
+def _holdout(config: TrainConfig) -> str:
+    return f" --val-holdout {config.val_holdout}" if config.val_holdout is not None else ""
+
+
 def model_card(config: TrainConfig, spec: EncoderSpec, state: dict, n_train: int, n_val: int, seconds: float) -> str:
     best = state["history"][state["best_epoch"] - 1] if state["history"] else {}
     val = "\n".join(f"| {k.removeprefix('val_accuracy_')} | {v:.4f} |" for k, v in best.items() if k.startswith("val_accuracy_"))
@@ -261,8 +265,11 @@ def model_card(config: TrainConfig, spec: EncoderSpec, state: dict, n_train: int
   L2-normalised embedding, one cosine-softmax head per label; loss = cross-entropy per label (label smoothing
   {config.label_smoothing}) + {config.contrastive_weight} x supervised contrastive (same {config.labels[0]} and {config.labels[1] if len(config.labels) > 1 else ''}).
 - **Input**: RGB, padded to a white square, resized to {config.resize_size}, centre crop {config.input_size}.
-- **Files**: `model.onnx` (fp32), `model.int8.onnx` (dynamic int8), `encoder.json` (preprocessing + label names).
-- **Training**: {state["epoch"]} epochs (best {state["best_epoch"]}), {seconds / 60:.1f} min on this machine's CPU.
+- **Files**: `model.onnx` (fp32), `model.int8.onnx` (dynamic int8 of the fully connected layers; the convolutions
+  stay fp32 because integer convolutions lose the embedding and run slower on CPUs without VNNI), `encoder.json`
+  (preprocessing + label names).
+- **Training**: {state["epoch"]} epochs (best {state["best_epoch"]}), {seconds / 60:.1f} min on this machine's CPU
+  (`dressup train encoder --catalog {config.catalog} --labels {",".join(config.labels)} --out MODEL_DIR{_holdout(config)}`).
 
 Validation accuracy of the best epoch:
 
