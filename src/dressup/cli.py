@@ -516,8 +516,29 @@ def _write_jsonl(output: Path, lines: list[dict]) -> None:
     os.replace(temporary, output)
 
 
-def _unknown(model, ids) -> list[str]:
-    return [str(i) for i in ids if str(i) not in model.store]
+def _answer_lines(store: Path, path: Path, output: Path, ids_of, answer, empty: dict, what: str) -> None:
+    """Answer each JSON line of ``path`` into ``output``; lines naming unknown items are reported, not answered.
+
+    ``ids_of(number, record)`` validates a line and returns the item ids it names; ``answer(record)``
+    returns the fields to write; ``empty`` holds the fields of an unanswered line.
+    """
+    from .outfits import OutfitModel
+
+    model = OutfitModel.load(store)
+    lines, problems = [], 0
+    for number, record in _jsonl_records(path):
+        ids = [str(i) for i in ids_of(number, record)]
+        unknown = [i for i in ids if i not in model.store]
+        if unknown:
+            problems += 1
+            errors.print(f"{what} {record['id']}: unknown item(s) {', '.join(unknown[:5])}; not answered", highlight=False)
+            lines.append({"id": record["id"], **empty, "error": f"unknown item(s): {', '.join(unknown)}"})
+            continue
+        lines.append({"id": record["id"], **answer(model, record)})
+    _write_jsonl(output, lines)
+    console.print(f"wrote {len(lines):,} lines to {output}" + (f"; {problems:,} {what}(s) not answered (unknown items)" if problems else ""))
+    if problems:
+        raise typer.Exit(1)
 
 
 @outfits_app.command("fitb")
@@ -527,27 +548,19 @@ def outfits_fitb(
     output: Annotated[Path, typer.Option("--output", "-o", help='JSON lines {"id", "answer", "scores"} to write.')],
 ):
     """Fill in the blank: which candidate completes each outfit."""
-    from .outfits import OutfitModel
+
+    def ids_of(number, record):
+        outfit, candidates = record.get("outfit"), record.get("candidates")
+        if not isinstance(outfit, list) or not isinstance(candidates, list) or not outfit or not candidates:
+            raise DressUpError(f"{questions}:{number}: needs non-empty lists \"outfit\" and \"candidates\"")
+        return outfit + candidates
+
+    def answer(model, record):
+        best, scores = model.fitb([str(i) for i in record["outfit"]], [str(i) for i in record["candidates"]])
+        return {"answer": best, "scores": scores}
 
     with user_errors():
-        model = OutfitModel.load(store)
-        answers, problems = [], 0
-        for number, record in _jsonl_records(questions):
-            outfit, candidates = record.get("outfit"), record.get("candidates")
-            if not isinstance(outfit, list) or not isinstance(candidates, list) or not outfit or not candidates:
-                raise DressUpError(f"{questions}:{number}: needs non-empty lists \"outfit\" and \"candidates\"")
-            unknown = _unknown(model, outfit + candidates)
-            if unknown:
-                problems += 1
-                errors.print(f"question {record['id']}: unknown item(s) {', '.join(unknown[:5])}; not answered", highlight=False)
-                answers.append({"id": record["id"], "answer": None, "scores": None, "error": f"unknown item(s): {', '.join(unknown)}"})
-                continue
-            answer, scores = model.fitb([str(i) for i in outfit], [str(i) for i in candidates])
-            answers.append({"id": record["id"], "answer": answer, "scores": scores})
-        _write_jsonl(output, answers)
-        console.print(f"wrote {len(answers):,} answers to {output}" + (f"; {problems:,} question(s) not answered (unknown items)" if problems else ""))
-        if problems:
-            raise typer.Exit(1)
+        _answer_lines(store, questions, output, ids_of, answer, {"answer": None, "scores": None}, "question")
 
 
 @outfits_app.command("score")
@@ -557,26 +570,18 @@ def outfits_score(
     output: Annotated[Path, typer.Option("--output", "-o", help='JSON lines {"id", "score"} to write.')],
 ):
     """Compatibility score of each outfit (higher = more compatible)."""
-    from .outfits import OutfitModel
+
+    def ids_of(number, record):
+        items = record.get("items")
+        if not isinstance(items, list) or len(items) < 2:
+            raise DressUpError(f"{outfits}:{number}: needs \"items\", a list of at least 2 ids")
+        return items
+
+    def answer(model, record):
+        return {"score": round(model.score([str(i) for i in record["items"]]), 6)}
 
     with user_errors():
-        model = OutfitModel.load(store)
-        scores, problems = [], 0
-        for number, record in _jsonl_records(outfits):
-            items = record.get("items")
-            if not isinstance(items, list) or len(items) < 2:
-                raise DressUpError(f"{outfits}:{number}: needs \"items\", a list of at least 2 ids")
-            unknown = _unknown(model, items)
-            if unknown:
-                problems += 1
-                errors.print(f"outfit {record['id']}: unknown item(s) {', '.join(unknown[:5])}; not scored", highlight=False)
-                scores.append({"id": record["id"], "score": None, "error": f"unknown item(s): {', '.join(unknown)}"})
-                continue
-            scores.append({"id": record["id"], "score": round(model.score([str(i) for i in items]), 6)})
-        _write_jsonl(output, scores)
-        console.print(f"wrote {len(scores):,} scores to {output}" + (f"; {problems:,} outfit(s) not scored (unknown items)" if problems else ""))
-        if problems:
-            raise typer.Exit(1)
+        _answer_lines(store, outfits, output, ids_of, answer, {"score": None}, "outfit")
 
 
 def main():  # pragma: no cover - console entry point

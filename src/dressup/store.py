@@ -164,6 +164,10 @@ class Store:
         except KeyError:
             raise UnknownItemError(f"unknown item id {item_id!r}: the store has no such item") from None
 
+    def rows_of(self, item_ids) -> np.ndarray:
+        """Rows of many ids at once; -1 for ids the store does not hold."""
+        return np.array([self._rows.get(str(item_id), -1) for item_id in item_ids], dtype=np.int64)
+
     def item(self, item_id: str) -> Item:
         return Item.from_row(self.items.iloc[self.row(item_id)].to_dict())
 

@@ -60,7 +60,7 @@ def read_outfits(path: str | Path, store: Store) -> OutfitTable:
         )
     table = table[list(columns)].dropna()
     table.columns = ["outfit", "item"]
-    known = table["item"].str.strip().map(lambda item: store._rows.get(item, -1))
+    known = pd.Series(store.rows_of(table["item"].str.strip()), index=table.index)
     unknown = int((known < 0).sum())
     table = table.assign(row=known)[known >= 0]
     ids, rows, dropped = [], [], 0

@@ -103,7 +103,7 @@ class CompatibilityModel:
         x = self.features.matrix(store.embeddings(), store.items)
         raw = self.content_vectors(x)
         memory = self.weights["memory"]
-        rows = np.array([store._rows.get(item, -1) for item in self.memory_ids])
+        rows = store.rows_of(self.memory_ids)
         known = rows >= 0
         raw[rows[known]] += memory[known]
         return normalize_rows(raw).astype(np.float32)
