@@ -161,6 +161,11 @@ def test_complete_around_a_photo_and_refuse_a_broken_one(mango_store, tmp_path):
     failed = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"),
                              "--image", str(broken)], capture_output=True, text=True, check=False)
     assert failed.returncode == 1 and "error:" in failed.stderr and "Traceback" not in failed.stderr
+    top, shoes = (store.items.loc[store.items["attr:des_product_family"] == f, "id"].iat[0] for f in ("Tops", "Footwear"))
+    both = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"),
+                           "--items", top, shoes, "-n", "1", "--json"], capture_output=True, text=True, check=True)
+    given = [item["id"] for item in json.loads(both.stdout)["outfits"][0]["items"] if item["given"]]
+    assert given == [top, shoes]  # --items ID ID: several ids after one option
     unknown = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"),
                               "--items", "no-such-item"], capture_output=True, text=True, check=False)
     assert unknown.returncode == 1 and "no-such-item" in unknown.stderr

@@ -444,7 +444,8 @@ def outfits_train(
 @outfits_app.command("complete")
 def outfits_complete(
     store: StoreOption,
-    items: Annotated[list[str] | None, typer.Option("--items", help="Item ids in the cart or wardrobe (repeat, or several after one --items).")] = None,
+    more: Annotated[list[str] | None, typer.Argument(help="More ids or photo paths, as in --items ID ID ... --image PATH PATH ...", show_default=False)] = None,
+    items: Annotated[list[str] | None, typer.Option("--items", help="Item ids in the cart or wardrobe (several after one --items).")] = None,
     image: Annotated[list[Path] | None, typer.Option("--image", help="A photo of an item to build around; repeat.")] = None,
     n: Annotated[int, typer.Option("-n", min=1, max=50, help="How many outfits.")] = 5,
     where: WhereOption = None,
@@ -463,7 +464,13 @@ def outfits_complete(
         filters = Filters.parse(expressions, size=size)
         model = OutfitModel.load(store)
         ids = [part for value in items or [] for part in value.replace(",", " ").split()]
-        outfits = model.complete(ids, n=n, filters=filters, images=image or [], budget=budget)
+        photos = list(image or [])
+        for value in more or []:  # click gives one value per option: the rest arrive here
+            if value not in model.store and Path(value).is_file():
+                photos.append(Path(value))
+            else:
+                ids.append(value)
+        outfits = model.complete(ids, n=n, filters=filters, images=photos, budget=budget)
         if as_json:
             print(json.dumps({"outfits": [_outfit_json(model, o) for o in outfits]}, indent=2, default=str))
         else:
