@@ -143,6 +143,13 @@ def label_column(items: pd.DataFrame, label: str) -> pd.Series:
     raise CatalogError(f"no column {label!r} in the catalog; it has {', '.join([*ITEM_FIELDS, *raw])}")
 
 
+def split_file_beside(catalog: str | Path) -> Path | None:
+    """The ``splits.csv`` next to a catalog folder or table, if there is one."""
+    catalog = Path(catalog)
+    candidate = (catalog if catalog.is_dir() else catalog.parent) / "splits.csv"
+    return candidate if candidate.is_file() else None
+
+
 def read_split(ids: pd.Series, split_file: str | Path, unlisted: str = "test") -> np.ndarray:
     """Each item's split (``train``, ``val`` or ``test``) from an ``id, split`` table.
 

@@ -30,14 +30,9 @@ class RetrievalReport:
 
 def read_split_queries(store: Store, split_file: str | Path, split: str = "test") -> np.ndarray:
     """Rows of the store whose id is marked ``split`` in a (id, split) table."""
-    try:
-        table = pd.read_csv(split_file, dtype=str)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise DressUpError(f"{split_file}: cannot read the split file ({error})") from None
-    if not {"id", "split"} <= set(table.columns):
-        raise DressUpError(f"{split_file}: the split file needs columns id and split")
-    wanted = set(table.loc[table["split"] == split, "id"])
-    rows = np.flatnonzero(store.items["id"].isin(wanted).to_numpy())
+    from .catalog import read_split
+
+    rows = np.flatnonzero(read_split(store.items["id"], split_file, unlisted="") == split)
     if len(rows) == 0:
         raise DressUpError(f"{split_file}: no item of the store is in the {split!r} split")
     return rows
@@ -170,13 +165,11 @@ def evaluate_tagging(
     missing = [label for label in labels if label not in tagger.classes]
     if missing:
         raise DressUpError(f"the model predicts {', '.join(tagger.labels)}; it has no {', '.join(missing)}")
-    readable = [row for row in rows if _readable(items["image"].iat[row])]
-    skipped = len(rows) - len(readable)
-    rows = np.array(readable, dtype=np.int64)
+    probabilities, readable = tagger.predict_readable(items["image"].iloc[rows].tolist())
+    rows = rows[readable]
     if len(rows) == 0:
         raise DressUpError(f"none of the {split} items' images can be read")
-    probabilities = tagger.predict_proba(items["image"].iloc[rows].tolist())
-    report = TaggingReport(items=len(rows), encoder=tagger.encoder.name, unreadable_images=skipped)
+    report = TaggingReport(items=len(rows), encoder=tagger.encoder.name, unreadable_images=int((~readable).sum()))
     for label in labels:
         truth = label_column(items, label).iloc[rows].astype(object).to_numpy()
         known = np.array([not pd.isna(value) and str(value).strip() != "" for value in truth], dtype=bool)
@@ -193,22 +186,13 @@ def evaluate_tagging(
     return report
 
 
-def _readable(path: str) -> bool:
-    from .images import ImageError, load_image
-
-    try:
-        load_image(path, draft_size=64)
-        return True
-    except ImageError:
-        return False
-
-
 def _default_split_file(catalog: str | Path) -> Path:
-    folder = Path(catalog) if Path(catalog).is_dir() else Path(catalog).parent
-    candidate = folder / "splits.csv"
-    if not candidate.is_file():
+    from .catalog import split_file_beside
+
+    found = split_file_beside(catalog)
+    if found is None:
         raise DressUpError(f"{catalog}: no splits.csv beside the catalog; name one with --split-file")
-    return candidate
+    return found
 
 
 def plot_confusion(truth, predicted, label: str, path: Path, top: int = 30) -> Path:

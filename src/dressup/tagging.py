@@ -54,13 +54,30 @@ class Tagger:
 
     def predict_proba(self, images: Sequence[ImageInput], batch_size: int = 64) -> dict[str, np.ndarray]:
         """Per label, an (n, classes) array of probabilities; raises `ImageError` for an unreadable image."""
+        return self.predict_readable(images, batch_size, skip_unreadable=False)[0]
+
+    def predict_readable(
+        self, images: Sequence[ImageInput], batch_size: int = 64, skip_unreadable: bool = True
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Probabilities for the readable images and a mask saying which images those are."""
         outputs = [PROBABILITIES + label for label in self.labels]
         parts: dict[str, list[np.ndarray]] = {label: [] for label in self.labels}
+        readable = np.ones(len(images), bool)
         for start in range(0, len(images), batch_size):
-            pixels = np.stack([self._pixels(image) for image in images[start : start + batch_size]])
-            for label, probabilities in zip(self.labels, self.encoder.run(pixels, outputs), strict=True):
+            pixels = []
+            for offset, image in enumerate(images[start : start + batch_size]):
+                try:
+                    pixels.append(self._pixels(image))
+                except ImageError:
+                    if not skip_unreadable:
+                        raise
+                    readable[start + offset] = False
+            if not pixels:
+                continue
+            for label, probabilities in zip(self.labels, self.encoder.run(np.stack(pixels), outputs), strict=True):
                 parts[label].append(probabilities)
-        return {label: np.concatenate(p) if p else np.zeros((0, len(self.classes[label]))) for label, p in parts.items()}
+        merged = {label: np.concatenate(p) if p else np.zeros((0, len(self.classes[label]))) for label, p in parts.items()}
+        return merged, readable
 
     def tag(self, images: Sequence[ImageInput], batch_size: int = 64) -> list[dict[str, Tag]]:
         """For each image, the most likely value of every label."""

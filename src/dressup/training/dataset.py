@@ -13,10 +13,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageEnhance
 
-from ..catalog import CatalogSource, label_column, read_catalog, read_split
+from ..catalog import CatalogSource, label_column, read_catalog, read_split, split_file_beside
 from ..images import ImageError, load_image, square_pad
-
-SPLITS_FILE = "splits.csv"
 
 
 @dataclass
@@ -71,9 +69,7 @@ def read_labelled_images(
 
 
 def _read_split(ids: pd.Series, source: Path, split_file, val_share: float, seed: int) -> np.ndarray:
-    folder = source if source.is_dir() else source.parent
-    if split_file is None and (folder / SPLITS_FILE).is_file():
-        split_file = folder / SPLITS_FILE
+    split_file = split_file or split_file_beside(source)
     if split_file is None:
         rng = np.random.default_rng(seed)
         return np.where(rng.random(len(ids)) < val_share, "val", "train")
