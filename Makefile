@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data
 STORE ?= stores/fashion-product-images
+HM_USER ?= 0b93752cb5c8502112d84dcf0bcfe929380a308e49e3c66b427c593ef5e2f5c9
 
 .PHONY: install demo test bench clean
 
@@ -24,6 +25,9 @@ demo: install
 	$(BIN)/dressup index $(DATA)/mango-outfits --store stores/mango
 	$(BIN)/dressup outfits train --store stores/mango --outfits $(DATA)/mango-outfits/outfits.csv
 	$(BIN)/dressup outfits complete --store stores/mango --items 41085800-02 -n 3
+	$(BIN)/dressup index $(DATA)/hm-sample --store stores/hm
+	$(BIN)/dressup events import --store stores/hm $(DATA)/hm-sample/transactions.csv || true  # a second demo run finds it imported
+	$(BIN)/dressup recommend --store stores/hm --user $(HM_USER) -k 5
 
 test: install
 	$(BIN)/python -m pytest

@@ -56,3 +56,69 @@ def small_store(tmp_path, small_catalog, encoder):
     store_path = tmp_path / "store"
     index_catalog(small_catalog, store_path, encoder=encoder)
     return Store.open(store_path)
+
+
+# -- users and events ----------------------------------------------------------------------------
+
+def hm_subset(folder: Path, customers: int = 80) -> Path:
+    """The purchases of the first ``customers`` H&M customers and the articles they bought, as an H&M folder
+    (articles.csv + transactions.csv) whose images stay in ../shared/data/hm-sample/images."""
+    sales = pd.read_csv(HM / "transactions.csv", dtype={"article_id": str})
+    chosen = sorted(sales["customer_id"].unique())[:customers]
+    sales = sales[sales["customer_id"].isin(chosen)]
+    articles = pd.read_csv(HM / "articles.csv", dtype={"article_id": str})
+    articles = articles[articles["article_id"].isin(set(sales["article_id"]))]
+    folder.mkdir(parents=True, exist_ok=True)
+    articles.to_csv(folder / "articles.csv", index=False)
+    sales.to_csv(folder / "transactions.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def hm_store_path(tmp_path_factory, encoder) -> Path:
+    """A store of the ~600 articles bought by 80 real H&M customers (no events imported)."""
+    from dressup import CatalogSource, index_catalog
+
+    folder = hm_subset(tmp_path_factory.mktemp("hm") / "catalog")
+    store = folder.parent / "store"
+    index_catalog(CatalogSource(folder, image_root=HM), store, encoder=encoder)
+    return store
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throw-away PostgreSQL server (Debian's binaries, started here) or $DRESSUP_TEST_POSTGRES_URL."""
+    import glob
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    if os.environ.get("DRESSUP_TEST_POSTGRES_URL"):
+        yield os.environ["DRESSUP_TEST_POSTGRES_URL"]
+        return
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries:
+        if os.environ.get("DRESSUP_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL is required here but not installed (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed")
+    bin_dir = Path(binaries[-1]).parent
+    folder = tempfile.mkdtemp(prefix="dressup-pg-")
+    as_postgres = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(folder, "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = f"{folder}/data"
+    run = lambda *command: subprocess.run([*as_postgres, *command], check=True, capture_output=True)
+    run(str(bin_dir / "initdb"), "-D", data, "-A", "trust", "-U", "dressup")
+    run(str(bin_dir / "pg_ctl"), "-D", data, "-w", "-l", f"{folder}/server.log", "start", "-o",
+        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off")
+    try:
+        run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "dressup", "dressup")
+        yield f"postgresql://dressup@127.0.0.1:{port}/dressup"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", data, "-m", "fast", "stop")
+        shutil.rmtree(folder, ignore_errors=True)

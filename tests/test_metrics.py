@@ -44,3 +44,27 @@ def test_missing_labels_never_match_in_any_form():
 
     hits = label_matches(["", None, float("nan"), "Red"], [["", "x"], [None, "y"], [float("nan"), "z"], ["Red", None]])
     assert hits.tolist() == [[False, False], [False, False], [False, False], [True, False]]
+
+
+def test_average_precision_by_hand():
+    from dressup.metrics import average_precision_at_k, mean_average_precision_at_k
+
+    # hits at ranks 1 and 3 of 3 relevant items: (1/1 + 2/3) / 3
+    assert average_precision_at_k({"a", "b", "c"}, ["a", "x", "b", "y"], k=12) == pytest.approx((1 + 2 / 3) / 3)
+    # a hit beyond k does not count; a repeated hit counts once; the denominator is capped at k
+    assert average_precision_at_k({"a"}, ["x", "y", "a"], k=2) == 0.0
+    assert average_precision_at_k({"a", "b"}, ["a", "a", "b"], k=12) == pytest.approx((1 + 2 / 3) / 2)
+    assert average_precision_at_k(set("abcdefghijklmn"), list("abcdefghijkl"), k=12) == 1.0
+    assert average_precision_at_k(set(), ["a"], k=12) == 0.0
+    assert mean_average_precision_at_k([{"a"}, {"b"}], [["a"], ["x", "b"]], k=12) == pytest.approx(0.75)
+
+
+def test_hit_rate_coverage_and_diversity_by_hand():
+    from dressup.metrics import catalog_coverage, hit_rate_at_k, intra_list_diversity
+
+    assert hit_rate_at_k([{"a"}, {"b"}, {"c"}], [["a"], ["x"], ["y", "c"]], k=2) == pytest.approx(2 / 3)
+    assert catalog_coverage([["a", "b"], ["b", "c"]], catalog_size=4) == 0.75
+    same = np.array([[1.0, 0.0], [2.0, 0.0]])
+    opposite = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    assert intra_list_diversity([same]) == pytest.approx(0.0)
+    assert intra_list_diversity([same, opposite]) == pytest.approx(1.0)  # (0 + 2) / 2

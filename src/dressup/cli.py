@@ -22,11 +22,16 @@ outfits_app = typer.Typer(help="Complete outfits learned from stylists' outfits.
 app.add_typer(outfits_app, name="outfits")
 train_app = typer.Typer(help="Train models on the shop's own data (needs the [train] extra).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+events_app = typer.Typer(help="Users' events (likes, ratings, purchases ...): import and record them.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[Path, typer.Option("--store", "-s", help="Store directory.")]
+DatabaseOption = Annotated[str | None, typer.Option(
+    "--database", envvar="DRESSUP_DATABASE_URL", help="Database URL for users and events (default: STORE/users.sqlite).")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Recommender setting NAME=VALUE (e.g. diversity=0.3); repeat.")]
 WhereOption = Annotated[list[str] | None, typer.Option("--where", "-w", help="Filter column=value or column!=value; repeat for more.")]
 
 
@@ -589,6 +594,170 @@ def outfits_score(
 
     with user_errors():
         _answer_lines(store, outfits, output, ids_of, answer, {"score": None}, "outfit")
+
+
+@events_app.command("import")
+def events_import(
+    events_file: Annotated[Path, typer.Argument(help="H&M transactions.csv or a user,item,event,timestamp[,value] table.")],
+    store: StoreOption,
+    database: DatabaseOption = None,
+):
+    """Import events; bad rows and unknown items are counted and skipped, the rest stored in one transaction."""
+    from .users import EventStore, import_events
+
+    with user_errors():
+        report = import_events(store, events_file, EventStore.open(store, database))
+    console.print(f"[green]{events_file}[/] ({report.layout} layout): {report.rows:,} rows, stored {report.added:,} events "
+                  f"of {report.users:,} users")
+    for reason, count in report.skipped.items():
+        errors.print(f"[yellow]skipped {count:,} row(s): {reason}[/] ({', '.join(report.examples[reason])})", highlight=False)
+    if report.unknown_items:
+        errors.print(f"[yellow]skipped {report.unknown_items:,} event(s) on items the store lacks[/] "
+                     f"(e.g. {', '.join(report.unknown_item_examples)})", highlight=False)
+
+
+@events_app.command("add")
+def events_add(
+    store: StoreOption,
+    user: Annotated[str, typer.Option("--user", "-u", help="User id (created on first event).")],
+    item: Annotated[str, typer.Option("--item", "-i", help="Item id.")],
+    kind: Annotated[str, typer.Option("--kind", help="view, like, dislike, rating, cart or purchase.")],
+    value: Annotated[float | None, typer.Option(help="Rating 1-5, or the price paid.")] = None,
+    database: DatabaseOption = None,
+):
+    """Record one event."""
+    from .store import Store
+    from .users import EventStore
+
+    with user_errors():
+        Store.open(store).row(item)  # an unknown item is an error here, not a silent row
+        EventStore.open(store, database).add(user, item, kind, value)
+    console.print(f"{user} {kind} {item}")
+
+
+def _recommender_config(settings):
+    from .recommenders import RecommenderConfig
+
+    options = {}
+    for setting in settings or []:
+        name, sep, text = setting.partition("=")
+        if not sep:
+            raise DressUpError(f"malformed setting {setting!r}: use NAME=VALUE")
+        try:
+            options[name.strip()] = None if text.strip().lower() == "none" else float(text) if "." in text else int(text)
+        except ValueError:
+            options[name.strip()] = text.strip()
+    return RecommenderConfig().with_options(**options)
+
+
+@app.command()
+def recommend(
+    store: StoreOption,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="A user's id.")] = None,
+    users: Annotated[Path | None, typer.Option("--users", help="File of user ids, one per line (batch).")] = None,
+    liked: Annotated[list[str] | None, typer.Option("--liked", help="Recommend from these liked item ids, without a stored user; repeat.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many items.")] = 12,
+    where: WhereOption = None,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    gender: Annotated[str | None, typer.Option(help="Only this gender.")] = None,
+    colour: Annotated[str | None, typer.Option("--colour", "--color", help="Only this colour.")] = None,
+    max_price: Annotated[float | None, typer.Option(help="Highest price (budget).")] = None,
+    size: Annotated[str | None, typer.Option(help="Only items sold in this size.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="With --users: the JSON-lines file to write.")] = None,
+    settings: SetOption = None,
+    database: DatabaseOption = None,
+):
+    """A user's personal feed (or, with --users, every listed user's, as JSON lines)."""
+    from .recommenders import Recommender
+    from .users import EventStore
+
+    with user_errors():
+        if sum([user is not None, users is not None, bool(liked)]) != 1:
+            raise DressUpError("give exactly one of --user, --users or --liked")
+        filters = _filters(where, category, gender, colour, None, max_price, size)
+        from .store import Store
+
+        opened = Store.open(store)
+        recommender = Recommender(opened, EventStore.open(store, database), _recommender_config(settings))
+        if users is not None:
+            if output is None:
+                raise DressUpError("--users needs --output FILE.jsonl")
+            _recommend_batch(recommender, users, k, filters, output)
+            return
+        found = recommender.recommend(user, k, filters) if user is not None else recommender.recommend_from_items(liked, k, filters)
+        rows = [{"id": r.id, "score": r.score, "reason": r.reason, **_summary(opened, opened.row(r.id))} for r in found]
+        if as_json:
+            print(json.dumps({"user": user, "liked": liked, "items": rows}, indent=2, default=str))
+            return
+        table = Table(title=f"for {user}" if user is not None else f"for someone who likes {', '.join(liked)}")
+        for column in ("id", "score", "reason", "title", "category", "colour", "price"):
+            table.add_column(column, justify="right" if column in ("score", "price") else "left")
+        for row in rows:
+            table.add_row(*(_cell(row.get(c)) for c in ("id", "score", "reason", "title", "category", "colour", "price")))
+        console.print(table)
+        if len(rows) < k:
+            errors.print(f"only {len(rows)} item(s) satisfy the filters")
+
+
+def _recommend_batch(recommender, users: Path, k: int, filters, output: Path) -> None:
+    try:
+        ids = [line.strip() for line in users.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise DressUpError(f"{users}: cannot read the user list ({error})") from None
+    if not ids:
+        raise DressUpError(f"{users}: no user ids")
+    lines = []
+    with Progress(TextColumn("recommending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task("recommending", total=len(ids))
+        for user in ids:
+            lines.append({"user": user, "items": [r.id for r in recommender.recommend(user, k, filters)]})
+            bar.advance(task)
+    _write_jsonl(output, lines)
+    errors.print(f"wrote {len(lines):,} lines to {output}")
+
+
+@eval_app.command("personalization")
+def eval_personalization(
+    store: StoreOption,
+    events_file: Annotated[Path, typer.Option("--events", help="Events table (H&M transactions or user,item,event,timestamp).")],
+    split_date: Annotated[str, typer.Option(help="Train on events before this date, score purchases from it on.")],
+    end_date: Annotated[str | None, typer.Option(help="Score only purchases before this date.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100)] = 12,
+    settings: SetOption = None,
+    output_dir: Annotated[Path | None, typer.Option(help="Where to write the JSON report and PNG (default STORE/reports).")] = None,
+):
+    """MAP@k, HR@k, coverage and diversity of personal feeds vs baselines, on purchases after a date."""
+    import pandas as pd
+
+    from .recommenders.evaluation import MODEL, evaluate_personalization, plot_personalization
+    from .store import Store
+    from .users import read_events
+
+    with user_errors():
+        try:
+            pd.Timestamp(split_date), end_date and pd.Timestamp(end_date)
+        except ValueError:
+            raise DressUpError(f"not a date: {split_date!r} / {end_date!r} (use YYYY-MM-DD)") from None
+        opened = Store.open(store)
+        events, _ = read_events(events_file)
+        events["timestamp"] = events["timestamp"].dt.tz_convert(None)
+        report, _ = evaluate_personalization(opened, events, split_date, k, end_date, _recommender_config(settings))
+        table = Table(title=f"purchases from {report.split_date}: {report.test_users:,} users ({report.cold_users:,} new), "
+                            f"trained on {report.train_events:,} events")
+        for column in ("method", f"MAP@{k}", f"HR@{k}", "coverage", "diversity"):
+            table.add_column(column, justify="left" if column == "method" else "right")
+        for name, m in report.methods.items():
+            style = "bold green" if name == MODEL else None
+            table.add_row(name, f"{m['map']:.4f}", f"{m['hit_rate']:.4f}", f"{m['coverage']:.4f}", f"{m['diversity']:.4f}", style=style)
+        console.print(table)
+        name, value = report.best_baseline()
+        console.print(f"{MODEL} / best baseline ({name}): {report.methods[MODEL]['map'] / value:.2f}x" if value else "")
+        folder = output_dir or store / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "personalization.json").write_text(json.dumps(report.to_dict(), indent=2))
+        picture = plot_personalization(report, folder / "personalization.png")
+        console.print(f"report: {folder / 'personalization.json'}, {picture}")
 
 
 def main():  # pragma: no cover - console entry point

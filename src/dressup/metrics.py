@@ -84,3 +84,69 @@ def macro_f1(truth, predicted) -> float:
     if len(truth) == 0:
         return 0.0
     return float(f1_score(truth, predicted, labels=np.unique(truth), average="macro", zero_division=0))
+
+
+def average_precision_at_k(actual, predicted, k: int = 12) -> float:
+    """AP@k as in the H&M competition: precision at each hit, summed, over min(|actual|, k).
+
+    >>> average_precision_at_k({"a", "b"}, ["a", "x", "b"], k=12)  # (1/1 + 2/3) / 2
+    0.8333333333333333
+    """
+    actual = set(actual)
+    if not actual:
+        return 0.0
+    hits, total, seen = 0, 0.0, set()
+    for rank, item in enumerate(list(predicted)[:k], start=1):
+        if item in actual and item not in seen:
+            hits += 1
+            total += hits / rank
+        seen.add(item)
+    return total / min(len(actual), k)
+
+
+def mean_average_precision_at_k(actual: list, predicted: list, k: int = 12) -> float:
+    """MAP@k over users: ``actual[i]`` the items user i bought, ``predicted[i]`` their list, best first.
+
+    >>> mean_average_precision_at_k([{"a"}, {"b"}], [["a"], ["x", "b"]], k=12)  # (1 + 1/2) / 2
+    0.75
+    """
+    if not actual:
+        return 0.0
+    return float(np.mean([average_precision_at_k(a, p, k) for a, p in zip(actual, predicted)]))
+
+
+def hit_rate_at_k(actual: list, predicted: list, k: int = 12) -> float:
+    """Share of users with at least one of their items in their first k.
+
+    >>> hit_rate_at_k([{"a"}, {"b"}, {"c"}], [["a"], ["x"], ["y", "c"]], k=1)
+    0.3333333333333333
+    """
+    if not actual:
+        return 0.0
+    return float(np.mean([bool(set(a) & set(list(p)[:k])) for a, p in zip(actual, predicted)]))
+
+
+def catalog_coverage(predicted: list, catalog_size: int) -> float:
+    """Share of the catalog that appears in at least one list.
+
+    >>> catalog_coverage([["a", "b"], ["b", "c"]], catalog_size=10)
+    0.3
+    """
+    return len({item for items in predicted for item in items}) / catalog_size if catalog_size else 0.0
+
+
+def intra_list_diversity(vectors_of_lists: list[np.ndarray]) -> float:
+    """Mean pairwise cosine distance (1 - cosine) between the items of each list, averaged over lists.
+
+    >>> round(intra_list_diversity([np.array([[1.0, 0.0], [0.0, 1.0]])]), 4)
+    1.0
+    """
+    values = []
+    for vectors in vectors_of_lists:
+        if len(vectors) < 2:
+            continue
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        similarity = unit @ unit.T
+        pairs = len(unit) * (len(unit) - 1)
+        values.append(1.0 - (similarity.sum() - np.trace(similarity)) / pairs)
+    return float(np.mean(values)) if values else 0.0

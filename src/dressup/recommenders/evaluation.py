@@ -1,0 +1,137 @@
+"""Offline evaluation of personal feeds: train on events before a date, score the lists on later purchases.
+
+Baselines run in the same call: recent best-sellers, the user's own past purchases then best-sellers, and
+the seeds' content-based method (nearest neighbours of the mean vector of the user's items).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import catalog_coverage, hit_rate_at_k, intra_list_diversity, mean_average_precision_at_k
+from ..store import Store
+from .recommender import Recommender, RecommenderConfig, RecommendError
+
+MODEL = "DressUp"
+UNDIVERSIFIED = "DressUp, no diversity or exploration"
+
+
+@dataclass
+class PersonalizationReport:
+    split_date: str
+    end_date: str | None
+    k: int
+    train_events: int
+    test_users: int
+    cold_users: int
+    test_purchases: int
+    methods: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def best_baseline(self) -> tuple[str, float]:
+        baselines = {name: m["map"] for name, m in self.methods.items() if not name.startswith(MODEL)}
+        name = max(baselines, key=baselines.get)
+        return name, baselines[name]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        name, value = self.best_baseline()
+        data["best_baseline"] = {"name": name, "map": value}
+        data["map_ratio_to_best_baseline"] = self.methods[MODEL]["map"] / value if value else None
+        return data
+
+
+def evaluate_personalization(store: Store, events: pd.DataFrame, split_date, k: int = 12, end_date=None,
+                             config: RecommenderConfig | None = None) -> tuple[PersonalizationReport, dict[str, list[list[str]]]]:
+    """Score every method's k-item lists on the purchases made from ``split_date`` (until ``end_date``)."""
+    split = pd.Timestamp(split_date)
+    end = pd.Timestamp(end_date) if end_date is not None else None
+    train = events[events["timestamp"] < split]
+    later = events[(events["timestamp"] >= split) & (events["kind"] == "purchase")]
+    if end is not None:
+        later = later[later["timestamp"] < end]
+    later = later[store.rows_of(later["item"].to_numpy()) >= 0]
+    if train.empty or later.empty:
+        raise RecommendError(f"the split date {split.date()} leaves no events before it or no purchases after it")
+    truth = later.groupby("user")["item"].apply(set)
+    users = truth.index.tolist()
+    config = config or RecommenderConfig()
+    lists = {
+        **_baselines(store, train, users, k, split),
+        MODEL: _model_lists(store, train, users, k, config),
+        UNDIVERSIFIED: _model_lists(store, train, users, k, config.with_options(diversity=0.0, exploration=0.0)),
+    }
+    actual = [truth[user] for user in users]
+    report = PersonalizationReport(str(split.date()), None if end is None else str(end.date()), k, len(train), len(users),
+                                   int(sum(user not in set(train["user"]) for user in users)), len(later))
+    vectors = np.asarray(store.vectors)
+    for name, predicted in lists.items():
+        report.methods[name] = {
+            "map": mean_average_precision_at_k(actual, predicted, k),
+            "hit_rate": hit_rate_at_k(actual, predicted, k),
+            "coverage": catalog_coverage(predicted, len(store)),
+            "diversity": intra_list_diversity([vectors[store.rows_of(items)] for items in predicted]),
+        }
+    return report, lists
+
+
+def _model_lists(store, train, users, k, config) -> list[list[str]]:
+    recommender = Recommender(store, train, config)
+    return [[r.id for r in recommender.recommend(user, k)] for user in users]
+
+
+def _baselines(store: Store, train: pd.DataFrame, users: list[str], k: int, split: pd.Timestamp) -> dict[str, list[list[str]]]:
+    purchases = train[(train["kind"] == "purchase") & (store.rows_of(train["item"].to_numpy()) >= 0)]
+    popular = {days: purchases[purchases["timestamp"] >= split - pd.Timedelta(days=days)]["item"].value_counts().index.tolist()
+               for days in (7, 30)}
+    for days, items in popular.items():  # a quiet week: fill with all-time best-sellers
+        items += [i for i in purchases["item"].value_counts().index if i not in set(items)]
+        popular[days] = items[: 4 * k]
+    history = purchases.sort_values("timestamp", ascending=False).groupby("user")["item"].apply(lambda s: list(dict.fromkeys(s)))
+    own_then_popular = [_fill(history.get(user, []), popular[30], k) for user in users]
+    vectors = np.asarray(store.vectors)
+    content = []
+    for user in users:
+        rows = store.rows_of(history.get(user, []))
+        if len(rows) == 0:
+            content.append(popular[30][:k])
+            continue
+        found, _ = store.index.search(vectors[rows].mean(axis=0, keepdims=True).astype(np.float32), k + len(rows))
+        ids = [store.items["id"].iat[r] for r in found[0] if r >= 0 and r not in set(rows.tolist())]
+        content.append(_fill(ids, popular[30], k))
+    return {"popular (last 7 days)": [popular[7][:k]] * len(users), "popular (last 30 days)": [popular[30][:k]] * len(users),
+            "own past purchases, then popular": own_then_popular, "content-based (seeds)": content}
+
+
+def _fill(first: list[str], then: list[str], k: int) -> list[str]:
+    out = list(dict.fromkeys(first))[:k]
+    out += [item for item in then if item not in set(out)][: k - len(out)]
+    return out
+
+
+def plot_personalization(report: PersonalizationReport, path: str | Path) -> Path:
+    """Bar chart of MAP@k and HR@k per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report.methods)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(names) + 1.8))
+    for axis, metric, title in ((axes[0], "map", f"MAP@{report.k}"), (axes[1], "hit_rate", f"HR@{report.k}")):
+        values = [report.methods[n][metric] for n in names]
+        axis.barh(names, values, color=["tab:green" if n.startswith(MODEL) else "tab:gray" for n in names])
+        axis.invert_yaxis()
+        axis.set_title(title)
+        for y, v in enumerate(values):
+            axis.text(v, y, f" {v:.4f}", va="center", fontsize=8)
+    axes[1].set_yticklabels([])
+    figure.suptitle(f"purchases from {report.split_date}: {report.test_users} users ({report.cold_users} without history)")
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,109 @@
+"""What the recommender learns from all users' events: popularity, co-purchases, variant groups, and profiles.
+
+Everything here is fitted from an events table (user, item, kind, value, timestamp) in a second or so per
+million events, and is plain NumPy/SciPy: no training step, no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+EVENT_WEIGHTS = {"purchase": 1.0, "cart": 0.6, "like": 0.8, "view": 0.15, "dislike": -1.0}
+"""How much each kind of event says about a user's taste; ratings weigh (value - 3) / 2, from -1 to +1."""
+
+
+def event_weights(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: float, weights: dict | None = None) -> np.ndarray:
+    """Each event's signed weight: its kind (or rating) times a recency decay halving every ``half_life_days``."""
+    weights = weights or EVENT_WEIGHTS
+    base = events["kind"].map(weights).astype(float)
+    ratings = events["kind"] == "rating"
+    base[ratings] = (events.loc[ratings, "value"].astype(float) - 3.0) / 2.0
+    age = (as_of - events["timestamp"]).dt.total_seconds().to_numpy() / 86_400.0
+    return base.fillna(0.0).to_numpy() * 0.5 ** (np.maximum(age, 0.0) / half_life_days)
+
+
+@dataclass
+class Profile:
+    """One user's taste: the items they acted on, with signed weights (negative = disliked)."""
+
+    rows: np.ndarray     # store rows, unique
+    weights: np.ndarray  # summed signed weight per row
+
+    @property
+    def liked(self) -> np.ndarray:
+        return self.rows[self.weights > 0]
+
+    @property
+    def disliked(self) -> np.ndarray:
+        return self.rows[self.weights < 0]
+
+    def is_empty(self) -> bool:
+        return not (self.weights > 0).any()
+
+    @classmethod
+    def of(cls, rows: np.ndarray, weights: np.ndarray) -> Profile:
+        keep = rows >= 0
+        unique, inverse = np.unique(rows[keep], return_inverse=True)
+        return cls(unique, np.bincount(inverse, weights=weights[keep], minlength=len(unique)))
+
+
+def interests(vectors: np.ndarray, weights: np.ndarray, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A user's several interests: weighted k-means of the vectors of the items they liked, with each
+    cluster's share of the weight. Few items: each item is an interest of its own."""
+    if len(vectors) <= count:
+        return vectors, weights / weights.sum()
+    rng = np.random.default_rng(seed)
+    centres = vectors[rng.choice(len(vectors), count, replace=False, p=weights / weights.sum())]
+    for _ in range(8):
+        assigned = np.argmax(vectors @ centres.T, axis=1)
+        for cluster in range(count):
+            members = assigned == cluster
+            if members.any():
+                centre = (vectors[members] * weights[members, None]).sum(axis=0)
+                centres[cluster] = centre / max(np.linalg.norm(centre), 1e-12)
+    assigned = np.argmax(vectors @ centres.T, axis=1)
+    shares = np.bincount(assigned, weights=weights, minlength=count)
+    keep = shares > 0
+    return centres[keep], shares[keep] / shares.sum()
+
+
+@dataclass
+class Signals:
+    """Catalog-wide statistics fitted on all users' events."""
+
+    popularity: np.ndarray          # decayed count of positive events per row, max 1
+    co_occurrence: sparse.csr_matrix  # row x row, cosine-normalised count of users who liked both
+    as_of: pd.Timestamp
+    events: int
+
+    @classmethod
+    def fit(cls, rows: np.ndarray, users: np.ndarray, weights: np.ndarray, timestamps: pd.Series, items: int,
+            as_of: pd.Timestamp, popularity_half_life_days: float) -> Signals:
+        positive = (weights > 0) & (rows >= 0)
+        rows, users, timestamps = rows[positive], users[positive], timestamps[positive]
+        age = (as_of - timestamps).dt.total_seconds().to_numpy() / 86_400.0
+        popularity = np.bincount(rows, weights=0.5 ** (np.maximum(age, 0) / popularity_half_life_days), minlength=items)
+        popularity /= max(popularity.max(), 1e-12)
+        user_codes = pd.factorize(pd.Series(users))[0]
+        liked = sparse.csr_matrix((np.ones(len(rows)), (user_codes, rows)), shape=(user_codes.max(initial=-1) + 1, items))
+        liked.data[:] = 1.0  # did the user like the item at all, not how often
+        together = (liked.T @ liked).tocsr()
+        together.setdiag(0)
+        together.eliminate_zeros()
+        degree = np.sqrt(np.asarray(liked.sum(axis=0)).ravel()) + 1e-12
+        scale = sparse.diags(1.0 / degree)
+        return cls(popularity, (scale @ together @ scale).tocsr(), as_of, int(positive.sum()))
+
+
+def variant_groups(items: pd.DataFrame, column: str | None) -> np.ndarray | None:
+    """Each row's variant group (the same product in other colours), from a column such as H&M's product_code."""
+    if column is None:
+        return None
+    codes = pd.factorize(items[column].astype(str))[0]
+    missing = items[column].isna().to_numpy()
+    codes[missing] = -1 - np.arange(missing.sum())  # an item with no code is a group of its own
+    return codes

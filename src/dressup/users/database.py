@@ -1,0 +1,250 @@
+"""Where users and their events live: an SQLite file in the store, or PostgreSQL when a URL is configured.
+
+>>> events = EventStore.open("stores/hm")                          # doctest: +SKIP
+>>> events.add("alice", "0706016001", "like")                       # doctest: +SKIP
+
+Every write is one transaction (all of a batch, or none of it); the schema is created and kept up to date by
+the Alembic migrations in `migrations/`, run on open.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from ..errors import DressUpError
+from .schema import EVENT_KINDS, Event, EventImport, User
+
+DATABASE_FILE = "users.sqlite"
+URL_VARIABLE = "DRESSUP_DATABASE_URL"
+MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_ID_LENGTH = 128
+_LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
+
+
+class EventError(DressUpError, ValueError):
+    """An event that cannot be stored (unknown kind, rating out of 1-5, empty id ...), or an unusable database."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to store; ``timestamp`` defaults to now, ``value`` is the rating (1-5) or the price paid."""
+
+    user: str
+    item: str
+    kind: str
+    timestamp: datetime | None = None
+    value: float | None = None
+
+    def checked(self, now: datetime) -> dict:
+        """The event as a table row, or an `EventError` saying what is wrong with it."""
+        user, item = _identifier(self.user, "user"), _identifier(self.item, "item")
+        if self.kind not in EVENT_KINDS:
+            raise EventError(f"unknown event kind {self.kind!r}; use one of {', '.join(EVENT_KINDS)}")
+        value = None if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)) else float(self.value)
+        if self.kind == "rating" and (value is None or not 1 <= value <= 5):
+            raise EventError(f"a rating needs a value from 1 to 5, not {self.value!r}")
+        if value is not None and not math.isfinite(value):
+            raise EventError(f"event value must be a finite number, not {self.value!r}")
+        return {"user_id": user, "item_id": item, "kind": self.kind, "value": value, "timestamp": _utc(self.timestamp or now)}
+
+
+class EventStore:
+    """Users and events in a SQL database; ``EventStore.open(store)`` or ``EventStore.open(url="postgresql://...")``."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite: take the write lock when a write transaction starts, so writers queue instead of failing
+        self._writer = engine.execution_options(write_lock=True)
+
+    @classmethod
+    def open(cls, store: str | Path | None = None, url: str | None = None) -> EventStore:
+        """Open (and create or migrate) the database: ``url``, else $DRESSUP_DATABASE_URL, else STORE/users.sqlite."""
+        url = url or os.environ.get(URL_VARIABLE)
+        if not url:
+            if store is None:
+                raise EventError(f"give a store or a database URL (or set {URL_VARIABLE})")
+            store = Path(store)
+            if not store.is_dir():
+                raise EventError(f"{store}: no such store; create it with `dressup index`")
+            url = f"sqlite:///{store / DATABASE_FILE}"
+        try:
+            engine = _engine(url)
+            events = cls(engine)
+            events.migrate()
+        except (SQLAlchemyError, ImportError) as error:
+            raise EventError(f"cannot open the database {_safe(url)}: {_first_line(error)}") from None
+        return events
+
+    # -- schema ------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (a no-op when it is there already)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self._writer.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            if MigrationContext.configure(connection).get_current_revision() == head:
+                return
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    # -- writing -----------------------------------------------------------------------------
+    def add(self, user: str, item: str, kind: str, value: float | None = None, timestamp: datetime | None = None) -> None:
+        """Store one event (its user is created on first sight)."""
+        self.add_many([NewEvent(user, item, kind, timestamp, value)])
+
+    def add_many(self, events: Iterable[NewEvent], source: tuple[str, str] | None = None) -> int:
+        """Store events in one transaction: all of them or, on any error, none. Returns how many were added.
+
+        ``source`` = (digest, name) records an imported file in the same transaction.
+        """
+        now = datetime.now(UTC)
+        rows = [event.checked(now) for event in events]
+        return self._write(rows, source)
+
+    def _write(self, rows: list[dict], source: tuple[str, str] | None) -> int:
+        users = sorted({row["user_id"] for row in rows})
+        now = datetime.now(UTC)
+        for attempt in range(8):
+            try:
+                with self._writer.begin() as connection:
+                    if source is not None and _has_import(connection, source[0]):
+                        raise EventError(f"{source[1]} was imported already (same content); nothing added")
+                    for start in range(0, len(users), 5000):
+                        chunk = [{"id": user, "created_at": now} for user in users[start:start + 5000]]
+                        connection.execute(_insert_ignoring_duplicates(self.engine, User), chunk)
+                    for start in range(0, len(rows), 5000):
+                        connection.execute(sa.insert(Event), rows[start:start + 5000])
+                    if source is not None:
+                        connection.execute(sa.insert(EventImport), [{
+                            "digest": source[0], "source": source[1][-1024:], "events": len(rows), "imported_at": now}])
+                return len(rows)
+            except OperationalError as error:
+                if "locked" not in str(error) and "deadlock" not in str(error) or attempt == 7:
+                    raise EventError(f"could not store the events: {_first_line(error)}") from None
+                time.sleep(0.05 * 2**attempt)
+            except SQLAlchemyError as error:
+                raise EventError(f"could not store the events: {_first_line(error)}") from None
+        raise AssertionError("unreachable")
+
+    # -- reading -----------------------------------------------------------------------------
+    def events(self, user: str | None = None, kinds: Sequence[str] | None = None, before: datetime | None = None) -> pd.DataFrame:
+        """Events as a table (user, item, kind, value, timestamp in UTC), oldest first."""
+        query = sa.select(Event.user_id.label("user"), Event.item_id.label("item"), Event.kind, Event.value, Event.timestamp)
+        if user is not None:
+            query = query.where(Event.user_id == str(user))
+        if kinds:
+            query = query.where(Event.kind.in_(list(kinds)))
+        if before is not None:
+            query = query.where(Event.timestamp < _utc(before))
+        query = query.order_by(Event.timestamp, Event.id)
+        with self.engine.connect() as connection:
+            table = pd.DataFrame(connection.execute(query).all(), columns=["user", "item", "kind", "value", "timestamp"])
+        table["timestamp"] = pd.to_datetime(table["timestamp"], utc=True).dt.tz_localize(None)
+        table["value"] = table["value"].astype(float)
+        return table
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.count()).select_from(Event)).scalar_one()
+
+    def has_user(self, user: str) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(User.id).where(User.id == str(user))).first() is not None
+
+    def users(self) -> list[str]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(sa.select(User.id).order_by(User.id)).scalars())
+
+    def last_change(self) -> tuple[int, int]:
+        """(number of events, largest event id): changes whenever an event is added, to know when to refit."""
+        with self.engine.connect() as connection:
+            count, largest = connection.execute(sa.select(sa.func.count(), sa.func.max(Event.id))).one()
+        return int(count), int(largest or 0)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(connection, _record):
+            connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.execute("PRAGMA busy_timeout=60000")
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("write_lock") else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=60)
+
+
+def _insert_ignoring_duplicates(engine: sa.Engine, table):
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise EventError(f"unsupported database {engine.dialect.name!r}: use SQLite or PostgreSQL")
+    return insert(table).on_conflict_do_nothing()
+
+
+def _has_import(connection, digest: str) -> bool:
+    return connection.execute(sa.select(EventImport.digest).where(EventImport.digest == digest)).first() is not None
+
+
+def _identifier(value, what: str) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise EventError(f"empty {what} id")
+    if len(text) > MAX_ID_LENGTH:
+        raise EventError(f"{what} id longer than {MAX_ID_LENGTH} characters: {text[:40]!r}...")
+    return text
+
+
+def _utc(moment) -> datetime:
+    moment = pd.Timestamp(moment)
+    if pd.isna(moment):
+        raise EventError("event without a valid timestamp")
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    return moment.to_pydatetime()
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(malformed URL)"
+
+
+def _first_line(error: Exception) -> str:
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]

@@ -1,0 +1,134 @@
+"""Import users' events from a table: H&M transactions or a generic ``user, item, event, timestamp[, value]`` CSV.
+
+Rows that cannot be events (no user, unparseable date, unknown event kind, rating outside 1-5) and events on
+items the store does not hold are counted, reported and skipped; the rest is stored in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .database import EventError, EventStore, NewEvent
+from .schema import EVENT_KINDS
+
+HM_COLUMNS = ("t_dat", "customer_id", "article_id", "price")
+GENERIC_COLUMNS = ("user", "item", "event", "timestamp")
+EVENT_NAMES = {
+    **{kind: kind for kind in EVENT_KINDS},
+    "click": "view", "viewed": "view", "liked": "like", "favourite": "like", "favorite": "like", "wishlist": "like",
+    "disliked": "dislike", "rate": "rating", "rated": "rating", "add_to_cart": "cart", "addtocart": "cart",
+    "add-to-cart": "cart", "basket": "cart", "buy": "purchase", "bought": "purchase", "order": "purchase",
+    "transaction": "purchase", "sale": "purchase",
+}
+EXAMPLES = 5
+
+
+@dataclass
+class ImportReport:
+    """What an import did: rows read, events stored, and what was skipped and why."""
+
+    source: str
+    layout: str
+    rows: int = 0
+    added: int = 0
+    users: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> rows
+    examples: dict[str, list[str]] = field(default_factory=dict)  # reason -> a few row numbers / values
+    unknown_items: int = 0
+    unknown_item_examples: list[str] = field(default_factory=list)
+
+
+def read_events(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
+    """The valid events of a table (user, item, kind, value, timestamp) and a report of its bad rows."""
+    path = Path(path)
+    raw = _read_table(path)
+    columns = {c.strip().lower(): c for c in raw.columns}
+    if all(c in columns for c in HM_COLUMNS):
+        layout = "hm"
+        table = pd.DataFrame({"user": raw[columns["customer_id"]], "item": raw[columns["article_id"]], "kind": "purchase",
+                              "value": raw[columns["price"]], "timestamp": raw[columns["t_dat"]]})
+    elif all(c in columns for c in GENERIC_COLUMNS):
+        layout = "generic"
+        value = raw[columns["value"]] if "value" in columns else pd.Series(None, index=raw.index, dtype=object)
+        table = pd.DataFrame({"user": raw[columns["user"]], "item": raw[columns["item"]],
+                              "kind": raw[columns["event"]], "value": value, "timestamp": raw[columns["timestamp"]]})
+    else:
+        raise EventError(
+            f"{path}: not an events table; expected H&M transactions ({', '.join(HM_COLUMNS)}) or "
+            f"{', '.join(GENERIC_COLUMNS)}[, value]; found columns {', '.join(map(str, raw.columns[:12]))}")
+    report = ImportReport(str(path), layout, rows=len(table))
+    return _valid(table, report), report
+
+
+def import_events(store: str | Path, path: str | Path, events: EventStore | None = None) -> ImportReport:
+    """Read ``path`` and store its valid events on items of ``store``, all in one transaction."""
+    from ..store import Store
+
+    catalog = Store.open(store)
+    table, report = read_events(path)
+    known = np.fromiter((item in catalog for item in table["item"]), bool, len(table))
+    unknown = table.loc[~known, "item"]
+    report.unknown_items = len(unknown)
+    report.unknown_item_examples = list(dict.fromkeys(unknown))[:EXAMPLES]
+    table = table[known]
+    events = events or EventStore.open(store)
+    stored = [NewEvent(u, i, k, t, None if pd.isna(v) else v)
+              for u, i, k, v, t in table[["user", "item", "kind", "value", "timestamp"]].itertuples(index=False)]
+    report.added = events.add_many(stored, source=(_digest(path), str(Path(path).resolve())))
+    report.users = int(table["user"].nunique())
+    return report
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise EventError(f"{path}: no such file")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8", on_bad_lines="error")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+        raise EventError(f"{path}: not a readable CSV table ({str(error).strip().splitlines()[0]})") from None
+    if raw.empty:
+        raise EventError(f"{path}: the table has no rows")
+    return raw
+
+
+def _valid(table: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
+    """Keep the rows that make events; count the others by reason."""
+    line = pd.Series(np.arange(len(table)) + 2, index=table.index)  # the file's line number (header = line 1)
+    table = table.assign(user=table["user"].str.strip(), item=table["item"].str.strip())
+    kind = table["kind"].fillna("").str.strip().str.lower().map(EVENT_NAMES)
+    timestamp = pd.to_datetime(table["timestamp"], errors="coerce", utc=True, format="mixed")
+    value = pd.to_numeric(table["value"], errors="coerce")
+    bad_value = table["value"].notna() & value.isna()
+    problems = [
+        ("no user id", table["user"].isna() | (table["user"] == "")),
+        ("no item id", table["item"].isna() | (table["item"] == "")),
+        ("unknown event kind", kind.isna()),
+        ("unreadable timestamp", timestamp.isna()),
+        ("value is not a number", bad_value),
+        ("rating not within 1-5", (kind == "rating") & ~value.between(1, 5)),
+        ("id longer than 128 characters", (table["user"].str.len() > 128) | (table["item"].str.len() > 128)),
+    ]
+    bad = pd.Series(False, index=table.index)
+    for reason, rows in problems:
+        rows = rows.fillna(False).astype(bool) & ~bad
+        if rows.any():
+            report.skipped[reason] = int(rows.sum())
+            report.examples[reason] = [f"line {n}" for n in line[rows].head(EXAMPLES)]
+        bad |= rows
+    keep = ~bad
+    return pd.DataFrame({"user": table["user"][keep], "item": table["item"][keep], "kind": kind[keep],
+                         "value": value[keep], "timestamp": timestamp[keep]}).reset_index(drop=True)
+
+
+def _digest(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,49 @@
+"""Tables of users and their events (SQLAlchemy ORM); Alembic migrations in `migrations/` create them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+EVENT_KINDS = ("view", "like", "dislike", "rating", "cart", "purchase")
+"""What a user can do with an item; ``rating`` carries a value 1-5, ``purchase`` may carry the price paid."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in EVENT_KINDS)})", name="event_kind"),
+        CheckConstraint("kind != 'rating' OR (value >= 1 AND value <= 5)", name="rating_value"),
+        Index("events_user_time", "user_id", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(128), ForeignKey("users.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class EventImport(Base):
+    """One imported file, so that importing the same file twice adds nothing the second time."""
+
+    __tablename__ = "event_imports"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(1024))
+    events: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

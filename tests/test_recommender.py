@@ -1,0 +1,147 @@
+"""Personal feeds on a real H&M subset: profiles, filters, cold start, diversity, live events, evaluation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from dressup import Filters, Store
+from dressup.cli import app
+from dressup.metrics import intra_list_diversity
+from dressup.recommenders import Recommender, RecommenderConfig, RecommendError
+from dressup.users import EventStore, import_events
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def hm_events(hm_store_path, tmp_path_factory):
+    """The subset's store with its real purchases imported into SQLite."""
+    store = tmp_path_factory.mktemp("rec") / "store"
+    shutil.copytree(hm_store_path, store)
+    import_events(store, hm_store_path.parent / "catalog" / "transactions.csv")
+    return store
+
+
+@pytest.fixture(scope="module")
+def recommender(hm_events):
+    return Recommender.open(hm_events)
+
+
+def busiest_user(store_path) -> str:
+    events = EventStore.open(store_path).events()
+    return events["user"].value_counts().index[0]
+
+
+def typical_user(store_path) -> str:
+    """A user with a few purchases (the median customer buys 4 items)."""
+    counts = EventStore.open(store_path).events()["user"].value_counts()
+    return counts[counts.between(5, 8)].index[0]
+
+
+def test_a_feed_follows_the_users_history(recommender, hm_events):
+    user = busiest_user(hm_events)
+    feed = recommender.recommend(user, k=12)
+    assert len(feed) == 12 and len({r.id for r in feed}) == 12
+    assert all(r.id in recommender.store for r in feed)
+    history = EventStore.open(hm_events).events(user=user)
+    categories = set(recommender.store.items.set_index("id").loc[history["item"], "category"])
+    feed_categories = recommender.store.items.set_index("id").loc[[r.id for r in feed], "category"]
+    assert feed_categories.isin(categories).mean() >= 0.5  # mostly the kinds of things the user buys
+    assert feed != recommender.recommend("someone-new", k=12)
+    assert recommender.recommend(user, k=12) == feed  # exploration is stable for a user, not random per call
+
+
+def test_a_user_without_history_gets_recent_best_sellers(recommender, hm_events):
+    sales = EventStore.open(hm_events).events(kinds=["purchase"])
+    age_days = (sales["timestamp"].max() - sales["timestamp"]).dt.days
+    recent_sales = (0.5 ** (age_days / RecommenderConfig().popularity_half_life_days)).groupby(sales["item"]).sum()
+    feed = recommender.recommend("never-seen-before", k=5)
+    assert len(feed) == 5
+    assert all(r.reason in ("popular now", "something new") for r in feed)
+    assert recent_sales[feed[0].id] == pytest.approx(recent_sales.max())
+    assert recent_sales.reindex([r.id for r in feed]).fillna(0).mean() > 5 * recent_sales.mean()
+
+
+def test_filters_are_exact(recommender, hm_events):
+    user = busiest_user(hm_events)
+    items = recommender.store.items.set_index("id")
+    category = items["category"].value_counts().index[0]
+    budget = float(items.loc[items["category"] == category, "price"].median())
+    filters = Filters(where={"category": category}, max_price=budget)
+    for feed in (recommender.recommend(user, 12, filters), recommender.recommend("nobody", 12, filters)):
+        assert feed, "some items satisfy the filters"
+        chosen = items.loc[[r.id for r in feed]]
+        assert (chosen["category"] == category).all() and (chosen["price"] <= budget).all()
+    impossible = Filters(max_price=-1.0)
+    assert recommender.recommend(user, 12, impossible) == []
+
+
+def test_diversity_spreads_the_list_at_a_stated_cost(hm_events):
+    store = Store.open(hm_events)
+    user = typical_user(hm_events)
+    plain = Recommender(store, EventStore.open(hm_events), RecommenderConfig(diversity=0.0, exploration=0.0))
+    diverse = Recommender(store, EventStore.open(hm_events), RecommenderConfig(diversity=0.5, exploration=0.0))
+    vectors = np.asarray(store.vectors)
+    spread = [intra_list_diversity([vectors[store.rows_of([r.id for r in model.recommend(user, 12)])]]) for model in (plain, diverse)]
+    assert spread[1] > spread[0] + 0.02
+
+
+def test_likes_and_dislikes_change_the_feed_at_once(hm_events, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(hm_events, store)
+    recommender = Recommender.open(store)
+    events = EventStore.open(store)
+    before = recommender.recommend("newcomer", k=12)
+    liked = Store.open(store).items["id"].iat[7]
+    events.add("newcomer", liked, "like")
+    after = recommender.recommend("newcomer", k=12)
+    assert after != before and any(r.reason != "popular now" for r in after)
+    disliked = after[0].id
+    events.add("newcomer", disliked, "dislike")
+    assert disliked not in {r.id for r in recommender.recommend("newcomer", k=12)}
+
+
+def test_recommend_from_liked_items_without_a_user(recommender):
+    liked = recommender.store.items["id"].iloc[[3, 40]].tolist()
+    feed = recommender.recommend_from_items(liked, k=8)
+    assert len(feed) == 8 and not set(liked) & {r.id for r in feed}
+    with pytest.raises(RecommendError, match="unknown item"):
+        recommender.recommend_from_items([liked[0], "no-such-item"])
+    with pytest.raises(RecommendError):
+        recommender.recommend_from_items([])
+
+
+def test_cli_single_and_batch(hm_events, tmp_path):
+    user = busiest_user(hm_events)
+    single = runner.invoke(app, ["recommend", "--store", str(hm_events), "--user", user, "-k", "5", "--json"])
+    assert single.exit_code == 0, single.output
+    assert len(json.loads(single.output)["items"]) == 5
+    users = tmp_path / "users.txt"
+    users.write_text(f"{user}\n\nunknown-customer\n")
+    output = tmp_path / "recs.jsonl"
+    batch = runner.invoke(app, ["recommend", "--store", str(hm_events), "--users", str(users), "-k", "12", "--output", str(output)])
+    assert batch.exit_code == 0, batch.output
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [line["user"] for line in lines] == [user, "unknown-customer"]
+    assert all(len(line["items"]) == 12 for line in lines)
+    assert lines[0]["items"][:5] == [item["id"] for item in json.loads(single.output)["items"]]
+    bad = runner.invoke(app, ["recommend", "--store", str(hm_events), "--user", user, "--set", "diversity=7"])
+    assert bad.exit_code == 1 and "diversity" in bad.output
+
+
+def test_eval_personalization_reports_every_method(hm_events, hm_store_path, tmp_path):
+    events = hm_store_path.parent / "catalog" / "transactions.csv"
+    result = runner.invoke(app, ["eval", "personalization", "--store", str(hm_events), "--events", str(events),
+                                 "--split-date", "2020-05-01", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "personalization.json").read_text())
+    assert set(report["methods"]) >= {"DressUp", "popular (last 7 days)", "own past purchases, then popular", "content-based (seeds)"}
+    assert report["test_users"] > 0 and 0 <= report["methods"]["DressUp"]["map"] <= 1
+    assert (tmp_path / "personalization.png").stat().st_size > 10_000
+    late = runner.invoke(app, ["eval", "personalization", "--store", str(hm_events), "--events", str(events), "--split-date", "2031-01-01"])
+    assert late.exit_code == 1 and "no purchases after" in late.output.replace("\n", " ")

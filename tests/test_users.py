@@ -1,0 +1,199 @@
+"""Users and events: import of both layouts, transactional writes, migrations, concurrency (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import datetime
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from conftest import HM
+from typer.testing import CliRunner
+
+from dressup.cli import app
+from dressup.users import EventError, EventStore, NewEvent, import_events, read_events
+
+runner = CliRunner()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def events_url(request, tmp_path) -> str:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'users.sqlite'}"
+    server = request.getfixturevalue("postgres_url")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+def test_schema_is_created_by_the_alembic_migration_and_reopening_changes_nothing(events_url):
+    events = EventStore.open(url=events_url)
+    assert events.revision() == "0001"
+    tables = set(sa.inspect(events.engine).get_table_names())
+    assert {"users", "events", "event_imports", "alembic_version"} <= tables
+    events.add("alice", "0706016001", "like")
+    again = EventStore.open(url=events_url)
+    assert again.revision() == "0001" and again.count() == 1
+
+
+def test_hm_transactions_import_with_bad_rows_and_unknown_items(hm_store_path, tmp_path, events_url):
+    sales = pd.read_csv(hm_store_path.parent / "catalog" / "transactions.csv", dtype=str)
+    bad = pd.DataFrame([
+        {"t_dat": "2020-02-30", "customer_id": "c1", "article_id": sales["article_id"].iat[0], "price": "0.02", "sales_channel_id": "1"},
+        {"t_dat": "2020-02-01", "customer_id": "", "article_id": sales["article_id"].iat[0], "price": "0.02", "sales_channel_id": "1"},
+        {"t_dat": "2020-02-01", "customer_id": "c1", "article_id": "0999999999", "price": "0.02", "sales_channel_id": "2"},
+        {"t_dat": "2020-02-01", "customer_id": "c1", "article_id": sales["article_id"].iat[1], "price": "cheap", "sales_channel_id": "2"},
+    ])
+    path = tmp_path / "transactions.csv"
+    pd.concat([sales, bad]).to_csv(path, index=False)
+    events = EventStore.open(url=events_url)
+    report = import_events(hm_store_path, path, events)
+    assert report.layout == "hm" and report.rows == len(sales) + 4
+    assert report.skipped == {"unreadable timestamp": 1, "no user id": 1, "value is not a number": 1}
+    assert report.examples["unreadable timestamp"] == [f"line {len(sales) + 2}"]
+    assert report.unknown_items == 1 and report.unknown_item_examples == ["0999999999"]
+    assert report.added == len(sales) == events.count()
+    stored = events.events()
+    assert set(stored["kind"]) == {"purchase"}
+    assert stored["user"].nunique() == sales["customer_id"].nunique() == report.users
+    first = sales.iloc[0]
+    mine = stored[(stored["user"] == first["customer_id"]) & (stored["item"] == first["article_id"])]
+    assert mine["timestamp"].iat[0] == pd.Timestamp(first["t_dat"])
+    assert mine["value"].iat[0] == pytest.approx(float(first["price"]))
+
+
+def test_generic_layout_with_synonyms_ratings_and_bad_rows(hm_store_path, tmp_path, events_url):
+    items = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].tolist()
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user,item,event,timestamp,value\n"
+        f"ann,{items[0]},like,2024-05-01T10:00:00,\n"
+        f"ann,{items[1]},add_to_cart,2024-05-01 10:05,\n"
+        f"ann,{items[1]},buy,2024-05-02,19.99\n"
+        f"bob,{items[2]},rating,2024-05-03,4\n"
+        f"bob,{items[3]},rating,2024-05-03,7\n"         # rating out of range
+        f"bob,{items[3]},teleport,2024-05-03,\n"        # unknown kind
+        f"bob,{items[4]},view,not a date,\n"            # bad timestamp
+        f"bob,{items[4]},Dislike,2024-05-04T00:00:00+02:00,\n"
+    )
+    events = EventStore.open(url=events_url)
+    report = import_events(hm_store_path, path, events)
+    assert report.layout == "generic" and report.added == 5 and report.users == 2
+    assert report.skipped == {"rating not within 1-5": 1, "unknown event kind": 1, "unreadable timestamp": 1}
+    stored = events.events()
+    assert stored["kind"].tolist() == ["like", "cart", "purchase", "rating", "dislike"]
+    assert stored["value"].tolist()[2:4] == [19.99, 4.0]
+    assert stored["timestamp"].iat[4] == pd.Timestamp("2024-05-03 22:00")  # stored in UTC
+
+
+def test_importing_the_same_file_twice_adds_nothing(hm_store_path, tmp_path):
+    path = hm_store_path.parent / "catalog" / "transactions.csv"
+    store = tmp_path / "store"
+    import shutil
+
+    shutil.copytree(hm_store_path, store)
+    first = runner.invoke(app, ["events", "import", str(path), "--store", str(store)])
+    assert first.exit_code == 0, first.output
+    count = EventStore.open(store).count()
+    second = runner.invoke(app, ["events", "import", str(path), "--store", str(store)])
+    assert second.exit_code == 1 and "imported already" in second.output
+    assert EventStore.open(store).count() == count > 0
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00garbage\xff\xfe", b"a,b,c\n1,2,3\n", b""])
+def test_unusable_tables_are_refused_and_the_database_is_untouched(hm_store_path, tmp_path, content):
+    events = EventStore.open(url=f"sqlite:///{tmp_path / 'users.sqlite'}")
+    events.add("ann", "0706016001", "like")
+    path = tmp_path / "events.csv"
+    path.write_bytes(content)
+    with pytest.raises(EventError):
+        import_events(hm_store_path, path, events)
+    assert events.count() == 1
+
+
+def test_a_batch_with_one_bad_event_stores_nothing(events_url):
+    events = EventStore.open(url=events_url)
+    batch = [NewEvent("ann", "1", "like"), NewEvent("ann", "2", "rating", value=9)]
+    with pytest.raises(EventError, match="1 to 5"):
+        events.add_many(batch)
+    with pytest.raises(EventError, match="unknown event kind"):
+        events.add("ann", "1", "love")
+    with pytest.raises(EventError, match="empty user"):
+        events.add(" ", "1", "like")
+    assert events.count() == 0 and events.users() == []
+
+
+def test_reading_events_filters_by_user_kind_and_date(events_url):
+    events = EventStore.open(url=events_url)
+    events.add_many([NewEvent("ann", "1", "view", datetime(2024, 1, 1)), NewEvent("ann", "2", "purchase", datetime(2024, 2, 1), 10.0),
+                     NewEvent("bob", "1", "like", datetime(2024, 3, 1))])
+    assert events.events(user="ann")["item"].tolist() == ["1", "2"]
+    assert events.events(kinds=["like", "purchase"])["item"].tolist() == ["2", "1"]
+    assert events.events(before=datetime(2024, 2, 15))["kind"].tolist() == ["view", "purchase"]
+    assert events.users() == ["ann", "bob"] and events.has_user("bob") and not events.has_user("carol")
+
+
+def concurrent_writers(url: str, writers: int, seconds: float) -> tuple[int, int]:
+    """``writers`` threads, each with its own connection pool, adding events for ``seconds``: (acknowledged, stored)."""
+    acknowledged = [0] * writers
+    failures: list[Exception] = []
+    deadline = time.monotonic() + seconds
+
+    def write(number: int):
+        events = EventStore.open(url=url)
+        try:
+            while time.monotonic() < deadline:
+                events.add(f"user-{number % 7}", f"item-{acknowledged[number]}", "view")
+                acknowledged[number] += 1
+        except Exception as error:  # noqa: BLE001 - any failure is the test's failure
+            failures.append(error)
+        finally:
+            events.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:3]
+    return sum(acknowledged), EventStore.open(url=url).count()
+
+
+def test_fifty_concurrent_writers_lose_nothing(events_url):
+    acknowledged, stored = concurrent_writers(events_url, writers=50, seconds=3)
+    assert acknowledged > 50
+    assert stored == acknowledged
+
+
+def test_a_bad_database_url_is_one_clear_error(tmp_path):
+    with pytest.raises(EventError, match="cannot open the database"):
+        EventStore.open(url="postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(EventError, match="no such store"):
+        EventStore.open(tmp_path / "missing")
+
+
+def test_cli_add_rejects_unknown_items(hm_store_path, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(hm_store_path, store)
+    item = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].iat[0]
+    ok = runner.invoke(app, ["events", "add", "--store", str(store), "--user", "ann", "--item", item, "--kind", "rating", "--value", "5"])
+    assert ok.exit_code == 0, ok.output
+    unknown = runner.invoke(app, ["events", "add", "--store", str(store), "--user", "ann", "--item", "nope", "--kind", "like"])
+    bad = runner.invoke(app, ["events", "add", "--store", str(store), "--user", "ann", "--item", item, "--kind", "rating", "--value", "0"])
+    assert unknown.exit_code == bad.exit_code == 1
+    assert "unknown item" in unknown.output and "1 to 5" in bad.output
+    assert EventStore.open(store).count() == 1
+
+
+def test_hm_sample_reads_completely():
+    table, report = read_events(HM / "transactions.csv")
+    assert report.layout == "hm" and len(table) == report.rows == 6936 and not report.skipped
