@@ -100,7 +100,9 @@ def test_likes_and_dislikes_change_the_feed_at_once(hm_events, tmp_path):
     liked = Store.open(store).items["id"].iat[7]
     events.add("newcomer", liked, "like")
     after = recommender.recommend("newcomer", k=12)
-    assert after != before and any(r.reason != "popular now" for r in after)
+    assert after != before
+    assert any(r.reason not in ("popular now", "something new") for r in after)
+    assert all(r.reason in ("popular now", "something new") for r in before)
     disliked = after[0].id
     events.add("newcomer", disliked, "dislike")
     assert disliked not in {r.id for r in recommender.recommend("newcomer", k=12)}
@@ -130,8 +132,16 @@ def test_cli_single_and_batch(hm_events, tmp_path):
     assert [line["user"] for line in lines] == [user, "unknown-customer"]
     assert all(len(line["items"]) == 12 for line in lines)
     assert lines[0]["items"][:5] == [item["id"] for item in json.loads(single.output)["items"]]
-    bad = runner.invoke(app, ["recommend", "--store", str(hm_events), "--user", user, "--set", "diversity=7"])
-    assert bad.exit_code == 1 and "diversity" in bad.output
+    for setting, word in (("diversity=7", "diversity"), ("exploration=abc", "exploration"), ("half_life_days=0", "half_life_days"),
+                          ("max_interests=0.5", "max_interests"), ("colour=1", "unknown")):
+        bad = runner.invoke(app, ["recommend", "--store", str(hm_events), "--user", user, "--set", setting])
+        assert bad.exit_code == 1 and word in bad.output, (setting, bad.output)
+    fine = runner.invoke(app, ["recommend", "--store", str(hm_events), "--user", user, "--set", "exploration=1e-1", "--json"])
+    assert fine.exit_code == 0, fine.output
+    bom = tmp_path / "bom.txt"
+    bom.write_text(f"{user}\n", encoding="utf-8-sig")
+    runner.invoke(app, ["recommend", "--store", str(hm_events), "--users", str(bom), "-k", "12", "--output", str(output)])
+    assert json.loads(output.read_text())["user"] == user
 
 
 def test_eval_personalization_reports_every_method(hm_events, hm_store_path, tmp_path):
@@ -143,5 +153,35 @@ def test_eval_personalization_reports_every_method(hm_events, hm_store_path, tmp
     assert set(report["methods"]) >= {"DressUp", "popular (last 7 days)", "own past purchases, then popular", "content-based (seeds)"}
     assert report["test_users"] > 0 and 0 <= report["methods"]["DressUp"]["map"] <= 1
     assert (tmp_path / "personalization.png").stat().st_size > 10_000
+    with_offset = runner.invoke(app, ["eval", "personalization", "--store", str(hm_events), "--events", str(events),
+                                      "--split-date", "2020-05-01T02:00+02:00", "--output-dir", str(tmp_path / "offset")])
+    assert with_offset.exit_code == 0, with_offset.output
+    assert json.loads((tmp_path / "offset" / "personalization.json").read_text())["methods"] == report["methods"]
     late = runner.invoke(app, ["eval", "personalization", "--store", str(hm_events), "--events", str(events), "--split-date", "2031-01-01"])
     assert late.exit_code == 1 and "no purchases after" in late.output.replace("\n", " ")
+
+
+def test_a_new_shop_without_events_gets_a_feed(hm_store_path, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(hm_store_path, store)
+    recommender = Recommender.open(store)
+    assert len(recommender.recommend("first-visitor", k=5)) == 5
+    item = Store.open(store).items["id"].iat[0]
+    EventStore.open(store).add("grumpy", item, "dislike")
+    EventStore.open(store).add("neutral", item, "rating", value=3)
+    recommender = Recommender.open(store)
+    assert item not in {r.id for r in recommender.recommend("grumpy", k=12)}
+    assert len(recommender.recommend("neutral", k=12)) == 12
+
+
+def test_one_fresh_event_does_not_take_over_popular_now(hm_events, tmp_path):
+    """Sales that ended years ago and one view today: the all-time best-seller, not the viewed item, leads."""
+    store = tmp_path / "store"
+    shutil.copytree(hm_events, store)
+    recommender = Recommender(Store.open(store), EventStore.open(store), RecommenderConfig(refit_seconds=0, exploration=0))
+    sales = EventStore.open(store).events()["item"].value_counts()
+    rarely_sold = sales.index[-1]
+    EventStore.open(store).add("someone", rarely_sold, "view")
+    after = recommender.recommend("visitor", k=5)
+    top = set(sales[sales >= sales.iloc[0]].index)  # the all-time best-seller(s)
+    assert after[0].id != rarely_sold and after[0].id in top

@@ -93,7 +93,7 @@ def test_generic_layout_with_synonyms_ratings_and_bad_rows(hm_store_path, tmp_pa
     assert stored["timestamp"].iat[4] == pd.Timestamp("2024-05-03 22:00")  # stored in UTC
 
 
-def test_importing_the_same_file_twice_adds_nothing(hm_store_path, tmp_path):
+def test_importing_again_adds_only_new_events(hm_store_path, tmp_path):
     path = hm_store_path.parent / "catalog" / "transactions.csv"
     store = tmp_path / "store"
     import shutil
@@ -102,9 +102,43 @@ def test_importing_the_same_file_twice_adds_nothing(hm_store_path, tmp_path):
     first = runner.invoke(app, ["events", "import", str(path), "--store", str(store)])
     assert first.exit_code == 0, first.output
     count = EventStore.open(store).count()
-    second = runner.invoke(app, ["events", "import", str(path), "--store", str(store)])
-    assert second.exit_code == 1 and "imported already" in second.output
-    assert EventStore.open(store).count() == count > 0
+    assert count == len(pd.read_csv(path))
+    # the same rows with Windows line endings, and a longer export with 3 new rows (one an exact repeat of an old row)
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    again = runner.invoke(app, ["events", "import", str(crlf), "--store", str(store)])
+    assert again.exit_code == 0 and "stored 0 new events" in again.output and EventStore.open(store).count() == count
+    sales = pd.read_csv(path, dtype=str)
+    longer = pd.concat([sales, sales.iloc[[0]], sales.iloc[[1]].assign(t_dat="2020-06-30"), sales.iloc[[2]].assign(customer_id="new")])
+    longer.to_csv(tmp_path / "longer.csv", index=False)
+    report = import_events(store, tmp_path / "longer.csv")
+    assert report.added == 3 and report.already_stored == len(sales)
+    assert EventStore.open(store).count() == count + 3
+
+
+def test_future_timestamps_are_bad_rows(hm_store_path, tmp_path, events_url):
+    item = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].iat[0]
+    path = tmp_path / "events.csv"
+    path.write_text(f"user,item,event,timestamp\nann,{item},view,2020-01-01\nann,{item},view,2999-01-01\n")
+    events = EventStore.open(url=events_url)
+    report = import_events(hm_store_path, path, events)
+    assert report.added == 1 and report.skipped == {"timestamp in the future": 1}
+    with pytest.raises(EventError, match="future"):
+        events.add("ann", item, "like", timestamp=datetime(2999, 1, 1))
+
+
+def test_opening_needs_no_write_lock(tmp_path):
+    """Readers open the database while a long import holds SQLite's write lock."""
+    url = f"sqlite:///{tmp_path / 'users.sqlite'}"
+    EventStore.open(url=url).add("ann", "1", "like")
+    writer = sa.create_engine(url)
+    with writer.connect() as connection:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("INSERT INTO users (id, created_at) VALUES ('bob', '2024-01-01')")
+        started = time.monotonic()
+        reader = EventStore.open(url=url)
+        assert reader.count() == 1 and time.monotonic() - started < 5
+        connection.exec_driver_sql("ROLLBACK")
 
 
 @pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00garbage\xff\xfe", b"a,b,c\n1,2,3\n", b""])

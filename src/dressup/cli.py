@@ -607,8 +607,8 @@ def events_import(
 
     with user_errors():
         report = import_events(store, events_file, EventStore.open(store, database))
-    console.print(f"[green]{events_file}[/] ({report.layout} layout): {report.rows:,} rows, stored {report.added:,} events "
-                  f"of {report.users:,} users")
+    console.print(f"[green]{events_file}[/] ({report.layout} layout): {report.rows:,} rows, stored {report.added:,} new events "
+                  f"of {report.users:,} users" + (f"; {report.already_stored:,} were stored already" if report.already_stored else ""))
     for reason, count in report.skipped.items():
         errors.print(f"[yellow]skipped {count:,} row(s): {reason}[/] ({', '.join(report.examples[reason])})", highlight=False)
     if report.unknown_items:
@@ -643,11 +643,20 @@ def _recommender_config(settings):
         name, sep, text = setting.partition("=")
         if not sep:
             raise DressUpError(f"malformed setting {setting!r}: use NAME=VALUE")
-        try:
-            options[name.strip()] = None if text.strip().lower() == "none" else float(text) if "." in text else int(text)
-        except ValueError:
-            options[name.strip()] = text.strip()
+        options[name.strip()] = _setting_value(text.strip())
     return RecommenderConfig().with_options(**options)
+
+
+def _setting_value(text: str):
+    """``3`` -> 3, ``0.5``/``1e-1`` -> float, ``none`` -> None, anything else stays text (checked by the config)."""
+    if text.lower() == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 @app.command()
@@ -702,7 +711,7 @@ def recommend(
 
 def _recommend_batch(recommender, users: Path, k: int, filters, output: Path) -> None:
     try:
-        ids = [line.strip() for line in users.read_text().splitlines() if line.strip()]
+        ids = [line.strip() for line in users.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as error:
         raise DressUpError(f"{users}: cannot read the user list ({error})") from None
     if not ids:
@@ -737,11 +746,10 @@ def eval_personalization(
     with user_errors():
         try:
             pd.Timestamp(split_date), end_date and pd.Timestamp(end_date)
-        except ValueError:
+        except (ValueError, TypeError):
             raise DressUpError(f"not a date: {split_date!r} / {end_date!r} (use YYYY-MM-DD)") from None
         opened = Store.open(store)
         events, _ = read_events(events_file)
-        events["timestamp"] = events["timestamp"].dt.tz_convert(None)
         report, _ = evaluate_personalization(opened, events, split_date, k, end_date, _recommender_config(settings))
         table = Table(title=f"purchases from {report.split_date}: {report.test_users:,} users ({report.cold_users:,} new), "
                             f"trained on {report.train_events:,} events")

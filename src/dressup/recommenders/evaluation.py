@@ -47,8 +47,9 @@ class PersonalizationReport:
 def evaluate_personalization(store: Store, events: pd.DataFrame, split_date, k: int = 12, end_date=None,
                              config: RecommenderConfig | None = None) -> tuple[PersonalizationReport, dict[str, list[list[str]]]]:
     """Score every method's k-item lists on the purchases made from ``split_date`` (until ``end_date``)."""
-    split = pd.Timestamp(split_date)
-    end = pd.Timestamp(end_date) if end_date is not None else None
+    split, end = _utc_naive(split_date), _utc_naive(end_date) if end_date is not None else None
+    if getattr(events["timestamp"].dtype, "tz", None) is not None:  # compare in naive UTC, as the database returns
+        events = events.assign(timestamp=events["timestamp"].dt.tz_convert(None))
     train = events[events["timestamp"] < split]
     later = events[(events["timestamp"] >= split) & (events["kind"] == "purchase")]
     if end is not None:
@@ -65,8 +66,9 @@ def evaluate_personalization(store: Store, events: pd.DataFrame, split_date, k: 
         UNDIVERSIFIED: _model_lists(store, train, users, k, config.with_options(diversity=0.0, exploration=0.0)),
     }
     actual = [truth[user] for user in users]
+    known_users = set(train["user"])
     report = PersonalizationReport(str(split.date()), None if end is None else str(end.date()), k, len(train), len(users),
-                                   int(sum(user not in set(train["user"]) for user in users)), len(later))
+                                   sum(user not in known_users for user in users), len(later))
     vectors = np.asarray(store.vectors)
     for name, predicted in lists.items():
         report.methods[name] = {
@@ -88,8 +90,7 @@ def _baselines(store: Store, train: pd.DataFrame, users: list[str], k: int, spli
     popular = {days: purchases[purchases["timestamp"] >= split - pd.Timedelta(days=days)]["item"].value_counts().index.tolist()
                for days in (7, 30)}
     for days, items in popular.items():  # a quiet week: fill with all-time best-sellers
-        items += [i for i in purchases["item"].value_counts().index if i not in set(items)]
-        popular[days] = items[: 4 * k]
+        popular[days] = list(dict.fromkeys([*items[: 4 * k], *purchases["item"].value_counts().index[: 4 * k]]))[: 4 * k]
     history = purchases.sort_values("timestamp", ascending=False).groupby("user")["item"].apply(lambda s: list(dict.fromkeys(s)))
     own_then_popular = [_fill(history.get(user, []), popular[30], k) for user in users]
     vectors = np.asarray(store.vectors)
@@ -100,16 +101,21 @@ def _baselines(store: Store, train: pd.DataFrame, users: list[str], k: int, spli
             content.append(popular[30][:k])
             continue
         found, _ = store.index.search(vectors[rows].mean(axis=0, keepdims=True).astype(np.float32), k + len(rows))
-        ids = [store.items["id"].iat[r] for r in found[0] if r >= 0 and r not in set(rows.tolist())]
+        own = set(rows.tolist())
+        ids = [store.items["id"].iat[r] for r in found[0] if r >= 0 and r not in own]
         content.append(_fill(ids, popular[30], k))
     return {"popular (last 7 days)": [popular[7][:k]] * len(users), "popular (last 30 days)": [popular[30][:k]] * len(users),
             "own past purchases, then popular": own_then_popular, "content-based (seeds)": content}
 
 
 def _fill(first: list[str], then: list[str], k: int) -> list[str]:
-    out = list(dict.fromkeys(first))[:k]
-    out += [item for item in then if item not in set(out)][: k - len(out)]
-    return out
+    return list(dict.fromkeys([*first[:k], *then[: 2 * k]]))[:k]
+
+
+def _utc_naive(moment) -> pd.Timestamp:
+    """A date or time as naive UTC (a time with an offset is converted)."""
+    moment = pd.Timestamp(moment)
+    return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo is not None else moment
 
 
 def plot_personalization(report: PersonalizationReport, path: str | Path) -> Path:

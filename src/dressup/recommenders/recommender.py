@@ -9,6 +9,7 @@ applied exactly, and the list is re-ranked for diversity (MMR) with a small shar
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,7 @@ SIGNALS = ("history", "variants", "collaborative", "content", "popularity", "fav
 REASONS = {"history": "bought or liked before", "variants": "another variant of an item you liked",
            "collaborative": "bought together with your items", "content": "your style", "popularity": "popular now",
            "favourite_categories": "popular in your categories",
-           "exploration": "something new"}
+           "exploration": "something new", "catalog": "matches your filters"}
 
 
 class RecommendError(DressUpError, ValueError):
@@ -57,8 +58,24 @@ class RecommenderConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if not 0 <= self.diversity <= 1 or not 0 <= self.exploration <= 0.5 or not -1 <= self.alike_above < 1:
-            raise RecommendError("diversity must be within 0-1, exploration within 0-0.5 and alike_above within -1 and 1")
+        for name, value in asdict(self).items():
+            if name == "variant_column":
+                if value is not None and not isinstance(value, str):
+                    raise RecommendError(f"variant_column must be a column name or None, not {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise RecommendError(f"recommender setting {name} must be a number, not {value!r}")
+        limits = {name: (0.0, math.inf) for name in (*SIGNALS, "refit_seconds", "seed")}
+        limits.update(diversity=(0.0, 1.0), exploration=(0.0, 0.5), alike_above=(-1.0, 0.999))
+        for name, (low, high) in limits.items():
+            if not low <= getattr(self, name) <= high:
+                raise RecommendError(f"recommender setting {name} must be within {low:g} and {high:g}, not {getattr(self, name)!r}")
+        positive = ("content_power", "half_life_days", "popularity_half_life_days", "max_interests", "neighbours")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise RecommendError(f"recommender setting {name} must be above 0, not {getattr(self, name)!r}")
+        for name in ("max_interests", "neighbours", "seed"):
+            if int(getattr(self, name)) != getattr(self, name):
+                raise RecommendError(f"recommender setting {name} must be a whole number, not {getattr(self, name)!r}")
 
     def with_options(self, **options) -> RecommenderConfig:
         unknown = set(options) - set(asdict(self))
@@ -176,7 +193,7 @@ class Recommender:
         total = contributions.sum(axis=1)
         order = np.argsort(-total, kind="stable")[: max(10 * k, 100)]
         chosen, explored = self._diversify(candidates[order], total[order], k, seed_key)
-        reasons = ["history" if c[0] > 0 else SIGNALS[c.argmax()] for c in contributions[order]]
+        reasons = ["history" if c[0] > 0 else SIGNALS[c.argmax()] if c.max() > 0 else "catalog" for c in contributions[order]]
         position = {row: i for i, row in enumerate(candidates[order])}
         ids = self.store.items["id"].to_numpy()
         return [Recommendation(str(ids[row]), round(float(total[order][position[row]]), 6),
@@ -197,8 +214,8 @@ class Recommender:
             category_share /= category_share.max()
             in_favourites = np.where(category_share[self.categories] > 0, signals.popularity * category_share[self.categories], -1.0)
             pools.append(_top(in_favourites if allowed is None else np.where(allowed, in_favourites, -1.0), 4 * k))
-            centres, shares = interests(self.vectors[liked], weight, self.config.max_interests, self.config.seed)
-            found, _ = self.store.index.search(centres.astype(np.float32), self.config.neighbours, allowed)
+            centres, shares = interests(self.vectors[liked], weight, int(self.config.max_interests), int(self.config.seed))
+            found, _ = self.store.index.search(centres.astype(np.float32), int(self.config.neighbours), allowed)
             pools.append(found[found >= 0])
         candidates = np.unique(np.concatenate(pools).astype(np.int64))
         if allowed is not None:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+LONG_RUN_SHARE = 0.2      # of popularity that comes from all-time counts
+MIN_RECENT_SUPPORT = 5.0  # decayed events the most popular item needs to count as fully "popular now"
 EVENT_WEIGHTS = {"purchase": 1.0, "cart": 0.6, "like": 0.8, "view": 0.15, "dislike": -1.0}
 """How much each kind of event says about a user's taste; ratings weigh (value - 3) / 2, from -1 to +1."""
 
@@ -75,7 +77,7 @@ def interests(vectors: np.ndarray, weights: np.ndarray, count: int, seed: int = 
 class Signals:
     """Catalog-wide statistics fitted on all users' events."""
 
-    popularity: np.ndarray          # decayed count of positive events per row, max 1
+    popularity: np.ndarray          # recent (decayed) and all-time positive events per row, at most 1
     co_occurrence: sparse.csr_matrix  # row x row, cosine-normalised count of users who liked both
     as_of: pd.Timestamp
     events: int
@@ -86,8 +88,11 @@ class Signals:
         positive = (weights > 0) & (rows >= 0)
         rows, users, timestamps = rows[positive], users[positive], timestamps[positive]
         age = (as_of - timestamps).dt.total_seconds().to_numpy() / 86_400.0
-        popularity = np.bincount(rows, weights=0.5 ** (np.maximum(age, 0) / popularity_half_life_days), minlength=items)
-        popularity /= max(popularity.max(), 1e-12)
+        recent = np.bincount(rows, weights=0.5 ** (np.maximum(age, 0) / popularity_half_life_days), minlength=items).astype(float)
+        ever = np.bincount(rows, minlength=items).astype(float)
+        # recent sales, but a handful of fresh events after a quiet spell must not outweigh the long-run best-sellers
+        popularity = (1 - LONG_RUN_SHARE) * recent / max(recent.max(initial=0), MIN_RECENT_SUPPORT)
+        popularity += LONG_RUN_SHARE * ever / max(ever.max(initial=0), 1.0)
         user_codes = pd.factorize(pd.Series(users))[0]
         liked = sparse.csr_matrix((np.ones(len(rows)), (user_codes, rows)), shape=(user_codes.max(initial=-1) + 1, items))
         liked.data[:] = 1.0  # did the user like the item at all, not how often

@@ -47,13 +47,15 @@ class TrainConfig:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     contrastive_weight: float = 1.0
+    contrastive_labels: int = 2  # positives share the first N labels (2: same type and colour)
     max_batches: int | None = None  # per epoch; for smoke tests
     seed: int = 0
     threads: int | None = None
+    device: str = "cpu"  # "cuda" trains the same way on a GPU
 
     def key(self) -> str:
         """What a checkpoint must match to be resumed: the settings and the split file's content."""
-        ignored = {"patience", "threads"}
+        ignored = {"patience", "threads", "device"}
         settings = {k: v for k, v in asdict(self).items() if k not in ignored}
         if self.split_file and Path(self.split_file).is_file():
             settings["split_digest"] = hashlib.sha256(Path(self.split_file).read_bytes()).hexdigest()
@@ -127,6 +129,7 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
 
     net = FashionEncoderNet(config.first_trained_block, config.dimension, {k: len(v) for k, v in data.classes.items()})
     net.tail.load_imagenet(weights)
+    net.to(config.device)
     steps = _steps_per_epoch(len(train.ids), config)
     optimizer = torch.optim.AdamW(
         [{"params": net.tail.parameters(), "lr": config.backbone_lr}, {"params": [*net.projection.parameters(), *net.heads.parameters()], "lr": config.head_lr}],
@@ -142,7 +145,7 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
             break
         tick = time.perf_counter()
         losses = _train_epoch(net, optimizer, scheduler, train, train_maps, config, epoch, progress)
-        scores = evaluate_heads(net, val_maps, val.codes)
+        scores = evaluate_heads(net, val_maps, val.codes, device=config.device)
         score = float(np.mean(list(scores.values())))
         record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - tick, 1), **losses, **{f"val_accuracy_{k}": v for k, v in scores.items()}}
         state["history"].append(record)
@@ -153,7 +156,7 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
         state["epoch"] = epoch + 1
         _save_checkpoint(work / CHECKPOINT, config, net, optimizer, scheduler, state)
     net.load_state_dict(state["best"])
-    net.eval()
+    net.cpu().eval()
     card = model_card(config, spec, state, len(train.ids), len(val.ids), time.perf_counter() - started)
     export_model_dir(net, weights, spec, out_dir, card)
     (out_dir / "training-history.json").write_text(json.dumps(state["history"], indent=2))
@@ -180,16 +183,16 @@ def _train_epoch(net, optimizer, scheduler, train: LabelledImages, maps: np.ndar
     views = rng.integers(0, maps.shape[0], size=len(order))
     steps = _steps_per_epoch(len(order), config)
     labels = list(config.labels)
-    groups = train.codes[labels[0]] * 1000 + (train.codes[labels[1]] if len(labels) > 1 else 0)
+    groups = train.codes[labels[0]] * 1000 + (train.codes[labels[1]] if len(labels) > 1 and config.contrastive_labels > 1 else 0)
     # items missing the first label get a group of their own: never each other's positives
-    groups = torch.from_numpy(np.where(train.codes[labels[0]] < 0, -1 - np.arange(len(groups)), groups))
-    codes = {k: torch.from_numpy(v) for k, v in train.codes.items()}
+    groups = torch.from_numpy(np.where(train.codes[labels[0]] < 0, -1 - np.arange(len(groups)), groups)).to(config.device)
+    codes = {k: torch.from_numpy(v).to(config.device) for k, v in train.codes.items()}
     task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps, loss=0.0, acc=0.0) if progress else None
     totals = {"loss": 0.0, "train_accuracy": 0.0}
     for step in range(steps):
         rows = order[step * config.batch_size : (step + 1) * config.batch_size]
         x = torch.from_numpy(maps[views[rows], rows].astype(np.float32))
-        embedding, logits = net(_augment_maps(x, rng))
+        embedding, logits = net(_augment_maps(x, rng).to(config.device))
         loss = sum(
             (1.0 if i < 2 else 0.5) * F.cross_entropy(logits[k], codes[k][rows], ignore_index=-1, label_smoothing=config.label_smoothing)
             for i, k in enumerate(labels)
@@ -211,14 +214,14 @@ def _train_epoch(net, optimizer, scheduler, train: LabelledImages, maps: np.ndar
 
 
 @torch.no_grad()
-def evaluate_heads(net, maps: np.ndarray, codes: dict[str, np.ndarray], batch_size: int = 256) -> dict[str, float]:
+def evaluate_heads(net, maps: np.ndarray, codes: dict[str, np.ndarray], batch_size: int = 256, device: str = "cpu") -> dict[str, float]:
     """Accuracy of each label head on cached feature maps (unknown labels ignored)."""
     net.eval()
     predictions = {k: [] for k in codes}
     for start in range(0, len(maps), batch_size):
-        _, logits = net(torch.from_numpy(maps[start : start + batch_size].astype(np.float32)))
+        _, logits = net(torch.from_numpy(maps[start : start + batch_size].astype(np.float32)).to(device))
         for k in codes:
-            predictions[k].append(logits[k].argmax(1).numpy())
+            predictions[k].append(logits[k].argmax(1).cpu().numpy())
     scores = {}
     for k, truth in codes.items():
         known = truth >= 0
@@ -236,7 +239,7 @@ def _save_checkpoint(path: Path, config, net, optimizer, scheduler, state) -> No
 def _resume(path: Path, config, net, optimizer, scheduler, state) -> int:
     if not path.is_file():
         return 0
-    saved = torch.load(path, weights_only=False)
+    saved = torch.load(path, weights_only=False, map_location=config.device)
     if saved["config"] != config.key():
         return 0
     net.load_state_dict(saved["net"])
@@ -263,7 +266,7 @@ def model_card(config: TrainConfig, spec: EncoderSpec, state: dict, n_train: int
 - **Labels**: {", ".join(f"{k} ({len(v)} classes)" for k, v in spec.extra["labels"].items())}.
 - **Architecture**: features[0:{config.first_trained_block}] frozen, the rest fine-tuned; 1280 -> {config.dimension} projection,
   L2-normalised embedding, one cosine-softmax head per label; loss = cross-entropy per label (label smoothing
-  {config.label_smoothing}) + {config.contrastive_weight} x supervised contrastive (same {config.labels[0]} and {config.labels[1] if len(config.labels) > 1 else ''}).
+  {config.label_smoothing}) + {config.contrastive_weight} x supervised contrastive (same {" and ".join(config.labels[:max(1, config.contrastive_labels)])}).
 - **Input**: RGB, padded to a white square, resized to {config.resize_size}, centre crop {config.input_size}.
 - **Files**: `model.onnx` (fp32), `model.int8.onnx` (dynamic int8 of the fully connected layers; the convolutions
   stay fp32 because integer convolutions lose the embedding and run slower on CPUs without VNNI), `encoder.json`

@@ -32,6 +32,7 @@ DATABASE_FILE = "users.sqlite"
 URL_VARIABLE = "DRESSUP_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_ID_LENGTH = 128
+FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks differ; an event further ahead than this is a bad timestamp
 _LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
 
 
@@ -59,7 +60,10 @@ class NewEvent:
             raise EventError(f"a rating needs a value from 1 to 5, not {self.value!r}")
         if value is not None and not math.isfinite(value):
             raise EventError(f"event value must be a finite number, not {self.value!r}")
-        return {"user_id": user, "item_id": item, "kind": self.kind, "value": value, "timestamp": _utc(self.timestamp or now)}
+        moment = _utc(self.timestamp or now)
+        if moment > now + FUTURE_TOLERANCE:
+            raise EventError(f"event timestamp {moment:%Y-%m-%d %H:%M} is in the future")
+        return {"user_id": user, "item_id": item, "kind": self.kind, "value": value, "timestamp": moment}
 
 
 class EventStore:
@@ -96,6 +100,8 @@ class EventStore:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         head = ScriptDirectory.from_config(config).get_current_head()
+        if self.revision() == head:  # the common case: a read, no write lock
+            return
         with self._writer.begin() as connection:
             if not self.is_sqlite:
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
@@ -113,32 +119,43 @@ class EventStore:
         """Store one event (its user is created on first sight)."""
         self.add_many([NewEvent(user, item, kind, timestamp, value)])
 
-    def add_many(self, events: Iterable[NewEvent], source: tuple[str, str] | None = None) -> int:
-        """Store events in one transaction: all of them or, on any error, none. Returns how many were added.
-
-        ``source`` = (digest, name) records an imported file in the same transaction.
-        """
+    def add_many(self, events: Iterable[NewEvent]) -> int:
+        """Store events in one transaction: all of them or, on any error, none. Returns how many were added."""
         now = datetime.now(UTC)
         rows = [event.checked(now) for event in events]
-        return self._write(rows, source)
+        return self._write(lambda: [rows], sorted({row["user_id"] for row in rows}))
 
-    def _write(self, rows: list[dict], source: tuple[str, str] | None) -> int:
-        users = sorted({row["user_id"] for row in rows})
+    def add_table(self, table: pd.DataFrame, source: tuple[str, str] | None = None, chunk: int = 20_000) -> int:
+        """Store an already validated events table (user, item, kind, value, timestamp in UTC) in one transaction,
+        written in chunks; ``source`` = (digest, name) logs the imported file in the same transaction."""
+        columns = {"user": "user_id", "item": "item_id", "kind": "kind", "value": "value", "timestamp": "timestamp"}
+        table = table[list(columns)].rename(columns=columns)
+
+        def chunks():
+            for start in range(0, len(table), chunk):
+                part = table.iloc[start : start + chunk]
+                part = part.astype({"value": object}).where(part.notna(), None)
+                yield [{**row, "timestamp": row["timestamp"].to_pydatetime()} for row in part.to_dict("records")]
+
+        return self._write(chunks, sorted(table["user_id"].unique()), source, len(table))
+
+    def _write(self, chunks, users: list[str], source: tuple[str, str] | None = None, count: int | None = None) -> int:
         now = datetime.now(UTC)
         for attempt in range(8):
+            written = 0
             try:
                 with self._writer.begin() as connection:
-                    if source is not None and _has_import(connection, source[0]):
-                        raise EventError(f"{source[1]} was imported already (same content); nothing added")
                     for start in range(0, len(users), 5000):
-                        chunk = [{"id": user, "created_at": now} for user in users[start:start + 5000]]
-                        connection.execute(_insert_ignoring_duplicates(self.engine, User), chunk)
-                    for start in range(0, len(rows), 5000):
-                        connection.execute(sa.insert(Event), rows[start:start + 5000])
-                    if source is not None:
+                        batch = [{"id": user, "created_at": now} for user in users[start:start + 5000]]
+                        connection.execute(_insert_ignoring_duplicates(self.engine, User), batch)
+                    for rows in chunks():
+                        if rows:
+                            connection.execute(sa.insert(Event), rows)
+                            written += len(rows)
+                    if source is not None and not _has_import(connection, source[0]):
                         connection.execute(sa.insert(EventImport), [{
-                            "digest": source[0], "source": source[1][-1024:], "events": len(rows), "imported_at": now}])
-                return len(rows)
+                            "digest": source[0], "source": source[1][-1024:], "events": count or written, "imported_at": now}])
+                return written
             except OperationalError as error:
                 if "locked" not in str(error) and "deadlock" not in str(error) or attempt == 7:
                     raise EventError(f"could not store the events: {_first_line(error)}") from None
@@ -148,8 +165,9 @@ class EventStore:
         raise AssertionError("unreachable")
 
     # -- reading -----------------------------------------------------------------------------
-    def events(self, user: str | None = None, kinds: Sequence[str] | None = None, before: datetime | None = None) -> pd.DataFrame:
-        """Events as a table (user, item, kind, value, timestamp in UTC), oldest first."""
+    def events(self, user: str | None = None, kinds: Sequence[str] | None = None, before: datetime | None = None,
+               since: datetime | None = None) -> pd.DataFrame:
+        """Events as a table (user, item, kind, value, timestamp in UTC), oldest first; ``since`` <= timestamp < ``before``."""
         query = sa.select(Event.user_id.label("user"), Event.item_id.label("item"), Event.kind, Event.value, Event.timestamp)
         if user is not None:
             query = query.where(Event.user_id == str(user))
@@ -157,6 +175,8 @@ class EventStore:
             query = query.where(Event.kind.in_(list(kinds)))
         if before is not None:
             query = query.where(Event.timestamp < _utc(before))
+        if since is not None:
+            query = query.where(Event.timestamp >= _utc(since))
         query = query.order_by(Event.timestamp, Event.id)
         with self.engine.connect() as connection:
             table = pd.DataFrame(connection.execute(query).all(), columns=["user", "item", "kind", "value", "timestamp"])

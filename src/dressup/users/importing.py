@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .database import EventError, EventStore, NewEvent
+from .database import FUTURE_TOLERANCE, EventError, EventStore
 from .schema import EVENT_KINDS
 
 HM_COLUMNS = ("t_dat", "customer_id", "article_id", "price")
@@ -42,6 +42,7 @@ class ImportReport:
     examples: dict[str, list[str]] = field(default_factory=dict)  # reason -> a few row numbers / values
     unknown_items: int = 0
     unknown_item_examples: list[str] = field(default_factory=list)
+    already_stored: int = 0  # events of the file the database holds already (an earlier import)
 
 
 def read_events(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
@@ -67,22 +68,42 @@ def read_events(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
 
 
 def import_events(store: str | Path, path: str | Path, events: EventStore | None = None) -> ImportReport:
-    """Read ``path`` and store its valid events on items of ``store``, all in one transaction."""
+    """Read ``path`` and store its valid events on items of ``store``, all in one transaction.
+
+    Importing is idempotent: events already stored (same user, item, kind, time and value, counted with
+    their multiplicity) are skipped, so re-importing a file, or a longer version of it, adds only what is new.
+    """
     from ..store import Store
 
     catalog = Store.open(store)
     table, report = read_events(path)
-    known = np.fromiter((item in catalog for item in table["item"]), bool, len(table))
+    known = catalog.rows_of(table["item"].to_numpy()) >= 0
     unknown = table.loc[~known, "item"]
     report.unknown_items = len(unknown)
     report.unknown_item_examples = list(dict.fromkeys(unknown))[:EXAMPLES]
-    table = table[known]
+    table = table[known].reset_index(drop=True)
     events = events or EventStore.open(store)
-    stored = [NewEvent(u, i, k, t, None if pd.isna(v) else v)
-              for u, i, k, v, t in table[["user", "item", "kind", "value", "timestamp"]].itertuples(index=False)]
-    report.added = events.add_many(stored, source=(_digest(path), str(Path(path).resolve())))
+    if len(table):
+        new = _not_yet_stored(table, events)
+        report.already_stored = int((~new).sum())
+        table = table[new]
+    report.added = events.add_table(table, source=(_digest(path), str(Path(path).resolve())))
     report.users = int(table["user"].nunique())
     return report
+
+
+def _not_yet_stored(table: pd.DataFrame, events: EventStore) -> np.ndarray:
+    """Which rows of ``table`` are not in the database yet (the k-th copy of an event is new if fewer than k are stored)."""
+    stored = events.events(since=table["timestamp"].min(), before=table["timestamp"].max() + pd.Timedelta(microseconds=1))
+    if stored.empty:
+        return np.ones(len(table), bool)
+    naive = table.assign(timestamp=table["timestamp"].dt.tz_convert(None))
+    key = ["user", "item", "kind", "timestamp", "value"]
+    stored_counts = stored.fillna({"value": -np.inf}).groupby(key).size().rename("stored")
+    rows = naive.fillna({"value": -np.inf})
+    occurrence = rows.groupby(key).cumcount()
+    already = rows.join(stored_counts, on=key)["stored"].fillna(0).to_numpy()
+    return occurrence.to_numpy() >= already
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -104,12 +125,14 @@ def _valid(table: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
     kind = table["kind"].fillna("").str.strip().str.lower().map(EVENT_NAMES)
     timestamp = pd.to_datetime(table["timestamp"], errors="coerce", utc=True, format="mixed")
     value = pd.to_numeric(table["value"], errors="coerce")
-    bad_value = table["value"].notna() & value.isna()
+    bad_value = (table["value"].notna() & value.isna()) | np.isinf(value.fillna(0))
+    future = timestamp > pd.Timestamp.now(tz="UTC") + FUTURE_TOLERANCE
     problems = [
         ("no user id", table["user"].isna() | (table["user"] == "")),
         ("no item id", table["item"].isna() | (table["item"] == "")),
         ("unknown event kind", kind.isna()),
         ("unreadable timestamp", timestamp.isna()),
+        ("timestamp in the future", future),
         ("value is not a number", bad_value),
         ("rating not within 1-5", (kind == "rating") & ~value.between(1, 5)),
         ("id longer than 128 characters", (table["user"].str.len() > 128) | (table["item"].str.len() > 128)),
