@@ -25,7 +25,7 @@ def test_items(styles):
     split = pd.read_csv(FPI / "splits.csv", dtype={"id": str})
     test_ids = set(split.loc[split["split"] == "test", "id"])
     table = styles[styles["id"].astype(str).isin(test_ids)]
-    return table.sample(120, random_state=0)
+    return table.sample(300, random_state=0)
 
 
 def test_tags_held_out_products_mostly_right(tagger, test_items):

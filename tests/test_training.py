@@ -58,3 +58,15 @@ def test_a_rerun_resumes_from_the_checkpoint(tiny_run):
     again = train_encoder(config, first.model_dir)  # every epoch done: nothing is trained again
     assert again.resumed_from == 1 and again.epochs_run == 1
     assert again.history == first.history
+
+
+def test_any_label_name_can_be_trained():
+    """Label names are data, not attribute names: "type" or "a.b" must not clash with torch's Module."""
+    import torch
+
+    from dressup.training.network import FashionEncoderNet
+
+    net = FashionEncoderNet(17, 8, {"type": 3, "a.b": 2})
+    embedding, logits = net(torch.randn(2, 160, 6, 6))
+    assert embedding.shape == (2, 8) and logits["type"].shape == (2, 3) and logits["a.b"].shape == (2, 2)
+    assert set(net.head_matrices()) == {"type", "a.b"}

@@ -270,10 +270,10 @@ def eval_retrieval(
 def train_encoder_command(
     catalog: Annotated[Path, typer.Option("--catalog", help="Catalog folder or table with labelled product images.")],
     out: Annotated[Path, typer.Option("--out", help="Model directory to write (usable as --encoder).")],
-    labels: Annotated[str, typer.Option(help="Comma-separated label columns, the first two also shape the embedding.")] = "articleType,baseColour,gender,usage,season",
+    labels: Annotated[str, typer.Option(help="Comma-separated label columns; the first (see --contrastive-labels) also shapes the embedding.")] = "articleType,baseColour,gender,usage,season",
     split_file: Annotated[Path | None, typer.Option(help="Table (id, split): trains on train, stops early on val, never reads test (default: splits.csv beside the catalog, else a random 10% val).")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Most epochs; early stopping may end sooner.")] = 10,
-    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better validation score.")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs; early stopping may end sooner.")] = 14,
+    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better validation score.")] = 4,
     batch_size: Annotated[int, typer.Option(min=2)] = 64,
     views: Annotated[int, typer.Option(min=1, help="Cached views per image (1 plain + augmented ones).")] = 3,
     frozen_blocks: Annotated[int, typer.Option(min=1, max=17, help="MobileNetV2 blocks kept frozen (precomputed once).")] = 7,
@@ -282,6 +282,8 @@ def train_encoder_command(
     resize_size: Annotated[int | None, typer.Option(help="Resize to this before a centre crop of --input-size (0: no crop).")] = 224,
     val_holdout: Annotated[int | None, typer.Option(min=1, help="Keep only N val items for early stopping and train on the rest of them.")] = None,
     name: Annotated[str, typer.Option(help="Name recorded in the model's spec.")] = "fashion-mobilenetv2",
+    contrastive_labels: Annotated[int, typer.Option(min=1, help="Items sharing the first N labels are pulled together in the embedding.")] = 1,
+    device: Annotated[str, typer.Option(help="cpu, or cuda on a machine with a GPU (same result, faster).")] = "cpu",
 ):
     """Fine-tune the image encoder on a catalog: one head per label + a metric-learning loss.
 
@@ -295,7 +297,8 @@ def train_encoder_command(
         config = TrainConfig(
             catalog=str(catalog), labels=tuple(x.strip() for x in labels.split(",") if x.strip()), split_file=str(split_file) if split_file else None,
             name=name, epochs=epochs, patience=patience, batch_size=batch_size, views=views, first_trained_block=frozen_blocks, max_batches=max_batches,
-            input_size=input_size, resize_size=resize_size or None, val_holdout=val_holdout,
+            input_size=input_size, resize_size=resize_size or None, val_holdout=val_holdout, contrastive_labels=contrastive_labels,
+            device=device,
         )
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields}"), TimeRemainingColumn(),

@@ -38,7 +38,8 @@ class Tagger:
 
     def __init__(self, encoder: ImageEncoder):
         classes = encoder.spec.extra.get("labels") or {}
-        labels = [label for label in classes if PROBABILITIES + label in encoder.output_names]
+        shown = encoder.spec.extra.get("tag_labels") or list(classes)  # a model may train on labels it does not tag with
+        labels = [label for label in shown if label in classes and PROBABILITIES + label in encoder.output_names]
         if not labels:
             raise NoTagsError(f"encoder {encoder.name!r} predicts no labels; use a fine-tuned encoder such as {DEFAULT_TAGGER}")
         self.encoder = encoder

@@ -14,9 +14,9 @@ from pathlib import Path
 from ..errors import DressUpError
 from .image_encoder import MODEL_FILE, SPEC_FILE, EncodedBatch, EncoderSpec, ImageEncoder, normalize_rows
 
-DEFAULT_ENCODER = "mobilenetv2-imagenet"
-# the trained fashion model tags images; it is not yet the indexing default: on another shop's catalog
-# (H&M) its product-type neighbours are worse than ImageNet's (see src/dressup/models/*/README.md)
+# the bundled fashion model both indexes and tags: better neighbours than ImageNet's on Fashion Product
+# Images and on a catalog it never saw (H&M); see src/dressup/models/fashion-mobilenetv2/README.md
+DEFAULT_ENCODER = "fashion-mobilenetv2"
 DEFAULT_TAGGER = "fashion-mobilenetv2"
 
 

@@ -68,17 +68,18 @@ class FashionEncoderNet(nn.Module):
         self.tail = MobileNetV2Tail(first)
         self.dropout = nn.Dropout(0.2)
         self.projection = nn.Linear(1280, dimension)
-        self.heads = nn.ParameterDict({name: nn.Parameter(torch.randn(n, dimension) * 0.01) for name, n in classes.items()})
+        self.labels = list(classes)  # a list, not a ParameterDict: any label name works ("type", "a.b" ...)
+        self.heads = nn.ParameterList([nn.Parameter(torch.randn(n, dimension) * 0.01) for n in classes.values()])
         self.scale = scale
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         embedding = F.normalize(self.projection(self.dropout(self.tail(x))), dim=1)
-        logits = {name: self.scale * embedding @ F.normalize(w, dim=1).T for name, w in self.heads.items()}
+        logits = {name: self.scale * embedding @ F.normalize(w, dim=1).T for name, w in zip(self.labels, self.heads)}
         return embedding, logits
 
     def head_matrices(self) -> dict[str, np.ndarray]:
         """Each head as a (dimension, classes) matrix that turns the embedding into logits."""
-        return {name: (self.scale * F.normalize(w, dim=1)).T.detach().cpu().numpy() for name, w in self.heads.items()}
+        return {name: (self.scale * F.normalize(w, dim=1)).T.detach().cpu().numpy() for name, w in zip(self.labels, self.heads)}
 
 
 def supervised_contrastive(embedding: torch.Tensor, groups: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:

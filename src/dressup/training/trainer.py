@@ -39,15 +39,15 @@ class TrainConfig:
     resize_size: int | None = 224  # resize, then centre-crop input_size: the default encoder's >= 100 img/s
     views: int = 3  # cached views per image: the plain one + augmented ones
     val_holdout: int | None = None  # keep only this many val items for early stopping; the rest train
-    epochs: int = 10
-    patience: int = 3
+    epochs: int = 14
+    patience: int = 4
     batch_size: int = 64
     backbone_lr: float = 5e-4
     head_lr: float = 5e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     contrastive_weight: float = 1.0
-    contrastive_labels: int = 2  # positives share the first N labels (2: same type and colour)
+    contrastive_labels: int = 1  # positives share the first N labels (2: same type and colour measured worse)
     max_batches: int | None = None  # per epoch; for smoke tests
     seed: int = 0
     threads: int | None = None
