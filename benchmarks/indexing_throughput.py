@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="Fashion Product Images folder.")
     parser.add_argument("--images", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--encoder", default="mobilenetv2-imagenet")
+    parser.add_argument("--encoder", default="fashion-mobilenetv2")
     parser.add_argument("--input-size", type=int, help="Override the encoder's input size.")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/indexing_throughput.json"))
