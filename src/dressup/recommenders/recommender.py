@@ -51,7 +51,7 @@ class RecommenderConfig:
     max_interests: int = 8        # clusters of a user's taste
     neighbours: int = 100         # index candidates per interest
     diversity: float = 0.5        # MMR trade-off: 0 = ranked by score only
-    alike_above: float = 0.5      # MMR pushes apart only items more similar than this (cosine)
+    alike_above: float = 0.7      # MMR pushes apart only items more similar than this (cosine)
     exploration: float = 0.08     # share of slots given to less certain candidates
     variant_column: str | None = "auto"  # "auto": product_code when the catalog has one
     refit_seconds: float = 60.0   # with a live database: refit catalog-wide signals at most this often
