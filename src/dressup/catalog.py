@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DressUpError
+from .errors import DressUpError, first_line
 
 ITEM_FIELDS = ("id", "title", "category", "subcategory", "colour", "gender", "price", "sizes", "brand", "image")
 ATTRIBUTE_PREFIX = "attr:"
@@ -159,7 +159,7 @@ def read_split(ids: pd.Series, split_file: str | Path, unlisted: str = "test") -
     try:
         table = pd.read_csv(split_file, dtype=str)
     except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise CatalogError(f"{split_file}: cannot read the split file ({_first_line(error)})") from None
+        raise CatalogError(f"{split_file}: cannot read the split file ({first_line(error)})") from None
     if not {"id", "split"} <= set(table.columns):
         raise CatalogError(f"{split_file}: expected columns id, split; found {', '.join(map(str, table.columns))}")
     bad = sorted(set(table["split"].dropna()) - {"train", "val", "test"})
@@ -219,14 +219,10 @@ def _read_table(path: Path, id_columns: set[str]) -> pd.DataFrame:
     except FileNotFoundError:
         raise CatalogError(f"{path}: no such file") from None
     except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as error:
-        raise CatalogError(f"{path}: malformed table ({_first_line(error)})") from None
+        raise CatalogError(f"{path}: malformed table ({first_line(error)})") from None
     if table.empty:
         raise CatalogError(f"{path}: the table has no rows")
     return table
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _require(raw: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
@@ -277,7 +273,7 @@ def _hm_prices(transactions: Path) -> dict[str, float]:
         sales = pd.read_csv(transactions, usecols=["article_id", "price"], dtype={"article_id": str})
         prices = pd.to_numeric(sales["price"], errors="coerce")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as error:
-        raise CatalogError(f"{transactions}: cannot read prices ({_first_line(error)})") from None
+        raise CatalogError(f"{transactions}: cannot read prices ({first_line(error)})") from None
     return prices.groupby(sales["article_id"]).median().to_dict()
 
 

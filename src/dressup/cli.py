@@ -284,6 +284,7 @@ def train_encoder_command(
     name: Annotated[str, typer.Option(help="Name recorded in the model's spec.")] = "fashion-mobilenetv2",
     contrastive_labels: Annotated[int, typer.Option(min=1, help="Items sharing the first N labels are pulled together in the embedding.")] = 1,
     device: Annotated[str, typer.Option(help="cpu, or cuda on a machine with a GPU (same result, faster).")] = "cpu",
+    tag_labels: Annotated[str | None, typer.Option(help="Comma-separated labels `dressup tag` shows (default: all of --labels).")] = None,
 ):
     """Fine-tune the image encoder on a catalog: one head per label + a metric-learning loss.
 
@@ -298,7 +299,7 @@ def train_encoder_command(
             catalog=str(catalog), labels=tuple(x.strip() for x in labels.split(",") if x.strip()), split_file=str(split_file) if split_file else None,
             name=name, epochs=epochs, patience=patience, batch_size=batch_size, views=views, first_trained_block=frozen_blocks, max_batches=max_batches,
             input_size=input_size, resize_size=resize_size or None, val_holdout=val_holdout, contrastive_labels=contrastive_labels,
-            device=device,
+            device=device, tag_labels=tuple(x.strip() for x in tag_labels.split(",") if x.strip()) if tag_labels else None,
         )
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields}"), TimeRemainingColumn(),
@@ -762,11 +763,12 @@ def eval_personalization(
             style = "bold green" if name == MODEL else None
             table.add_row(name, f"{m['map']:.4f}", f"{m['hit_rate']:.4f}", f"{m['coverage']:.4f}", f"{m['diversity']:.4f}", style=style)
         console.print(table)
-        name, value = report.best_baseline()
-        console.print(f"{MODEL} / best baseline ({name}): {report.methods[MODEL]['map'] / value:.2f}x" if value else "")
+        summary = report.to_dict()
+        if summary["map_ratio_to_best_baseline"] is not None:
+            console.print(f"{MODEL} / best baseline ({summary['best_baseline']['name']}): {summary['map_ratio_to_best_baseline']:.2f}x")
         folder = output_dir or store / "reports"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "personalization.json").write_text(json.dumps(report.to_dict(), indent=2))
+        (folder / "personalization.json").write_text(json.dumps(summary, indent=2))
         picture = plot_personalization(report, folder / "personalization.png")
         console.print(f"report: {folder / 'personalization.json'}, {picture}")
 

@@ -78,6 +78,7 @@ class Store:
         self.filter_index = FilterIndex(items)
         self._ids = items["id"].to_numpy(dtype=object)
         self._rows = {item_id: row for row, item_id in enumerate(self._ids)}
+        self._id_index = pd.Index(self._ids, dtype=object)  # ids are unique: vectorised lookups for rows_of
         self._encoder: ImageEncoder | None = None
         self._part_encoders: dict[int, ImageEncoder] = {}
         self.fusion: list[dict] = manifest.get("fusion", [])
@@ -166,7 +167,7 @@ class Store:
 
     def rows_of(self, item_ids) -> np.ndarray:
         """Rows of many ids at once; -1 for ids the store does not hold."""
-        return np.array([self._rows.get(str(item_id), -1) for item_id in item_ids], dtype=np.int64)
+        return self._id_index.get_indexer(pd.Index(item_ids, dtype=object).astype(str)).astype(np.int64)
 
     def item(self, item_id: str) -> Item:
         return Item.from_row(self.items.iloc[self.row(item_id)].to_dict())

@@ -60,11 +60,10 @@ def evaluate_personalization(store: Store, events: pd.DataFrame, split_date, k: 
     truth = later.groupby("user")["item"].apply(set)
     users = truth.index.tolist()
     config = config or RecommenderConfig()
-    lists = {
-        **_baselines(store, train, users, k, split),
-        MODEL: _model_lists(store, train, users, k, config),
-        UNDIVERSIFIED: _model_lists(store, train, users, k, config.with_options(diversity=0.0, exploration=0.0)),
-    }
+    recommender = Recommender(store, train, config)  # fitted once: the second pass only changes the re-ranking
+    lists = {**_baselines(store, train, users, k, split), MODEL: _model_lists(recommender, users, k)}
+    recommender.config = config.with_options(diversity=0.0, exploration=0.0)
+    lists[UNDIVERSIFIED] = _model_lists(recommender, users, k)
     actual = [truth[user] for user in users]
     known_users = set(train["user"])
     report = PersonalizationReport(str(split.date()), None if end is None else str(end.date()), k, len(train), len(users),
@@ -80,8 +79,7 @@ def evaluate_personalization(store: Store, events: pd.DataFrame, split_date, k: 
     return report, lists
 
 
-def _model_lists(store, train, users, k, config) -> list[list[str]]:
-    recommender = Recommender(store, train, config)
+def _model_lists(recommender: Recommender, users: list[str], k: int) -> list[list[str]]:
     return [[r.id for r in recommender.recommend(user, k)] for user in users]
 
 
@@ -89,8 +87,9 @@ def _baselines(store: Store, train: pd.DataFrame, users: list[str], k: int, spli
     purchases = train[(train["kind"] == "purchase") & (store.rows_of(train["item"].to_numpy()) >= 0)]
     popular = {days: purchases[purchases["timestamp"] >= split - pd.Timedelta(days=days)]["item"].value_counts().index.tolist()
                for days in (7, 30)}
+    best_sellers = purchases["item"].value_counts().index[: 4 * k].tolist()
     for days, items in popular.items():  # a quiet week: fill with all-time best-sellers
-        popular[days] = list(dict.fromkeys([*items[: 4 * k], *purchases["item"].value_counts().index[: 4 * k]]))[: 4 * k]
+        popular[days] = list(dict.fromkeys([*items[: 4 * k], *best_sellers]))[: 4 * k]
     history = purchases.sort_values("timestamp", ascending=False).groupby("user")["item"].apply(lambda s: list(dict.fromkeys(s)))
     own_then_popular = [_fill(history.get(user, []), popular[30], k) for user in users]
     vectors = np.asarray(store.vectors)

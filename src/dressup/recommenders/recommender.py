@@ -128,8 +128,6 @@ class Recommender:
         if not weights:
             raise RecommendError("give at least one liked item")
         rows = self.store.rows_of(list(weights))
-        if (rows < 0).all():
-            raise RecommendError(f"none of the given items is in the store: {', '.join(map(str, list(weights)[:5]))}")
         unknown = [item for item, row in zip(weights, rows) if row < 0]
         if unknown:
             raise RecommendError(f"unknown item id(s): {', '.join(map(str, unknown[:5]))}")
@@ -153,7 +151,6 @@ class Recommender:
     # -- fitting -----------------------------------------------------------------------------
     def _fit(self, events: pd.DataFrame) -> Signals:
         as_of = events["timestamp"].max() if len(events) else pd.Timestamp.now()
-        self._as_of = as_of
         rows = self.store.rows_of(events["item"].to_numpy())
         weights = event_weights(events, as_of, self.config.half_life_days)
         if self._table is not None:  # a fixed table: every user's profile at once
@@ -188,16 +185,12 @@ class Recommender:
         if exclude is not None:
             keep = ~np.isin(candidates, exclude)
             candidates, scores = candidates[keep], scores[keep]
-        weights = np.array([getattr(self.config, name) for name in SIGNALS])
-        contributions = scores * weights
+        contributions = scores * np.array([getattr(self.config, name) for name in SIGNALS])
         total = contributions.sum(axis=1)
         order = np.argsort(-total, kind="stable")[: max(10 * k, 100)]
         chosen, explored = self._diversify(candidates[order], total[order], k, seed_key)
-        reasons = ["history" if c[0] > 0 else SIGNALS[c.argmax()] if c.max() > 0 else "catalog" for c in contributions[order]]
-        position = {row: i for i, row in enumerate(candidates[order])}
-        ids = self.store.items["id"].to_numpy()
-        return [Recommendation(str(ids[row]), round(float(total[order][position[row]]), 6),
-                               REASONS["exploration" if row in explored else reasons[position[row]]]) for row in chosen]
+        return [Recommendation(str(self.store.items["id"].iat[candidates[order[i]]]), round(float(total[order[i]]), 6),
+                               REASONS["exploration"] if i in explored else _reason(contributions[order[i]])) for i in chosen]
 
     def _candidates(self, profile: Profile, signals: Signals, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Candidate rows and their (candidates x signals) scores."""
@@ -208,7 +201,7 @@ class Recommender:
             pools.append(liked)
             if self.groups is not None:
                 pools.append(np.flatnonzero(np.isin(self.groups, self.groups[liked])))
-            together = signals.co_occurrence[liked].T @ weight
+            together = np.asarray(signals.co_occurrence[liked].T @ weight).ravel()
             pools.append(np.flatnonzero(together))
             category_share = np.bincount(self.categories[liked], weights=weight, minlength=self.categories.max() + 1)
             category_share /= category_share.max()
@@ -231,8 +224,7 @@ class Recommender:
             if self.groups is not None:
                 by_group = pd.Series(weight).groupby(self.groups[liked]).sum()
                 scores[:, 1] = pd.Series(self.groups[candidates]).map(by_group).fillna(0).to_numpy() - scores[:, 0]
-            together = np.asarray(signals.co_occurrence[liked][:, candidates].T @ weight).ravel()
-            scores[:, 2] = together / max(together.max(), 1e-12)
+            scores[:, 2] = together[candidates] / max(together[candidates].max(), 1e-12)
             similarity = np.maximum(self.vectors[candidates] @ centres.T, 0) ** self.config.content_power
             scores[:, 3] = (similarity * (shares / shares.max())).max(axis=1)
             scores[:, 5] = np.maximum(in_favourites[candidates], 0)
@@ -249,7 +241,7 @@ class Recommender:
 
     def _diversify(self, rows: np.ndarray, scores: np.ndarray, k: int, seed_key: str) -> tuple[list[int], set[int]]:
         """MMR re-ranking of the best candidates (near-duplicates of chosen items fall back), with
-        ``exploration`` of the slots drawn from the rest."""
+        ``exploration`` of the slots drawn from the rest: positions in ``rows``, and those explored."""
         if len(rows) == 0:
             return [], set()
         explore = round(self.config.exploration * k) if len(rows) > k else 0
@@ -274,7 +266,14 @@ class Recommender:
             explored = rng.choice(rest, min(explore, len(rest)), replace=False).tolist()
             for pick in explored:  # into the second half of the list, not the top
                 chosen.insert(int(rng.integers(len(chosen) // 2, len(chosen) + 1)), pick)
-        return [int(rows[i]) for i in chosen], {int(rows[i]) for i in explored}
+        return chosen, set(explored)
+
+
+def _reason(contributions: np.ndarray) -> str:
+    """Why an item is recommended: the user's own history first, else the signal that added most."""
+    if contributions[0] > 0:
+        return REASONS["history"]
+    return REASONS[SIGNALS[contributions.argmax()]] if contributions.max() > 0 else REASONS["catalog"]
 
 
 def _top(values: np.ndarray, count: int) -> np.ndarray:

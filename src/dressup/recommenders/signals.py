@@ -43,9 +43,6 @@ class Profile:
     def disliked(self) -> np.ndarray:
         return self.rows[self.weights < 0]
 
-    def is_empty(self) -> bool:
-        return not (self.weights > 0).any()
-
     @classmethod
     def of(cls, rows: np.ndarray, weights: np.ndarray) -> Profile:
         keep = rows >= 0
@@ -80,7 +77,6 @@ class Signals:
     popularity: np.ndarray          # recent (decayed) and all-time positive events per row, at most 1
     co_occurrence: sparse.csr_matrix  # row x row, cosine-normalised count of users who liked both
     as_of: pd.Timestamp
-    events: int
 
     @classmethod
     def fit(cls, rows: np.ndarray, users: np.ndarray, weights: np.ndarray, timestamps: pd.Series, items: int,
@@ -101,7 +97,7 @@ class Signals:
         together.eliminate_zeros()
         degree = np.sqrt(np.asarray(liked.sum(axis=0)).ravel()) + 1e-12
         scale = sparse.diags(1.0 / degree)
-        return cls(popularity, (scale @ together @ scale).tocsr(), as_of, int(positive.sum()))
+        return cls(popularity, (scale @ together @ scale).tocsr(), as_of)
 
 
 def variant_groups(items: pd.DataFrame, column: str | None) -> np.ndarray | None:

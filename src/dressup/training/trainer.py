@@ -52,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     device: str = "cpu"  # "cuda" trains the same way on a GPU
+    tag_labels: tuple[str, ...] | None = None  # labels `dressup tag` shows (default: all); others only help training
 
     def key(self) -> str:
         """What a checkpoint must match to be resumed: the settings and the split file's content."""
@@ -107,7 +108,7 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
         description=f"MobileNetV2 fine-tuned on {Path(config.catalog).name} ({', '.join(config.labels)})",
         base_weights=BASE_WEIGHTS,
         licence="MIT",
-        extra={"labels": data.classes},
+        extra={"labels": data.classes, **({"tag_labels": list(config.tag_labels)} if config.tag_labels else {})},
     )
     weights = imagenet_weights()
     train_rows, val_rows = data.rows("train"), data.rows("val")
@@ -183,7 +184,8 @@ def _train_epoch(net, optimizer, scheduler, train: LabelledImages, maps: np.ndar
     views = rng.integers(0, maps.shape[0], size=len(order))
     steps = _steps_per_epoch(len(order), config)
     labels = list(config.labels)
-    groups = train.codes[labels[0]] * 1000 + (train.codes[labels[1]] if len(labels) > 1 and config.contrastive_labels > 1 else 0)
+    shared = np.stack([train.codes[label] for label in labels[: config.contrastive_labels]], axis=1)
+    groups = np.unique(shared, axis=0, return_inverse=True)[1].ravel()  # positives: same values of the first N labels
     # items missing the first label get a group of their own: never each other's positives
     groups = torch.from_numpy(np.where(train.codes[labels[0]] < 0, -1 - np.arange(len(groups)), groups)).to(config.device)
     codes = {k: torch.from_numpy(v).to(config.device) for k, v in train.codes.items()}
@@ -266,7 +268,7 @@ def model_card(config: TrainConfig, spec: EncoderSpec, state: dict, n_train: int
 - **Labels**: {", ".join(f"{k} ({len(v)} classes)" for k, v in spec.extra["labels"].items())}.
 - **Architecture**: features[0:{config.first_trained_block}] frozen, the rest fine-tuned; 1280 -> {config.dimension} projection,
   L2-normalised embedding, one cosine-softmax head per label; loss = cross-entropy per label (label smoothing
-  {config.label_smoothing}) + {config.contrastive_weight} x supervised contrastive (same {" and ".join(config.labels[:max(1, config.contrastive_labels)])}).
+  {config.label_smoothing}) + {config.contrastive_weight} x supervised contrastive (same {" and ".join(config.labels[: config.contrastive_labels])}).
 - **Input**: RGB, padded to a white square, resized to {config.resize_size}, centre crop {config.input_size}.
 - **Files**: `model.onnx` (fp32), `model.int8.onnx` (dynamic int8 of the fully connected layers; the convolutions
   stay fp32 because integer convolutions lose the embedding and run slower on CPUs without VNNI), `encoder.json`

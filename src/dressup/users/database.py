@@ -25,7 +25,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from ..errors import DressUpError
+from ..errors import DressUpError, first_line
 from .schema import EVENT_KINDS, Event, EventImport, User
 
 DATABASE_FILE = "users.sqlite"
@@ -91,7 +91,7 @@ class EventStore:
             events = cls(engine)
             events.migrate()
         except (SQLAlchemyError, ImportError) as error:
-            raise EventError(f"cannot open the database {_safe(url)}: {_first_line(error)}") from None
+            raise EventError(f"cannot open the database {_safe(url)}: {first_line(error)}") from None
         return events
 
     # -- schema ------------------------------------------------------------------------------
@@ -137,9 +137,9 @@ class EventStore:
                 part = part.astype({"value": object}).where(part.notna(), None)
                 yield [{**row, "timestamp": row["timestamp"].to_pydatetime()} for row in part.to_dict("records")]
 
-        return self._write(chunks, sorted(table["user_id"].unique()), source, len(table))
+        return self._write(chunks, sorted(table["user_id"].unique()), source)
 
-    def _write(self, chunks, users: list[str], source: tuple[str, str] | None = None, count: int | None = None) -> int:
+    def _write(self, chunks, users: list[str], source: tuple[str, str] | None = None) -> int:
         now = datetime.now(UTC)
         for attempt in range(8):
             written = 0
@@ -154,14 +154,14 @@ class EventStore:
                             written += len(rows)
                     if source is not None and not _has_import(connection, source[0]):
                         connection.execute(sa.insert(EventImport), [{
-                            "digest": source[0], "source": source[1][-1024:], "events": count or written, "imported_at": now}])
+                            "digest": source[0], "source": source[1][-1024:], "events": written, "imported_at": now}])
                 return written
             except OperationalError as error:
                 if "locked" not in str(error) and "deadlock" not in str(error) or attempt == 7:
-                    raise EventError(f"could not store the events: {_first_line(error)}") from None
+                    raise EventError(f"could not store the events: {first_line(error)}") from None
                 time.sleep(0.05 * 2**attempt)
             except SQLAlchemyError as error:
-                raise EventError(f"could not store the events: {_first_line(error)}") from None
+                raise EventError(f"could not store the events: {first_line(error)}") from None
         raise AssertionError("unreachable")
 
     # -- reading -----------------------------------------------------------------------------
@@ -264,7 +264,3 @@ def _safe(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "(malformed URL)"
-
-
-def _first_line(error: Exception) -> str:
-    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .database import FUTURE_TOLERANCE, EventError, EventStore
+from ..errors import first_line
+from .database import FUTURE_TOLERANCE, MAX_ID_LENGTH, EventError, EventStore
 from .schema import EVENT_KINDS
 
 HM_COLUMNS = ("t_dat", "customer_id", "article_id", "price")
@@ -112,7 +113,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8", on_bad_lines="error")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
-        raise EventError(f"{path}: not a readable CSV table ({str(error).strip().splitlines()[0]})") from None
+        raise EventError(f"{path}: not a readable CSV table ({first_line(error)})") from None
     if raw.empty:
         raise EventError(f"{path}: the table has no rows")
     return raw
@@ -135,7 +136,7 @@ def _valid(table: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
         ("timestamp in the future", future),
         ("value is not a number", bad_value),
         ("rating not within 1-5", (kind == "rating") & ~value.between(1, 5)),
-        ("id longer than 128 characters", (table["user"].str.len() > 128) | (table["item"].str.len() > 128)),
+        (f"id longer than {MAX_ID_LENGTH} characters", (table["user"].str.len() > MAX_ID_LENGTH) | (table["item"].str.len() > MAX_ID_LENGTH)),
     ]
     bad = pd.Series(False, index=table.index)
     for reason, rows in problems:
