@@ -25,7 +25,8 @@ def tiny_run(tmp_path_factory, styles):
     pd.DataFrame({"id": table["id"], "split": split}).to_csv(folder / "splits.csv", index=False)
     config = TrainConfig(
         catalog=str(folder / "catalog.csv"), labels=("articleType", "baseColour", "gender"), split_file=str(folder / "splits.csv"),
-        epochs=1, max_batches=2, batch_size=16, views=2, first_trained_block=14, dimension=64,
+        epochs=1, max_batches=2, batch_size=16, views=2, first_trained_block=14, dimension=64, contrastive_labels=2,
+        tag_labels=("articleType", "gender"),
     )
     result = train_encoder(config, folder / "model")
     return config, result, table, split
@@ -46,7 +47,8 @@ def test_training_writes_a_loadable_model(tiny_run):
 def test_label_classes_come_from_training_items_only(tiny_run):
     _, result, table, split = tiny_run
     tagger = Tagger.load(result.model_dir)
-    assert tagger.labels == ["articleType", "baseColour", "gender"]
+    assert tagger.labels == ["articleType", "gender"]  # --tag-labels: baseColour is trained on but not shown
+    assert set(create_encoder(result.model_dir).spec.extra["labels"]) == {"articleType", "baseColour", "gender"}
     seen = set(table.loc[split != "test", "articleType"])
     assert set(tagger.classes["articleType"]) <= seen | set(table["articleType"])
     tags = tagger.tag([FPI / "images" / f"{table['id'].iat[0]}.jpg"])[0]
