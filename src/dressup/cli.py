@@ -748,10 +748,11 @@ def eval_personalization(
     from .users import read_events
 
     with user_errors():
-        try:
-            pd.Timestamp(split_date), end_date and pd.Timestamp(end_date)
-        except (ValueError, TypeError):
-            raise DressUpError(f"not a date: {split_date!r} / {end_date!r} (use YYYY-MM-DD)") from None
+        for date in (split_date, end_date):
+            try:
+                pd.Timestamp(date)
+            except (ValueError, TypeError):
+                raise DressUpError(f"not a date: {date!r} (use YYYY-MM-DD)") from None
         opened = Store.open(store)
         events, _ = read_events(events_file)
         report, _ = evaluate_personalization(opened, events, split_date, k, end_date, _recommender_config(settings))
