@@ -204,6 +204,13 @@ def _summary(store, row) -> dict:
             "price": None if pd.isna(price) else float(price), "image": item["image"]}
 
 
+def _write_report(folder: Path, name: str, report: dict) -> Path:
+    """Write a JSON report into ``folder`` (created if needed); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(report, indent=2))
+    return folder
+
+
 def _cell(value) -> str:
     if value is None:
         return ""
@@ -259,9 +266,7 @@ def eval_retrieval(
         for name, value in report.precision.items():
             table.add_row(name, f"{value:.4f}")
         console.print(table)
-        folder = output_dir or store / "reports"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "retrieval.json").write_text(json.dumps(report.to_dict(), indent=2))
+        folder = _write_report(output_dir or store / "reports", "retrieval.json", report.to_dict())
         picture = plot_retrieval_samples(opened, query_rows, found, label[0], folder / "retrieval-samples.png")
         console.print(f"wrote {folder / 'retrieval.json'} and {picture}")
 
@@ -373,8 +378,7 @@ def eval_tagging(
         console.print(table)
         if report.unreadable_images:
             errors.print(f"[yellow]skipped {report.unreadable_images:,} unreadable image(s)[/]")
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "tagging.json").write_text(json.dumps(report.to_dict(), indent=2))
+        _write_report(output_dir, "tagging.json", report.to_dict())
         console.print(f"wrote {output_dir / 'tagging.json'} and confusion-*.png")
 
 
@@ -410,9 +414,7 @@ def eval_outfits(
         for name in report.fitb_warm:
             result.add_row(name, f"{report.fitb_warm[name]:.4f}", f"{report.fitb_cold[name]:.4f}", f"{report.auc[name]:.4f}")
         console.print(result)
-        folder = output_dir or store / "reports"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "outfits.json").write_text(json.dumps(report.to_dict(), indent=2))
+        folder = _write_report(output_dir or store / "reports", "outfits.json", report.to_dict())
         completer = OutfitModel(opened, model)
         rng = np.random.default_rng(seed)
         examples, titles = [], []
@@ -767,9 +769,7 @@ def eval_personalization(
         summary = report.to_dict()
         if summary["map_ratio_to_best_baseline"] is not None:
             console.print(f"{MODEL} / best baseline ({summary['best_baseline']['name']}): {summary['map_ratio_to_best_baseline']:.2f}x")
-        folder = output_dir or store / "reports"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "personalization.json").write_text(json.dumps(summary, indent=2))
+        folder = _write_report(output_dir or store / "reports", "personalization.json", summary)
         picture = plot_personalization(report, folder / "personalization.png")
         console.print(f"report: {folder / 'personalization.json'}, {picture}")
 
