@@ -77,8 +77,7 @@ class Store:
         self.vectors = index.vectors  # what the index searches: projected when there is a projection
         self.filter_index = FilterIndex(items)
         self._ids = items["id"].to_numpy(dtype=object)
-        self._rows = {item_id: row for row, item_id in enumerate(self._ids)}
-        self._id_index = pd.Index(self._ids, dtype=object)  # ids are unique: vectorised lookups for rows_of
+        self._id_index = pd.Index(self._ids, dtype=object)  # ids are unique: a hash lookup, one id or many
         self._encoder: ImageEncoder | None = None
         self._part_encoders: dict[int, ImageEncoder] = {}
         self.fusion: list[dict] = manifest.get("fusion", [])
@@ -157,11 +156,11 @@ class Store:
         return len(self.items)
 
     def __contains__(self, item_id: str) -> bool:
-        return str(item_id) in self._rows
+        return str(item_id) in self._id_index
 
     def row(self, item_id: str) -> int:
         try:
-            return self._rows[str(item_id)]
+            return int(self._id_index.get_loc(str(item_id)))
         except KeyError:
             raise UnknownItemError(f"unknown item id {item_id!r}: the store has no such item") from None
 
