@@ -6,7 +6,7 @@ DATA ?= ../shared/data
 STORE ?= stores/fashion-product-images
 HM_USER ?= 0b93752cb5c8502112d84dcf0bcfe929380a308e49e3c66b427c593ef5e2f5c9
 
-.PHONY: install demo test bench clean
+.PHONY: install demo serve test bench clean
 
 $(BIN)/dressup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,16 @@ demo: install
 	$(BIN)/dressup events import --store stores/hm $(DATA)/hm-sample/transactions.csv || true  # a second demo run finds it imported
 	$(BIN)/dressup recommend --store stores/hm --user $(HM_USER) -k 5
 
+serve: install  # the REST API and web page over the demo's Mango store (outfits, tags, feed): http://127.0.0.1:8000/
+	$(BIN)/dressup serve --store stores/mango --workers 2
+
 test: install
 	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python benchmarks/indexing_throughput.py
 	$(BIN)/python benchmarks/search_latency.py
+	$(BIN)/python benchmarks/api_load.py --store $(STORE) --workers 2
 
 clean:
 	rm -rf $(VENV) stores

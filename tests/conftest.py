@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +57,29 @@ def small_store(tmp_path, small_catalog, encoder):
     store_path = tmp_path / "store"
     index_catalog(small_catalog, store_path, encoder=encoder)
     return Store.open(store_path)
+
+
+@pytest.fixture(scope="session")
+def mango_store(tmp_path_factory, encoder) -> Path:
+    """About 1,000 Mango products: every product of 250 outfits, indexed, with an outfit model (no prices).
+    A folder holding products.csv, outfits.csv and store/; tests that write copy the store first."""
+    pytest.importorskip("torch")
+    from dressup import Store, index_catalog
+    from dressup.outfits import train_outfit_model
+    from dressup.outfits.train import OutfitTrainConfig
+
+    folder = tmp_path_factory.mktemp("mango")
+    outfits = pd.read_csv(MANGO / "outfits.csv", dtype=str)
+    chosen = outfits["cod_outfit"].drop_duplicates().iloc[:250]
+    subset = outfits[outfits["cod_outfit"].isin(chosen)]
+    products = pd.read_csv(MANGO / "products.csv", dtype=str)
+    products = products[products["cod_modelo_color"].isin(subset["cod_modelo_color"])].copy()
+    products["des_filename"] = [str(MANGO / f) for f in products["des_filename"]]
+    products.to_csv(folder / "products.csv", index=False)
+    subset.to_csv(folder / "outfits.csv", index=False)
+    index_catalog(folder / "products.csv", folder / "store", encoder=encoder)
+    train_outfit_model(Store.open(folder / "store"), folder / "outfits.csv", OutfitTrainConfig(epochs=8, batch_size=64))
+    return folder
 
 
 # -- users and events ----------------------------------------------------------------------------
@@ -122,3 +146,58 @@ def postgres_url():
     finally:
         run(str(bin_dir / "pg_ctl"), "-D", data, "-m", "fast", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- the REST API --------------------------------------------------------------------------------
+
+ADMIN_KEY = "test-admin-key"
+
+
+@contextmanager
+def running_server(store: Path, **environment: str):
+    """`dressup serve` on a free loopback port, really started; yields its base URL and stops it after."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DRESSUP_ADMIN_KEY": ADMIN_KEY, **environment}
+    log_path = store.parent / f"server-{port}.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "dressup.cli", "serve", "--store", str(store), "--port", str(port),
+                                   "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(url + "/health", timeout=2)
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"the server did not start: {log_path.read_text()}") from None
+                    time.sleep(0.2)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def api_store(mango_store, tmp_path_factory) -> Path:
+    """A copy of the Mango test store for servers to write into (events, catalog edits)."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("api") / "store"
+    shutil.copytree(mango_store / "store", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def api_url(api_store):
+    with running_server(api_store) as url:
+        yield url

@@ -12,31 +12,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conftest import MANGO
 
-from dressup import Store, index_catalog
-from dressup.outfits import OutfitError, OutfitModel, read_outfits, train_outfit_model
+from dressup import Store
+from dressup.outfits import OutfitError, OutfitModel, read_outfits
 from dressup.outfits.data import OutfitDataError
 from dressup.outfits.evaluation import Question, fitb_accuracy, outfit_auc, split_outfits
-from dressup.outfits.train import OutfitTrainConfig
-
-
-@pytest.fixture(scope="module")
-def mango_store(tmp_path_factory, encoder):
-    """About 1,000 Mango products: every product of 250 outfits, with made-up prices."""
-    folder = tmp_path_factory.mktemp("mango")
-    outfits = pd.read_csv(MANGO / "outfits.csv", dtype=str)
-    chosen = outfits["cod_outfit"].drop_duplicates().iloc[:250]
-    subset = outfits[outfits["cod_outfit"].isin(chosen)]
-    products = pd.read_csv(MANGO / "products.csv", dtype=str)
-    products = products[products["cod_modelo_color"].isin(subset["cod_modelo_color"])].copy()
-    products["des_filename"] = [str(MANGO / f) for f in products["des_filename"]]
-    products.to_csv(folder / "products.csv", index=False)
-    subset.to_csv(folder / "outfits.csv", index=False)
-    index_catalog(folder / "products.csv", folder / "store", encoder=encoder)
-    store = Store.open(folder / "store")
-    train_outfit_model(store, folder / "outfits.csv", OutfitTrainConfig(epochs=8, batch_size=64))
-    return folder
 
 
 def test_read_outfits_counts_unknown_items(mango_store, tmp_path):

@@ -35,12 +35,33 @@ def events_url(request, tmp_path) -> str:
 
 def test_schema_is_created_by_the_alembic_migration_and_reopening_changes_nothing(events_url):
     events = EventStore.open(url=events_url)
-    assert events.revision() == "0001"
+    assert events.revision() == "0002"
     tables = set(sa.inspect(events.engine).get_table_names())
     assert {"users", "events", "event_imports", "alembic_version"} <= tables
     events.add("alice", "0706016001", "like")
     again = EventStore.open(url=events_url)
-    assert again.revision() == "0001" and again.count() == 1
+    assert again.revision() == "0002" and again.count() == 1
+
+
+def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_url):
+    from alembic import command
+    from alembic.config import Config
+
+    from dressup.users.database import MIGRATIONS, _engine
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = _engine(events_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    old = EventStore(engine)
+    old.add_many([NewEvent("alice", "0706016001", "like"), NewEvent("alice", "0706016001", "rating", value=4)])
+    upgraded = EventStore.open(url=events_url)
+    assert upgraded.revision() == "0002" and upgraded.count() == 2 and upgraded.has_user("alice")
+    user, token = upgraded.register()
+    assert upgraded.user_for_token(token) == user and upgraded.user_for_token(token + "x") is None
+    assert upgraded.forget("alice") == 2 and upgraded.count() == 0
 
 
 def test_hm_transactions_import_with_bad_rows_and_unknown_items(hm_store_path, tmp_path, events_url):

@@ -36,7 +36,9 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, draft_size: int
             raise ImageError(f"{name}: no such file") from None
         except Image.DecompressionBombError as error:
             raise ImageError(f"{name}: refused, too many pixels ({error})") from None
-        except (UnidentifiedImageError, OSError) as error:
+        except UnidentifiedImageError:
+            raise ImageError(f"{name}: not an image in a format Pillow reads (JPEG, PNG, WebP ...)") from None
+        except OSError as error:
             raise ImageError(f"{name}: not a readable image ({error})") from None
         if image.width * image.height > max_pixels:
             raise ImageError(f"{name}: {image.width}x{image.height} pixels is over the limit of {max_pixels}")

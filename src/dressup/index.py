@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-HNSW_THRESHOLD = 20_000
+HNSW_THRESHOLD = 5_000
 #: Catalogs at least this large are searched in a PCA projection of the embeddings (`IndexConfig.dimension`).
 PROJECTION_THRESHOLD = 1_024
 #: Below this share of allowed items, a filtered query scans them exactly instead of walking the graph.

@@ -241,6 +241,8 @@ def _same_vectors(reusable: Store | None, indexed: pd.DataFrame, config: IndexCo
     """True when the new generation holds the same images, in the same order, indexed the same way."""
     if reusable is None or reusable.manifest.get("index_config") != config.__dict__:
         return False
+    if reusable.manifest.get("index", {}).get("kind") != config.resolve(len(indexed)):
+        return False  # e.g. a catalog that grew past HNSW_THRESHOLD, or a DressUp with another threshold
     return all(reusable.items[c].tolist() == indexed[c].tolist() for c in ("id", "image_hash"))
 
 

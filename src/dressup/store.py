@@ -77,6 +77,7 @@ class Store:
         self.vectors = index.vectors  # what the index searches: projected when there is a projection
         self.filter_index = FilterIndex(items)
         self._ids = items["id"].to_numpy(dtype=object)
+        self._ids.flags.writeable = False
         self._id_index = pd.Index(self._ids, dtype=object)  # ids are unique: a hash lookup, one id or many
         self._encoder: ImageEncoder | None = None
         self._part_encoders: dict[int, ImageEncoder] = {}
@@ -154,6 +155,11 @@ class Store:
     # -- items -------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Every item's id, by row (read-only)."""
+        return self._ids
 
     def __contains__(self, item_id: str) -> bool:
         return str(item_id) in self._id_index

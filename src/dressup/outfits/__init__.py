@@ -174,7 +174,7 @@ class OutfitModel:
         others = np.delete(vectors, position, axis=0)
         score = float((others @ vectors[position]).mean()) if len(others) else 0.0
         price = None if np.isnan(self.prices[row]) else float(self.prices[row])
-        return OutfitItem(self.store.items["id"].iat[row], self.slots[row], given, round(score, 4), price)
+        return OutfitItem(self.store.ids[row], self.slots[row], given, round(score, 4), price)
 
     def _guess_slot(self, embedding: np.ndarray, k: int = 10) -> tuple[str, str]:
         """A photo's slot and type: the majority among its most similar catalog items."""

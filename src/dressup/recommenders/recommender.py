@@ -189,7 +189,7 @@ class Recommender:
         total = contributions.sum(axis=1)
         order = np.argsort(-total, kind="stable")[: max(10 * k, 100)]
         chosen, explored = self._diversify(candidates[order], total[order], k, seed_key)
-        return [Recommendation(str(self.store.items["id"].iat[candidates[order[i]]]), round(float(total[order[i]]), 6),
+        return [Recommendation(str(self.store.ids[candidates[order[i]]]), round(float(total[order[i]]), 6),
                                REASONS["exploration"] if i in explored else _reason(contributions[order[i]])) for i in chosen]
 
     def _candidates(self, profile: Profile, signals: Signals, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,10 @@ the Alembic migrations in `migrations/`, run on open.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +40,10 @@ _LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
 
 class EventError(DressUpError, ValueError):
     """An event that cannot be stored (unknown kind, rating out of 1-5, empty id ...), or an unusable database."""
+
+
+class UserExistsError(EventError):
+    """A user id that is already registered."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,45 @@ class EventStore:
                 raise EventError(f"could not store the events: {first_line(error)}") from None
         raise AssertionError("unreachable")
 
+    # -- accounts ----------------------------------------------------------------------------
+    def register(self, user: str | None = None) -> tuple[str, str]:
+        """Create a user with a fresh access token; returns (user id, token). The token is stored only as a digest,
+        so it cannot be read back. An id that already exists is refused (it would hand over that user's history)."""
+        user = _identifier(user, "user") if user is not None else f"u-{secrets.token_hex(8)}"
+        token = secrets.token_urlsafe(32)
+        try:
+            with self._writer.begin() as connection:
+                if connection.execute(sa.select(User.id).where(User.id == user)).first() is not None:
+                    raise UserExistsError(f"user {user!r} already exists")
+                connection.execute(sa.insert(User), [{"id": user, "created_at": datetime.now(UTC), "token_digest": _digest(token)}])
+        except SQLAlchemyError as error:
+            raise EventError(f"could not register the user: {first_line(error)}") from None
+        return user, token
+
+    def user_for_token(self, token: str) -> str | None:
+        """The user an access token belongs to, or None for a wrong, forged or revoked token."""
+        if not token or len(token) > 256:
+            return None
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(User.id).where(User.token_digest == _digest(token))).scalar_one_or_none()
+
+    def forget(self, user: str) -> int:
+        """Delete a user and all their events (one transaction); returns how many events went."""
+        with self._writer.begin() as connection:
+            gone = connection.execute(sa.delete(Event).where(Event.user_id == str(user))).rowcount
+            connection.execute(sa.delete(User).where(User.id == str(user)))
+        return int(gone)
+
+    def summary(self, user: str) -> dict:
+        """A user's id, creation time and number of events of each kind."""
+        with self.engine.connect() as connection:
+            created = connection.execute(sa.select(User.created_at).where(User.id == str(user))).scalar_one_or_none()
+            counts = connection.execute(
+                sa.select(Event.kind, sa.func.count()).where(Event.user_id == str(user)).group_by(Event.kind)).all()
+        if created is None:
+            raise EventError(f"unknown user {user!r}")
+        return {"user_id": str(user), "created_at": _utc(created), "events": {kind: int(n) for kind, n in counts}}
+
     # -- reading -----------------------------------------------------------------------------
     def events(self, user: str | None = None, kinds: Sequence[str] | None = None, before: datetime | None = None,
                since: datetime | None = None) -> pd.DataFrame:
@@ -256,6 +301,10 @@ def _utc(moment) -> datetime:
         raise EventError("event without a valid timestamp")
     moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
     return moment.to_pydatetime()
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _safe(url: str) -> str:

@@ -1,0 +1,183 @@
+"""Load test of `dressup serve` over loopback: requests/s and p50/p99 latency per endpoint, bounded in time.
+
+Starts the server (``--workers`` processes) on a copy-free store, then drives it from this process with
+an asyncio HTTP/1.1 client on keep-alive connections (the client shares the machine's cores with the
+server, as a reverse proxy would). Scenarios, each for ``--seconds``:
+
+- ``health``: GET /health, the framework's floor (the baseline of the same run);
+- ``similar-by-id``: GET /items/{random id}/similar?k=10;
+- ``recommendations``: GET /users/me/recommendations?k=12 for registered users who liked 5 items each;
+- ``upload``: POST /similar with a real catalog photo (multipart), one request at a time (latency) and
+  with ``--concurrency`` connections (throughput).
+
+    python benchmarks/api_load.py --store stores/fashion-product-images --workers 2 --output benchmarks/results/api_load.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from dressup import Store
+
+ADMIN_KEY = "benchmark"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(store: Path, port: int, workers: int, database: str | None) -> subprocess.Popen:
+    env = {**os.environ, "DRESSUP_ADMIN_KEY": ADMIN_KEY}
+    if database:
+        env["DRESSUP_DATABASE_URL"] = database
+    server = subprocess.Popen([sys.executable, "-m", "dressup.cli", "serve", "--store", str(store), "--port", str(port),
+                               "--workers", str(workers), "--log-level", "warning"], env=env)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return server
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the server did not start") from None
+            time.sleep(0.3)
+
+
+def call(port: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+# -- the load generator -------------------------------------------------------------------------------
+
+def http_request(method: str, path: str, headers: dict | None = None, body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def connection(port: int, next_request, stop_at: float, latencies: list, statuses: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop_at:
+            request = next_request()
+            started = time.perf_counter()
+            writer.write(request)
+            status = await read_response(reader)
+            latencies.append(time.perf_counter() - started)
+            statuses.append(status)
+    finally:
+        writer.close()
+
+
+async def drive(port: int, next_request, connections: int, seconds: float, warmup: float) -> dict:
+    await asyncio.gather(*(connection(port, next_request, time.perf_counter() + warmup, [], []) for _ in range(connections)))
+    latencies, statuses = [], []
+    started = time.perf_counter()
+    await asyncio.gather(*(connection(port, next_request, started + seconds, latencies, statuses) for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    milliseconds = np.array(latencies) * 1000
+    return {
+        "connections": connections,
+        "requests": len(latencies),
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(milliseconds, 50)), 2),
+        "p99_ms": round(float(np.percentile(milliseconds, 99)), 2),
+        "errors": sum(1 for s in statuses if s >= 400),
+    }
+
+
+def multipart(photo: bytes, fields: dict) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode() for name, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
+                 f"Content-Type: image/jpeg\r\n\r\n".encode() + photo + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database", help="database URL (default: STORE/users.sqlite; benchmark users are left in it)")
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+
+    store = Store.open(args.store)
+    ids = store.items["id"].tolist()
+    images = [p for p in store.items["image"].tolist()[:200] if Path(p).is_file()][:20]
+    photos = [Path(p).read_bytes() for p in images]
+    rng = random.Random(0)
+    port = free_port()
+    server = start_server(args.store, port, args.workers, args.database)
+    try:
+        tokens = []
+        for _ in range(50):
+            token = call(port, "POST", "/users", {})["token"]
+            for item in rng.sample(ids, 5):
+                call(port, "POST", "/users/me/events", {"item_id": item, "type": "like"}, token)
+            tokens.append(token)
+        uploads = [multipart(photo, {"k": "10"}) for photo in photos]
+
+        def upload():
+            body, boundary = rng.choice(uploads)
+            return http_request("POST", "/similar", {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body)
+
+        scenarios = {
+            "health": (lambda: http_request("GET", "/health"), args.concurrency),
+            "similar-by-id": (lambda: http_request("GET", f"/items/{rng.choice(ids)}/similar?k=10"), args.concurrency),
+            "recommendations": (lambda: http_request("GET", "/users/me/recommendations?k=12",
+                                                     {"Authorization": f"Bearer {rng.choice(tokens)}"}), args.concurrency),
+            "upload (one at a time)": (upload, 1),
+            "upload": (upload, args.concurrency),
+        }
+        results = {}
+        for name, (next_request, connections) in scenarios.items():
+            results[name] = asyncio.run(drive(port, next_request, connections, args.seconds, args.warmup))
+            print(f"{name:24s} {json.dumps(results[name])}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    report = {"store": str(args.store), "items": len(store), "workers": args.workers, "cpu_cores": os.cpu_count(),
+              "seconds_per_scenario": args.seconds, "client": "asyncio HTTP/1.1 keep-alive, in the same machine",
+              "results": results}
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

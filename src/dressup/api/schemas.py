@@ -1,0 +1,156 @@
+"""Request and response bodies of the REST API (pydantic), with the examples shown in the OpenAPI docs."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..users import EVENT_KINDS
+
+ItemId = Annotated[str, Field(min_length=1, max_length=128, examples=["15970"])]
+Values = list[Annotated[str, Field(max_length=200)]] | Annotated[str, Field(max_length=200)] | None
+EventType = Literal[EVENT_KINDS]  # type: ignore[valid-type]
+
+
+class FilterFields(BaseModel):
+    """Which items may come back: values of one field match any of those given, several fields must all match."""
+
+    category: Values = Field(None, examples=[["Shirts", "Tshirts"]])
+    gender: Values = Field(None, examples=["Men"])
+    colour: Values = Field(None, examples=["Blue"])
+    min_price: float | None = Field(None, ge=0, allow_inf_nan=False)
+    max_price: float | None = Field(None, ge=0, allow_inf_nan=False, description="the budget: most an item may cost")
+    size: str | None = Field(None, max_length=40, examples=["M"])
+    where: list[Annotated[str, Field(max_length=300)]] | None = Field(
+        None, description="more filters as column=value or column!=value", examples=[["usage=Casual"]])
+
+
+class FilteredRequest(FilterFields):
+    """A request body with filters, given either beside its other fields or as a ``filters`` object."""
+
+    filters: FilterFields | None = None
+
+
+class ItemOut(BaseModel):
+    id: str
+    score: float | None = Field(None, description="similarity or relevance; higher is better")
+    title: str = ""
+    category: str = ""
+    subcategory: str = ""
+    colour: str = ""
+    gender: str = ""
+    price: float | None = None
+    sizes: list[str] = []
+    brand: str = ""
+    attributes: dict = {}
+    image_url: str
+    reason: str | None = Field(None, description="why a recommendation was made")
+
+
+class ItemList(BaseModel):
+    items: list[ItemOut]
+
+
+class ItemPage(ItemList):
+    total: int = Field(description="items that pass the filters")
+    limit: int
+    offset: int
+
+
+class Facets(BaseModel):
+    values: dict[str, list[str]] = Field(description="values of category, gender, colour ... to offer as filters")
+    min_price: float | None
+    max_price: float | None
+
+
+class TagOut(BaseModel):
+    value: str
+    confidence: float = Field(ge=0, le=1)
+
+
+class Tags(BaseModel):
+    tags: dict[str, TagOut] = Field(examples=[{"articleType": {"value": "Tshirts", "confidence": 0.93}}])
+
+
+class RegisterRequest(BaseModel):
+    user_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[^\s/]+$",
+                                description="an id of your choice; a random one when left out")
+
+
+class Registered(BaseModel):
+    user_id: str
+    token: str = Field(description="send it as `Authorization: Bearer TOKEN`; it is shown only once")
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"item_id": "15970", "type": "like"},
+                                                              {"item_id": "15970", "type": "rating", "value": 5}]})
+
+    item_id: ItemId
+    type: EventType
+    value: float | None = Field(None, allow_inf_nan=False, description="1-5 for a rating, the price paid for a purchase")
+
+    @model_validator(mode="after")
+    def _rating_has_value(self) -> EventIn:
+        if self.type == "rating" and (self.value is None or not 1 <= self.value <= 5):
+            raise ValueError("a rating needs a value from 1 to 5")
+        if self.type == "purchase" and self.value is not None and (self.value < 0 or math.isinf(self.value)):
+            raise ValueError("a purchase's value is the price paid: a number of at least 0")
+        return self
+
+
+class EventOut(BaseModel):
+    user_id: str
+    item_id: str
+    type: str
+    value: float | None
+
+
+class UserOut(BaseModel):
+    user_id: str
+    created_at: datetime
+    events: dict[str, int] = Field(description="number of events of each type")
+
+
+class RecommendRequest(FilteredRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"liked": ["15970", "39386"], "k": 12, "max_price": 60}]})
+
+    liked: list[ItemId] = Field(min_length=1, max_length=200)
+    k: int = Field(12, ge=1, le=100)
+
+
+class OutfitRequest(FilteredRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": ["41085800-02"], "n": 3}]})
+
+    items: list[ItemId] = Field(min_length=1, max_length=20, description="the cart or wardrobe to build outfits around")
+    n: int = Field(3, ge=1, le=20)
+    budget: float | None = Field(None, gt=0, allow_inf_nan=False, description="most the whole outfit may cost")
+
+
+class OutfitItemOut(ItemOut):
+    slot: str
+    given: bool = Field(description="true for the items you gave, false for the ones added")
+
+
+class OutfitOut(BaseModel):
+    score: float
+    total_price: float | None
+    items: list[OutfitItemOut]
+
+
+class Outfits(BaseModel):
+    outfits: list[OutfitOut]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    items: int
+    generation: str
+    encoder: str
+
+
+class Problem(BaseModel):
+    detail: str

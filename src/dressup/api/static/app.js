@@ -1,0 +1,265 @@
+// DressUp's web page: plain JavaScript over the REST API, no build step.
+"use strict";
+
+const state = {offset: 0, pageSize: 24, cart: JSON.parse(localStorage.getItem("dressup.cart") || "[]")};
+const $ = (selector) => document.querySelector(selector);
+
+async function api(path, options = {}) {
+  const token = localStorage.getItem("dressup.token");
+  const headers = Object.assign({}, options.headers || {});
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(options.json);
+  }
+  const response = await fetch(path, Object.assign({}, options, {headers}));
+  if (response.status === 401 && token) {  // the account was deleted elsewhere: start afresh
+    localStorage.removeItem("dressup.token");
+    renderAccount();
+  }
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({detail: response.statusText}));
+    throw new Error(typeof problem.detail === "string" ? problem.detail : JSON.stringify(problem.detail));
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+function say(text) {
+  $("#message").textContent = text || "";
+}
+
+function filterParams() {
+  const params = new URLSearchParams();
+  for (const [name, value] of new FormData($("#filters"))) {
+    if (value !== "") params.append(name, value);
+  }
+  return params;
+}
+
+function filterObject() {
+  const filters = {};
+  for (const [name, value] of filterParams()) filters[name] = name === "max_price" ? Number(value) : value;
+  return filters;
+}
+
+// -- cards --------------------------------------------------------------------------------------
+function card(item, extra = "") {
+  const element = document.createElement("article");
+  element.className = "card";
+  element.dataset.id = item.id;
+  const price = item.price == null ? "" : `${item.price.toFixed(2)}`;
+  element.innerHTML = `
+    <img src="${item.image_url}" alt="" loading="lazy" width="160" height="200">
+    <h3></h3>
+    <p class="meta"><span class="category"></span> <span class="price">${price}</span></p>
+    ${extra}
+    <div class="actions">
+      <button class="like" title="Like">&#9829;</button>
+      <button class="similar">Similar</button>
+      <button class="add">Add to cart</button>
+    </div>`;
+  element.querySelector("h3").textContent = item.title || item.id;
+  element.querySelector(".category").textContent = [item.colour, item.category].filter(Boolean).join(" ");
+  element.querySelector(".like").onclick = () => like(item.id, element);
+  element.querySelector(".similar").onclick = () => showSimilar(item);
+  element.querySelector(".add").onclick = () => addToCart(item.id);
+  return element;
+}
+
+function fill(grid, items, extra) {
+  grid.replaceChildren(...items.map((item) => card(item, extra ? extra(item) : "")));
+}
+
+// -- views --------------------------------------------------------------------------------------
+function show(view) {
+  document.querySelectorAll(".view").forEach((v) => v.classList.toggle("active", v.id === view));
+  document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
+  if (view === "feed") loadFeed();
+  if (view === "cart") renderCart();
+}
+
+async function loadCatalog(append = false) {
+  state.offset = append ? state.offset + state.pageSize : 0;
+  const params = filterParams();
+  params.set("limit", state.pageSize);
+  params.set("offset", state.offset);
+  try {
+    const page = await api(`/items?${params}`);
+    const grid = $("#catalog-grid");
+    if (append) grid.append(...page.items.map((item) => card(item)));
+    else fill(grid, page.items);
+    $("#catalog-summary").textContent = `${page.total} items`;
+    $("#more").hidden = state.offset + page.items.length >= page.total;
+    say("");
+  } catch (error) { say(error.message); }
+}
+
+async function showSimilar(item) {
+  show("photo");
+  $("#tags").replaceChildren();
+  $("#query").replaceChildren(card(item));
+  $("#similar-title").textContent = `Similar to ${item.title || item.id}`;
+  try {
+    const result = await api(`/items/${encodeURIComponent(item.id)}/similar?k=12&${filterParams()}`);
+    fill($("#similar-grid"), result.items, (i) => `<p class="score">${i.score.toFixed(2)}</p>`);
+  } catch (error) { say(error.message); }
+}
+
+async function searchPhoto(file) {
+  const image = document.createElement("img");
+  image.src = URL.createObjectURL(file);
+  image.className = "query-photo";
+  $("#query").replaceChildren(image);
+  $("#similar-title").textContent = "Similar products";
+  const upload = () => {
+    const form = new FormData();
+    form.append("image", file);
+    return form;
+  };
+  const search = upload();
+  search.append("k", "12");
+  for (const [name, value] of filterParams()) search.append(name, value);
+  try {
+    const [similar, tags] = await Promise.all([
+      api("/similar", {method: "POST", body: search}),
+      api("/tags", {method: "POST", body: upload()}).catch(() => ({tags: {}})),
+    ]);
+    fill($("#similar-grid"), similar.items, (i) => `<p class="score">${i.score.toFixed(2)}</p>`);
+    $("#tags").replaceChildren(...Object.entries(tags.tags).flatMap(([label, tag]) => {
+      const term = document.createElement("dt");
+      term.textContent = label;
+      const value = document.createElement("dd");
+      value.textContent = `${tag.value} (${Math.round(tag.confidence * 100)}%)`;
+      return [term, value];
+    }));
+    say("");
+  } catch (error) { say(error.message); }
+}
+
+// -- account, likes and feed --------------------------------------------------------------------
+async function ensureAccount() {
+  if (!localStorage.getItem("dressup.token")) {
+    const account = await api("/users", {method: "POST", json: {}});
+    localStorage.setItem("dressup.token", account.token);
+    localStorage.setItem("dressup.user", account.user_id);
+    renderAccount();
+  }
+}
+
+function renderAccount() {
+  const user = localStorage.getItem("dressup.token") && localStorage.getItem("dressup.user");
+  const box = $("#account");
+  box.replaceChildren();
+  if (!user) {
+    box.textContent = "Like items to get a feed";
+    return;
+  }
+  const name = document.createElement("span");
+  name.textContent = user;
+  const forget = document.createElement("button");
+  forget.textContent = "Forget me";
+  forget.onclick = async () => {
+    await api("/users/me", {method: "DELETE"}).catch(() => null);
+    localStorage.removeItem("dressup.token");
+    renderAccount();
+    say("Your account and its history are deleted.");
+  };
+  box.append(name, forget);
+}
+
+async function like(itemId, element) {
+  try {
+    await ensureAccount();
+    await api("/users/me/events", {method: "POST", json: {item_id: itemId, type: "like"}});
+    element.querySelector(".like").classList.add("liked");
+    say("Liked. Your feed is updated.");
+    if ($("#feed").classList.contains("active")) loadFeed();
+  } catch (error) { say(error.message); }
+}
+
+async function loadFeed() {
+  if (!localStorage.getItem("dressup.token")) {
+    $("#feed-grid").replaceChildren();
+    return;
+  }
+  try {
+    const feed = await api(`/users/me/recommendations?k=12&${filterParams()}`);
+    fill($("#feed-grid"), feed.items, (i) => `<p class="reason">${i.reason || ""}</p>`);
+    $("#feed-summary").textContent = "Picked for you from what you liked";
+  } catch (error) { say(error.message); }
+}
+
+// -- cart and outfits ---------------------------------------------------------------------------
+function saveCart() {
+  localStorage.setItem("dressup.cart", JSON.stringify(state.cart));
+  $("#cart-count").textContent = state.cart.length;
+}
+
+function addToCart(itemId) {
+  if (!state.cart.includes(itemId)) state.cart.push(itemId);
+  saveCart();
+  say("Added to the cart.");
+}
+
+async function renderCart() {
+  const items = await Promise.all(state.cart.map((id) => api(`/items/${encodeURIComponent(id)}`).catch(() => null)));
+  state.cart = items.filter(Boolean).map((item) => item.id);
+  saveCart();
+  fill($("#cart-grid"), items.filter(Boolean));
+  $("#cart-grid").querySelectorAll(".add").forEach((button) => {
+    button.textContent = "Remove";
+    button.onclick = () => {
+      state.cart = state.cart.filter((id) => id !== button.closest(".card").dataset.id);
+      saveCart();
+      renderCart();
+    };
+  });
+}
+
+async function completeOutfits() {
+  if (!state.cart.length) return say("Put an item in the cart first.");
+  try {
+    const request = {items: state.cart, n: 3};
+    const gender = filterObject().gender;  // the category filter is for browsing: an outfit needs other categories
+    if (gender) request.gender = gender;
+    const result = await api("/outfits", {method: "POST", json: request});
+    $("#outfits").replaceChildren(...result.outfits.map((outfit, number) => {
+      const row = document.createElement("div");
+      row.className = "outfit";
+      const title = document.createElement("h3");
+      const total = outfit.total_price == null ? "" : `, ${outfit.total_price.toFixed(2)} in all`;
+      title.textContent = `Outfit ${number + 1} (match ${outfit.score.toFixed(2)}${total})`;
+      const grid = document.createElement("div");
+      grid.className = "grid";
+      fill(grid, outfit.items, (i) => `<p class="slot">${i.given ? "in your cart" : i.slot}</p>`);
+      row.append(title, grid);
+      return row;
+    }));
+    say(result.outfits.length ? "" : "No outfit fits these items and filters.");
+  } catch (error) { say(error.message); }
+}
+
+// -- start --------------------------------------------------------------------------------------
+async function loadFacets() {
+  try {
+    const facets = await api("/facets");
+    for (const name of ["category", "gender", "colour"]) {
+      const select = $(`#filters select[name=${name}]`);
+      for (const value of facets.values[name] || []) select.add(new Option(value, value));
+    }
+  } catch (error) { say(error.message); }
+}
+
+document.querySelectorAll("nav button").forEach((button) => { button.onclick = () => show(button.dataset.view); });
+$("#filters").onsubmit = (event) => {
+  event.preventDefault();
+  loadCatalog();
+  if ($("#feed").classList.contains("active")) loadFeed();
+};
+$("#more").onclick = () => loadCatalog(true);
+$("#upload input").onchange = (event) => event.target.files[0] && searchPhoto(event.target.files[0]);
+$("#complete").onclick = completeOutfits;
+saveCart();
+renderAccount();
+loadFacets();
+loadCatalog();

@@ -1,0 +1,208 @@
+"""Live catalog edits: add, change or remove single products without re-indexing the whole catalog.
+
+>>> add_item("stores/fpi", {"id": "new-1", "title": "Blue shirt", "category": "Shirts"}, image=photo_bytes)  # doctest: +SKIP
+>>> remove_item("stores/fpi", "new-1")                                                                 # doctest: +SKIP
+
+Each edit writes a new store generation (see `dressup.store`), so readers never see half an edit and a
+crash leaves the previous catalog in use. Uploaded photos are kept in ``STORE/images/`` under their
+content hash. A later ``dressup index`` from the shop's catalog file replaces the catalog with that file's
+contents, edits included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .catalog import ATTRIBUTE_PREFIX, ITEM_FIELDS, Item, split_sizes
+from .errors import DressUpError
+from .images import MAX_PIXELS, ImageInput, load_image
+from .index import IndexConfig
+from .store import Store, StoreError, UnknownItemError, store_lock, write_generation
+
+IMAGES_DIR = "images"
+EDITABLE_FIELDS = tuple(f for f in ITEM_FIELDS if f not in ("id", "image"))
+MAX_ID_LENGTH = 128
+LOCK_WAIT_SECONDS = 30.0
+
+
+class ItemEditError(DressUpError, ValueError):
+    """An item edit that cannot be applied: a bad field, a store that cannot be edited."""
+
+
+class ItemExistsError(ItemEditError):
+    """A new item whose id the store already holds."""
+
+
+def add_item(store_path: str | Path, fields: Mapping, image: ImageInput, max_pixels: int = MAX_PIXELS) -> Item:
+    """Add a product with its photo; its id must be new."""
+    item_id = _item_id(fields.get("id"))
+    return _edit(Path(store_path), item_id, fields, image, max_pixels, must_exist=False)
+
+
+def update_item(store_path: str | Path, item_id: str, fields: Mapping, image: ImageInput | None = None,
+                max_pixels: int = MAX_PIXELS) -> Item:
+    """Change a product's metadata (the fields given) and optionally its photo."""
+    return _edit(Path(store_path), _item_id(item_id), fields, image, max_pixels, must_exist=True)
+
+
+def remove_item(store_path: str | Path, item_id: str) -> None:
+    """Remove a product from the catalog and the index."""
+    store_path = Path(store_path)
+    with _locked(store_path):
+        store = _editable(store_path)
+        row = store.row(item_id)
+        if len(store) == 1:
+            raise ItemEditError("cannot remove the last item of a store")
+        keep = np.ones(len(store), bool)
+        keep[row] = False
+        _write(store, store.items[keep], np.asarray(store.embeddings(), np.float32)[keep])
+
+
+def _edit(store_path: Path, item_id: str, fields: Mapping, image: ImageInput | None, max_pixels: int, must_exist: bool) -> Item:
+    values = _checked_fields(fields)
+    photo = load_image(image, max_pixels=max_pixels) if image is not None else None  # a bad photo fails before the lock
+    with _locked(store_path):
+        store = _editable(store_path)
+        exists = item_id in store
+        if must_exist and not exists:
+            raise UnknownItemError(f"unknown item id {item_id!r}: the store has no such item")
+        if not must_exist and exists:
+            raise ItemExistsError(f"item {item_id!r} already exists; change it with an update")
+        items = store.items.copy()
+        embeddings = np.asarray(store.embeddings(), np.float32)
+        if exists:
+            row = store.row(item_id)
+        else:
+            row = len(items)
+            items.loc[row] = {column: None for column in items.columns} | {"id": item_id}
+            for name in ("title", "category", "subcategory", "colour", "gender", "sizes", "brand"):
+                items.loc[row, name] = ""
+            embeddings = np.vstack([embeddings, np.zeros((1, embeddings.shape[1]), np.float32)])
+        for name, value in values.items():
+            if name not in items.columns:
+                items[name] = None
+            items.loc[row, name] = value
+        if photo is not None:
+            path, digest = _keep_upload(store_path, image, photo)
+            items.loc[row, "image"], items.loc[row, "image_hash"] = str(path), digest
+            embeddings[row] = store.encoder.encode([photo])[0]
+        _write(store, items, embeddings)
+        return Item.from_row(items.loc[row].to_dict())
+
+
+def _checked_fields(fields: Mapping) -> dict:
+    """Item-table columns and values from an edit's fields; unknown fields are an error."""
+    values = {}
+    for name, value in fields.items():
+        if name in ("id", "image"):
+            continue
+        if name == "attributes":
+            if not isinstance(value, Mapping):
+                raise ItemEditError("attributes must be an object of name: value")
+            for key, attribute in value.items():
+                if attribute is not None and not isinstance(attribute, str | int | float | bool):
+                    raise ItemEditError(f"attribute {key!r} must be text, a number or a boolean")
+                values[ATTRIBUTE_PREFIX + str(key)] = attribute
+        elif name == "price":
+            values["price"] = _price(value)
+        elif name == "sizes":
+            values["sizes"] = "|".join(split_sizes(value))
+        elif name in EDITABLE_FIELDS:
+            values[name] = "" if value is None else str(value).strip()
+        else:
+            raise ItemEditError(f"unknown item field {name!r}; use {', '.join(EDITABLE_FIELDS)} or attributes")
+    return values
+
+
+def _price(value) -> float:
+    if value is None:
+        return math.nan
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        raise ItemEditError(f"price must be a number, not {value!r}") from None
+    if not math.isfinite(price) or price < 0:
+        raise ItemEditError(f"price must be a finite number of at least 0, not {value!r}")
+    return price
+
+
+def _item_id(value) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise ItemEditError("an item needs a non-empty id")
+    if len(text) > MAX_ID_LENGTH or any(c in text for c in "/\\\n\r\t"):
+        raise ItemEditError(f"item ids are at most {MAX_ID_LENGTH} characters without slashes or line breaks")
+    return text
+
+
+def _editable(store_path: Path) -> Store:
+    store = Store.open(store_path)
+    if store.fusion:
+        raise ItemEditError(f"{store_path}: stores with fused embeddings are edited through their catalog file and `dressup index`")
+    return store
+
+
+def _keep_upload(store_path: Path, source: ImageInput, photo) -> tuple[Path, str]:
+    """Save an uploaded photo under its content hash (written to a temporary name, then renamed)."""
+    data = source if isinstance(source, bytes) else None
+    if data is None and isinstance(source, str | Path):
+        data = Path(source).read_bytes()
+    if data is None:  # a PIL image: keep it as PNG
+        import io
+
+        buffer = io.BytesIO()
+        photo.save(buffer, format="PNG")
+        data = buffer.getvalue()
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    folder = store_path / IMAGES_DIR
+    folder.mkdir(exist_ok=True)
+    target = folder / digest
+    if not target.exists():
+        partial = folder / f".{digest}.{os.getpid()}.tmp"
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    return target, digest
+
+
+def _write(store: Store, items: pd.DataFrame, embeddings: np.ndarray) -> None:
+    manifest = store.manifest
+    details = {"counts": {k: v for k, v in manifest.get("counts", {}).items() if k != "items"}}
+    if "source" in manifest:
+        details["source"] = manifest["source"]
+    write_generation(store.path, items.reset_index(drop=True), embeddings, store.encoder,
+                     IndexConfig(**manifest.get("index_config", {})), details)
+
+
+class _locked:
+    """The store's writer lock, waiting up to LOCK_WAIT_SECONDS for another edit to finish."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = None
+
+    def __enter__(self):
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            lock = store_lock(self.path)
+            try:
+                lock.__enter__()
+                self._lock = lock
+                return self
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def __exit__(self, *exc):
+        return self._lock.__exit__(*exc)

@@ -1,0 +1,230 @@
+"""The REST API, served by a real uvicorn process over a small real Mango store (see conftest `api_url`)."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import httpx
+import pytest
+from conftest import ADMIN_KEY, running_server
+from PIL import Image
+
+from dressup import Store
+
+
+@pytest.fixture(scope="module")
+def client(api_url):
+    with httpx.Client(base_url=api_url, timeout=60) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def catalog(api_store):
+    return Store.open(api_store).items
+
+
+def signed_in(client, **body) -> dict:
+    response = client.post("/users", json=body or None)
+    assert response.status_code == 201, response.text
+    account = response.json()
+    return {"Authorization": f"Bearer {account['token']}", "user": account["user_id"]}
+
+
+def auth(headers: dict) -> dict:
+    return {"Authorization": headers["Authorization"]}
+
+
+def photo_of(catalog, row: int = 0) -> bytes:
+    with open(catalog["image"].iat[row], "rb") as handle:
+        return handle.read()
+
+
+# -- catalog and search -----------------------------------------------------------------------------
+
+def test_health_and_browsing_with_filters(client, catalog):
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["items"] == len(catalog)
+    page = client.get("/items", params={"limit": 5, "offset": 3}).json()
+    assert page["total"] == len(catalog) and [i["id"] for i in page["items"]] == catalog["id"].iloc[3:8].tolist()
+    dresses = client.get("/items", params={"category": "Dress", "limit": 200}).json()
+    assert dresses["total"] == int((catalog["category"] == "Dress").sum()) > 0
+    assert all(i["category"] == "Dress" for i in dresses["items"])
+    facets = client.get("/facets").json()
+    assert "Dress" in facets["values"]["category"] and "Women" in facets["values"]["gender"]
+
+
+def test_item_its_image_and_unknown_ids(client, catalog):
+    item_id = catalog["id"].iat[0]
+    item = client.get(f"/items/{item_id}").json()
+    assert item["id"] == item_id and item["title"] == catalog["title"].iat[0]
+    image = client.get(item["image_url"])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(image.content)).size[0] > 50
+    for path in ("/items/no-such-item", "/items/no-such-item/similar", "/items/no-such-item/image"):
+        response = client.get(path)
+        assert response.status_code == 404 and "no-such-item" in response.json()["detail"]
+
+
+def test_similar_by_id_respects_filters(client, catalog):
+    item_id = catalog["id"].iat[0]
+    found = client.get(f"/items/{item_id}/similar", params={"k": 8}).json()["items"]
+    assert len(found) == 8 and item_id not in [i["id"] for i in found]
+    assert [i["score"] for i in found] == sorted((i["score"] for i in found), reverse=True)
+    filtered = client.get(f"/items/{item_id}/similar", params={"k": 8, "category": ["Shoes", "Sandals"], "colour": "White"}).json()
+    assert filtered["items"] and all(i["category"] in ("Shoes", "Sandals") and i["colour"] == "White" for i in filtered["items"])
+    assert client.get(f"/items/{item_id}/similar", params={"where": "no_column=1"}).status_code == 422
+    assert client.get(f"/items/{item_id}/similar", params={"k": 0}).status_code == 422
+
+
+def test_upload_a_photo_finds_its_product_and_tags_it(client, catalog):
+    response = client.post("/similar", files={"image": ("photo.jpg", photo_of(catalog, 5), "image/jpeg")}, data={"k": "3"})
+    assert response.status_code == 200, response.text
+    assert response.json()["items"][0]["id"] == catalog["id"].iat[5]
+    tags = client.post("/tags", files={"image": ("photo.jpg", photo_of(catalog, 5), "image/jpeg")}).json()["tags"]
+    assert {"articleType", "baseColour"} <= set(tags) and all(0 < t["confidence"] <= 1 for t in tags.values())
+
+
+def bomb_png(side: int = 20_000) -> bytes:
+    """A valid PNG header claiming side x side pixels, with a tiny compressed body: a decompression bomb."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+    header = side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+
+
+def test_bad_uploads_are_4xx(client, catalog):
+    cases = {
+        "not an image": (b"hello, this is text", 422),
+        "truncated": (photo_of(catalog)[:400], 422),
+        "decompression bomb": (bomb_png(), 422),
+        "empty": (b"", 422),
+    }
+    for name, (data, code) in cases.items():
+        for path in ("/similar", "/tags"):
+            response = client.post(path, files={"image": ("x.jpg", data, "image/jpeg")})
+            assert response.status_code == code, (name, path, response.text)
+    assert "too many pixels" in client.post("/tags", files={"image": ("b.png", bomb_png(), "image/png")}).json()["detail"]
+    assert client.post("/similar", data={"k": "3"}).status_code == 422  # no image at all
+
+
+def test_uploads_over_10_mb_are_refused_without_being_read(client):
+    big = b"\xff\xd8" + b"\0" * (11 * 1024 * 1024)
+    response = client.post("/similar", files={"image": ("big.jpg", big, "image/jpeg")})
+    assert response.status_code == 413
+
+    def chunked():  # no Content-Length: the server must count as it reads, and stop
+        yield b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        for _ in range(12):
+            yield b"\0" * (1024 * 1024)
+
+    response = client.post("/tags", content=chunked(), headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert response.status_code == 413
+
+
+# -- users, events and recommendations --------------------------------------------------------------
+
+def test_register_events_and_forget_me(client, catalog, api_store):
+    from dressup.users import EventStore
+
+    alice, bob = signed_in(client), signed_in(client)
+    assert alice["user"] != bob["user"]
+    item_id = catalog["id"].iat[10]
+    for event in ({"item_id": item_id, "type": "like"}, {"item_id": item_id, "type": "rating", "value": 5},
+                  {"item_id": item_id, "type": "purchase", "value": 29.9}, {"item_id": item_id, "type": "view"}):
+        response = client.post("/users/me/events", json=event, headers=auth(alice))
+        assert response.status_code == 201, response.text
+    me = client.get("/users/me", headers=auth(alice)).json()
+    assert me["user_id"] == alice["user"] and me["events"] == {"like": 1, "rating": 1, "purchase": 1, "view": 1}
+    assert client.get("/users/me", headers=auth(bob)).json()["events"] == {}  # bob sees only his own
+    assert client.delete("/users/me", headers=auth(alice)).status_code == 204
+    assert client.get("/users/me", headers=auth(alice)).status_code == 401  # the token died with the account
+    database = EventStore.open(api_store)
+    assert not database.has_user(alice["user"]) and database.events(alice["user"]).empty
+    assert database.has_user(bob["user"])
+
+
+def test_auth_and_event_validation(client, catalog):
+    item_id = catalog["id"].iat[0]
+    assert client.get("/users/me").status_code == 401
+    assert client.get("/users/me", headers={"Authorization": "Bearer forged-token"}).status_code == 401
+    assert client.get("/users/me/recommendations", headers={"Authorization": "Basic abc"}).status_code == 401
+    user = signed_in(client)
+    post = lambda body: client.post("/users/me/events", json=body, headers=auth(user))
+    assert post({"item_id": item_id, "type": "rating", "value": 6}).status_code == 422
+    assert post({"item_id": item_id, "type": "rating"}).status_code == 422
+    assert post({"item_id": item_id, "type": "wink"}).status_code == 422
+    assert post({"item_id": "no-such-item", "type": "like"}).status_code == 404
+    assert client.get("/users/me", headers=auth(user)).json()["events"] == {}  # nothing half-written
+    assert client.post("/users", json={"user_id": user["user"]}).status_code == 409  # an existing id is not handed over
+
+
+def test_feed_follows_likes(client, catalog):
+    user = signed_in(client)
+    cold = client.get("/users/me/recommendations", params={"k": 6}, headers=auth(user)).json()["items"]
+    assert len(cold) == 6
+    for row in catalog.index[catalog["category"] == "Sandals"][:3]:
+        client.post("/users/me/events", json={"item_id": catalog["id"].iat[row], "type": "like"}, headers=auth(user))
+    warm = client.get("/users/me/recommendations", params={"k": 6}, headers=auth(user)).json()["items"]
+    assert [i["id"] for i in warm] != [i["id"] for i in cold]
+    assert sum(i["attributes"]["des_product_family"] == "Footwear" for i in warm) >= 3
+    filtered = client.get("/users/me/recommendations", params={"k": 6, "category": "Handbag"}, headers=auth(user)).json()["items"]
+    assert filtered and all(i["category"] == "Handbag" for i in filtered)
+
+
+def test_recommend_from_liked_items_and_outfits(client, catalog):
+    liked = catalog["id"].iloc[:3].tolist()
+    found = client.post("/recommend", json={"liked": liked, "k": 5}).json()["items"]
+    assert len(found) == 5 and not set(liked) & {i["id"] for i in found} and all(i["reason"] for i in found)
+    nested = client.post("/recommend", json={"liked": liked, "k": 5, "filters": {"category": "Dress"}}).json()["items"]
+    assert nested and all(i["category"] == "Dress" for i in nested)
+    assert client.post("/recommend", json={"liked": ["no-such-item"]}).status_code == 422
+    top = catalog.loc[catalog["attr:des_product_family"] == "Tops", "id"].iat[0]
+    outfits = client.post("/outfits", json={"items": [top], "n": 2}).json()["outfits"]
+    assert len(outfits) == 2
+    for outfit in outfits:
+        assert outfit["items"][0]["id"] == top and outfit["items"][0]["given"]
+        assert len(outfit["items"]) >= 3 and all(i["image_url"] for i in outfit["items"])
+    assert client.post("/outfits", json={"items": ["no-such-item"]}).status_code == 404
+
+
+# -- catalog writes -----------------------------------------------------------------------------------
+
+def test_catalog_writes_need_the_admin_key_and_update_the_index_live(client, catalog):
+    photo = photo_of(catalog, 20)
+    form = {"id": "new-dress-1", "title": "Test dress", "category": "Dress", "price": "49.5", "sizes": "S|M",
+            "attributes": '{"des_product_family": "Dresses"}'}
+    files = {"image": ("new.jpg", photo, "image/jpeg")}
+    assert client.post("/items", data=form, files=files).status_code == 401
+    assert client.post("/items", data=form, files=files, headers={"X-API-Key": "wrong"}).status_code == 401
+    admin = {"X-API-Key": ADMIN_KEY}
+    created = client.post("/items", data=form, files=files, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["price"] == 49.5 and created.json()["sizes"] == ["S", "M"]
+    assert client.post("/items", data=form, files=files, headers=admin).status_code == 409
+    found = client.post("/similar", files={"image": ("q.jpg", photo, "image/jpeg")}, data={"k": "2"}).json()["items"]
+    assert "new-dress-1" in [i["id"] for i in found]
+    assert client.get("/items/new-dress-1/image").content == photo
+    changed = client.put("/items/new-dress-1", data={"price": "39", "colour": "Red"}, headers=admin).json()
+    assert changed["price"] == 39 and changed["colour"] == "Red" and changed["title"] == "Test dress"
+    assert client.put("/items/new-dress-1", data={"price": "-3"}, headers=admin).status_code == 422
+    assert client.post("/items", data={**form, "id": "x2"}, files={"image": ("x.jpg", b"nope", "image/jpeg")},
+                       headers=admin).status_code == 422
+    assert client.delete("/items/new-dress-1", headers=admin).status_code == 204
+    assert client.get("/items/new-dress-1").status_code == 404
+    assert client.get("/health").json()["items"] == len(catalog)
+
+
+def test_users_on_postgresql(api_store, postgres_url, catalog, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(api_store, store, ignore=shutil.ignore_patterns("users.sqlite*"))
+    with running_server(store, DRESSUP_DATABASE_URL=postgres_url) as url, httpx.Client(base_url=url, timeout=60) as session:
+        user = signed_in(session)
+        item_id = catalog["id"].iat[0]
+        assert session.post("/users/me/events", json={"item_id": item_id, "type": "like"}, headers=auth(user)).status_code == 201
+        assert session.get("/users/me", headers=auth(user)).json()["events"] == {"like": 1}
+        assert len(session.get("/users/me/recommendations", params={"k": 4}, headers=auth(user)).json()["items"]) == 4
+        assert session.delete("/users/me", headers=auth(user)).status_code == 204
+    assert not (store / "users.sqlite").exists()

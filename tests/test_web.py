@@ -1,0 +1,130 @@
+"""The web page, driven end to end in Debian's headless Chromium (Playwright) against a real server."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO
+from PIL import Image
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("DRESSUP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+# where the screenshots are kept (git-ignored: they show the datasets' photos); the README shows web-page.png
+SCREENSHOTS = Path(os.environ.get("DRESSUP_SCREENSHOTS") or REPO / "docs" / "screenshots")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("DRESSUP_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required here but not installed (apt-get install chromium)")
+        pytest.skip("Chromium is not installed")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, api_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=api_url)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto("/")
+    page.wait_for_selector("#catalog-grid .card img")
+    yield page
+    context.close()
+    assert not problems, problems
+
+
+def cards(page, grid: str) -> list[str]:
+    return page.locator(f"{grid} .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
+
+
+def images_rendered(page, grid: str) -> bool:
+    """Every image of the grid loaded and decoded (a broken image has naturalWidth 0)."""
+    page.wait_for_function(f"[...document.querySelectorAll('{grid} img')].every(i => i.complete)")
+    return page.locator(f"{grid} img").evaluate_all("images => images.length > 0 && images.every(i => i.naturalWidth > 0)")
+
+
+def save(page, name: str) -> np.ndarray:
+    picture = page.screenshot()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / name).write_bytes(picture)
+    return np.asarray(Image.open(io.BytesIO(picture)).convert("RGB"))
+
+
+def test_browse_filter_and_see_images(page):
+    assert len(cards(page, "#catalog-grid")) == 24
+    assert images_rendered(page, "#catalog-grid")
+    pixels = save(page, "web-page.png")
+    photos = pixels[180:880]  # the product grid, below the header and filters
+    assert (np.abs(photos.astype(int) - 250).max(axis=2) > 40).mean() > 0.05  # product photos, not blank boxes
+    page.select_option("#filters select[name=category]", "Dress")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function("document.querySelector('#catalog-summary').textContent.startsWith('68 ')")
+    categories = page.locator("#catalog-grid .card .category").all_text_contents()
+    assert categories and all(c.endswith("Dress") for c in categories)
+
+
+def test_similar_items_and_photo_search_with_tags(page, api_store):
+    first = cards(page, "#catalog-grid")[0]
+    page.locator("#catalog-grid .card").first.locator(".similar").click()
+    page.wait_for_selector("#similar-grid .card")
+    similar = cards(page, "#similar-grid")
+    assert len(similar) == 12 and first not in similar
+    from dressup import Store
+
+    photo = Store.open(api_store).items["image"].iat[7]
+    page.set_input_files("#upload input[type=file]", photo)
+    page.wait_for_selector("#tags dt")
+    page.wait_for_function("document.querySelector('#similar-grid .card .score').textContent.startsWith('1.00')")
+    assert "articleType" in page.locator("#tags").inner_text()
+    assert images_rendered(page, "#similar-grid")
+
+
+def test_likes_update_the_feed(page):
+    page.click("nav button[data-view=feed]")
+    assert cards(page, "#feed-grid") == []
+    page.click("nav button[data-view=catalog]")
+    page.select_option("#filters select[name=category]", "Sandals")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function("document.querySelector('#catalog-summary').textContent.startsWith('19 ')")
+    for number in range(3):
+        page.locator("#catalog-grid .card .like").nth(number).click()
+        page.wait_for_selector(f"#catalog-grid .card:nth-child({number + 1}) .like.liked")
+    page.select_option("#filters select[name=category]", "")
+    page.click("#filters button[type=submit]")
+    page.click("nav button[data-view=feed]")
+    page.wait_for_selector("#feed-grid .card")
+    feed = page.locator("#feed-grid .card .category").all_text_contents()
+    assert len(feed) == 12 and sum("Sandals" in c or "Shoes" in c for c in feed) >= 3
+    page.click("#account button")  # forget me
+    page.wait_for_function("document.querySelector('#account').textContent.includes('Like items')")
+
+
+def test_cart_to_complete_outfits(page):
+    page.select_option("#filters select[name=category]", "Top")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function("document.querySelector('#catalog-summary').textContent.startsWith('60 ')")
+    top = cards(page, "#catalog-grid")[0]
+    page.locator("#catalog-grid .card").first.locator(".add").click()
+    page.click("nav button[data-view=cart]")
+    page.wait_for_selector("#cart-grid .card")
+    assert cards(page, "#cart-grid") == [top]
+    page.click("#complete")
+    page.wait_for_selector("#outfits .outfit")
+    outfits = page.locator("#outfits .outfit")
+    assert outfits.count() == 3
+    for number in range(3):
+        ids = cards(page, f"#outfits .outfit:nth-child({number + 1}) .grid")
+        assert ids[0] == top and len(ids) >= 3
+    assert images_rendered(page, "#outfits")
+    save(page, "web-outfits.png")
