@@ -69,6 +69,7 @@ class Shop:
         self._facets: Facets | None = None
         self._items: dict[int, Item] = {}
         self._records: list[dict] | None = None
+        self.memo: dict = {}  # values derived from the current store generation, for the layers above (dropped on reload)
 
     # -- keeping current ----------------------------------------------------------------------
     @property
@@ -88,7 +89,7 @@ class Shop:
             if store.manifest["generation"] == self._store.manifest["generation"]:
                 return
             self._store, self._recommender, self._outfits, self._facets = store, None, None, None
-            self._items, self._records = {}, None
+            self._items, self._records, self.memo = {}, None, {}
 
     # -- catalog ------------------------------------------------------------------------------
     def item(self, item_id: str) -> Item:

@@ -28,6 +28,20 @@ class FilterFields(BaseModel):
         None, description="more filters as column=value or column!=value", examples=[["usage=Casual"]])
 
 
+class FilterQuery(BaseModel):
+    """The filter fields of a query string: ``?category=Shirts&category=Tshirts&max_price=50``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    category: list[Annotated[str, Field(max_length=200)]] = Field([], description="any of these categories")
+    gender: list[Annotated[str, Field(max_length=200)]] = []
+    colour: list[Annotated[str, Field(max_length=200)]] = []
+    min_price: float | None = Field(None, ge=0, allow_inf_nan=False)
+    max_price: float | None = Field(None, ge=0, allow_inf_nan=False, description="the budget: most an item may cost")
+    size: str | None = Field(None, max_length=40)
+    where: list[Annotated[str, Field(max_length=300)]] = Field([], description="column=value or column!=value")
+
+
 class FilteredRequest(FilterFields):
     """A request body with filters, given either beside its other fields or as a ``filters`` object."""
 
