@@ -42,3 +42,14 @@ def test_an_empty_admin_key_leaves_catalog_writes_off(tmp_path):
     assert Settings(store=tmp_path, admin_key="").admin_key is None
     assert Settings(store=tmp_path, admin_key=" ").admin_key is None
     assert Settings(store=tmp_path, admin_key="k").admin_key.get_secret_value() == "k"
+
+
+def test_settings_come_from_a_file_and_the_environment(tmp_path, monkeypatch):
+    settings_file = tmp_path / "dressup.env"
+    settings_file.write_text("DRESSUP_MAX_UPLOAD_MB=5\nDRESSUP_ADMIN_KEY=from-file\n")
+    monkeypatch.setenv("DRESSUP_SEARCH_THREADS", "2")
+    settings = Settings.load(settings_file, store=tmp_path)
+    assert settings.max_body_bytes == 5 * 1024 * 1024 and settings.search_threads == 2
+    assert settings.admin_key.get_secret_value() == "from-file"
+    monkeypatch.setenv("DRESSUP_ADMIN_KEY", "from-environment")  # the environment wins over the file
+    assert Settings.load(settings_file, store=tmp_path).admin_key.get_secret_value() == "from-environment"
