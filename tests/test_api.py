@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zlib
 
 import httpx
@@ -98,6 +99,8 @@ def test_bad_uploads_are_4xx(client, catalog):
         "not an image": (b"hello, this is text", 422),
         "truncated": (photo_of(catalog)[:400], 422),
         "decompression bomb": (bomb_png(), 422),
+        "crafted PPM": (b"P6\n2w5 2\n255\n" + b"\0" * 12, 422),  # Pillow's decoder raises ValueError on it
+        "EPS (not an upload format)": (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", 422),
         "empty": (b"", 422),
     }
     for name, (data, code) in cases.items():
@@ -204,10 +207,15 @@ def test_catalog_writes_need_the_admin_key_and_update_the_index_live(client, cat
     assert client.post("/items", data=form, files=files, headers=admin).status_code == 409
     found = client.post("/similar", files={"image": ("q.jpg", photo, "image/jpeg")}, data={"k": "2"}).json()["items"]
     assert "new-dress-1" in [i["id"] for i in found]
-    assert client.get("/items/new-dress-1/image").content == photo
+    image = client.get("/items/new-dress-1/image")
+    assert image.content == photo and image.headers["content-type"] == "image/jpeg"
     changed = client.put("/items/new-dress-1", data={"price": "39", "colour": "Red"}, headers=admin).json()
     assert changed["price"] == 39 and changed["colour"] == "Red" and changed["title"] == "Test dress"
     assert client.put("/items/new-dress-1", data={"price": "-3"}, headers=admin).status_code == 422
+    assert client.put("/items/new-dress-1", data={"attributes": '{"w": Infinity}'}, headers=admin).status_code == 422
+    text_column = client.put("/items/new-dress-1", data={"attributes": '{"des_line": 5}'}, headers=admin)  # a number in text
+    assert text_column.status_code == 200 and text_column.json()["attributes"]["des_line"] == "5"
+    json.loads(client.get("/items/new-dress-1/similar", params={"k": 3}).text)  # strict JSON
     assert client.post("/items", data={**form, "id": "x2"}, files={"image": ("x.jpg", b"nope", "image/jpeg")},
                        headers=admin).status_code == 422
     assert client.delete("/items/new-dress-1", headers=admin).status_code == 204
@@ -228,3 +236,22 @@ def test_users_on_postgresql(api_store, postgres_url, catalog, tmp_path):
         assert len(session.get("/users/me/recommendations", params={"k": 4}, headers=auth(user)).json()["items"]) == 4
         assert session.delete("/users/me", headers=auth(user)).status_code == 204
     assert not (store / "users.sqlite").exists()
+
+
+def test_a_reloaded_shop_never_mixes_generations(api_store, tmp_path):
+    import shutil
+
+    from dressup.editing import remove_item
+    from dressup.service import Shop
+
+    store = tmp_path / "store"
+    shutil.copytree(api_store, store)
+    shop = Shop(store)
+    before = shop.generation
+    ids = before.store.ids.tolist()
+    remove_item(store, ids[0])
+    shop.reload()
+    after = shop.generation
+    assert after is not before and len(after.items) == len(ids) - 1
+    assert all(shop.item(item_id).id == item_id for item_id in ids[1:])  # every id still finds its own item
+    assert all(before.items[before.store.row(item_id)].id == item_id for item_id in ids)  # the old one stays whole

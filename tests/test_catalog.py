@@ -130,8 +130,8 @@ def test_unreadable_transactions_are_a_catalog_error(tmp_path):
 
 
 def test_mixed_numbers_and_text_in_a_column_become_text():
-    from dressup.catalog import _one_type
+    from dressup.catalog import parquet_safe
 
-    values = _one_type(pd.Series([38, "XL", None], dtype=object)).tolist()
+    values = parquet_safe(pd.Series([38, "XL", None], dtype=object)).tolist()
     assert values[:2] == ["38", "XL"] and pd.isna(values[2])
-    assert _one_type(pd.Series([1.5, None])).dtype == float
+    assert parquet_safe(pd.Series([1.5, None])).dtype == float

@@ -252,3 +252,15 @@ def test_cli_add_rejects_unknown_items(hm_store_path, tmp_path):
 def test_hm_sample_reads_completely():
     table, report = read_events(HM / "transactions.csv")
     assert report.layout == "hm" and len(table) == report.rows == 6936 and not report.skipped
+
+
+def test_an_event_racing_forget_me_does_not_bring_the_user_back(events_url):
+    from dressup.users import UnknownUserError
+
+    events = EventStore.open(url=events_url)
+    user, _ = events.register()
+    events.add_for_user(user, "0706016001", "like")
+    assert events.forget(user) == 1
+    with pytest.raises(UnknownUserError):
+        events.add_for_user(user, "0706016001", "like")
+    assert not events.has_user(user) and events.count() == 0

@@ -85,7 +85,7 @@ def test_similar_items_and_photo_search_with_tags(page, api_store):
     photo = Store.open(api_store).items["image"].iat[7]
     page.set_input_files("#upload input[type=file]", photo)
     page.wait_for_selector("#tags dt")
-    page.wait_for_function("document.querySelector('#similar-grid .card .score').textContent.startsWith('1.00')")
+    page.wait_for_function("document.querySelector('#similar-grid .card .note').textContent.startsWith('1.00')")
     assert "articleType" in page.locator("#tags").inner_text()
     assert images_rendered(page, "#similar-grid")
 

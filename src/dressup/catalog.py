@@ -337,11 +337,11 @@ def _finish(items: pd.DataFrame, raw: pd.DataFrame, image_root: Path) -> pd.Data
     root = os.path.abspath(image_root)
     items["image"] = [_absolute(path, root) for path in items["image"]]
     for column in raw.columns:
-        items[ATTRIBUTE_PREFIX + str(column)] = _one_type(raw[column])
+        items[ATTRIBUTE_PREFIX + str(column)] = parquet_safe(raw[column])
     return items[list(ITEM_FIELDS) + [c for c in items.columns if c.startswith(ATTRIBUTE_PREFIX)]]
 
 
-def _one_type(column: pd.Series) -> pd.Series:
+def parquet_safe(column: pd.Series) -> pd.Series:
     """A column Parquet can store: mixed numbers and text (e.g. sizes 38 and "XL") become text."""
     if column.dtype != object:
         return column
@@ -370,13 +370,13 @@ def split_sizes(value) -> list[str]:
 
 
 def _plain(value):
-    """Attribute values as JSON-friendly scalars (NaN becomes None)."""
+    """Attribute values as JSON-friendly scalars (NaN and infinities become None)."""
     if value is None:
         return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
     if isinstance(value, (list, dict)):
         return json.dumps(value)
     return value

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
-from .catalog import ATTRIBUTE_PREFIX, ITEM_FIELDS, Item, split_sizes
+from .catalog import ATTRIBUTE_PREFIX, ITEM_FIELDS, Item, parquet_safe, split_sizes
 from .errors import DressUpError
-from .images import MAX_PIXELS, ImageInput, load_image
+from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
 from .index import IndexConfig
-from .store import Store, StoreError, UnknownItemError, store_lock, write_generation
+from .store import Store, StoreBusyError, UnknownItemError, store_lock, write_generation
 
 IMAGES_DIR = "images"
 EDITABLE_FIELDS = tuple(f for f in ITEM_FIELDS if f not in ("id", "image"))
@@ -68,7 +69,7 @@ def remove_item(store_path: str | Path, item_id: str) -> None:
 
 def _edit(store_path: Path, item_id: str, fields: Mapping, image: ImageInput | None, max_pixels: int, must_exist: bool) -> Item:
     values = _checked_fields(fields)
-    photo = load_image(image, max_pixels=max_pixels) if image is not None else None  # a bad photo fails before the lock
+    photo = load_image(image, max_pixels=max_pixels, formats=UPLOAD_FORMATS) if image is not None else None  # fails before the lock
     with _locked(store_path):
         store = _editable(store_path)
         exists = item_id in store
@@ -87,14 +88,12 @@ def _edit(store_path: Path, item_id: str, fields: Mapping, image: ImageInput | N
                 items.loc[row, name] = ""
             embeddings = np.vstack([embeddings, np.zeros((1, embeddings.shape[1]), np.float32)])
         for name, value in values.items():
-            if name not in items.columns:
-                items[name] = None
-            items.loc[row, name] = value
+            _assign(items, row, name, value)
         if photo is not None:
-            path, digest = _keep_upload(store_path, image, photo)
+            path, digest = _keep_upload(store_path, image)
             items.loc[row, "image"], items.loc[row, "image_hash"] = str(path), digest
             embeddings[row] = store.encoder.encode([photo])[0]
-        _write(store, items, embeddings)
+        _write(store, items, embeddings, same_vectors=exists and photo is None)
         return Item.from_row(items.loc[row].to_dict())
 
 
@@ -110,6 +109,8 @@ def _checked_fields(fields: Mapping) -> dict:
             for key, attribute in value.items():
                 if attribute is not None and not isinstance(attribute, str | int | float | bool):
                     raise ItemEditError(f"attribute {key!r} must be text, a number or a boolean")
+                if isinstance(attribute, float) and not math.isfinite(attribute):
+                    raise ItemEditError(f"attribute {key!r} must be a finite number, not {attribute}")
                 values[ATTRIBUTE_PREFIX + str(key)] = attribute
         elif name == "price":
             values["price"] = _price(value)
@@ -150,21 +151,25 @@ def _editable(store_path: Path) -> Store:
     return store
 
 
-def _keep_upload(store_path: Path, source: ImageInput, photo) -> tuple[Path, str]:
-    """Save an uploaded photo under its content hash (written to a temporary name, then renamed)."""
-    data = source if isinstance(source, bytes) else None
-    if data is None and isinstance(source, str | Path):
-        data = Path(source).read_bytes()
-    if data is None:  # a PIL image: keep it as PNG
-        import io
+def _keep_upload(store_path: Path, source: ImageInput) -> tuple[Path, str]:
+    """Save an uploaded photo under its content hash and format's extension (a temporary name, then a rename);
+    the absolute path goes into the item table, so the store works from any working directory."""
+    import io
 
+    from PIL import Image
+
+    if isinstance(source, Image.Image):  # an image object: keep it as PNG
         buffer = io.BytesIO()
-        photo.save(buffer, format="PNG")
+        source.save(buffer, format="PNG")
         data = buffer.getvalue()
+    else:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    extension = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}.get(
+        Image.open(io.BytesIO(data)).format, "")
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    folder = store_path / IMAGES_DIR
+    folder = (store_path / IMAGES_DIR).resolve()
     folder.mkdir(exist_ok=True)
-    target = folder / digest
+    target = folder / f"{digest}{extension}"
     if not target.exists():
         partial = folder / f".{digest}.{os.getpid()}.tmp"
         with open(partial, "wb") as handle:
@@ -175,13 +180,36 @@ def _keep_upload(store_path: Path, source: ImageInput, photo) -> tuple[Path, str
     return target, digest
 
 
-def _write(store: Store, items: pd.DataFrame, embeddings: np.ndarray) -> None:
+def _assign(items: pd.DataFrame, row: int, name: str, value) -> None:
+    """Set one cell; a value the column's type cannot hold (text in a number column ...) turns the column into text."""
+    if name not in items.columns:
+        items[name] = pd.Series([None] * len(items), dtype=object, index=items.index)
+    try:
+        items.loc[row, name] = value
+        return
+    except (TypeError, ValueError):
+        pass
+    column = items[name].astype(object)
+    items[name] = column.where(column.notna(), None).map(lambda v: v if v is None else str(v))
+    items.loc[row, name] = None if value is None else str(value)
+
+
+def _write(store: Store, items: pd.DataFrame, embeddings: np.ndarray, same_vectors: bool = False) -> None:
+    """Write the edited catalog as a new generation; with ``same_vectors`` (metadata only) the index is copied."""
     manifest = store.manifest
     details = {"counts": {k: v for k, v in manifest.get("counts", {}).items() if k != "items"}}
     if "source" in manifest:
         details["source"] = manifest["source"]
-    write_generation(store.path, items.reset_index(drop=True), embeddings, store.encoder,
-                     IndexConfig(**manifest.get("index_config", {})), details)
+    config = IndexConfig(**manifest.get("index_config", {}))
+    reuse = same_vectors and manifest.get("index", {}).get("kind") == config.resolve(len(items))
+    for column in items.columns:
+        if column.startswith(ATTRIBUTE_PREFIX):
+            items[column] = parquet_safe(items[column])  # mixed numbers and text: Parquet stores them as text
+    try:
+        write_generation(store.path, items.reset_index(drop=True), embeddings, store.encoder, config, details,
+                         same_vectors_as=store.generation_path if reuse else None)
+    except (TypeError, ValueError, ArrowException) as error:
+        raise ItemEditError(f"cannot store the edited catalog: {error}") from None
 
 
 class _locked:
@@ -199,7 +227,7 @@ class _locked:
                 lock.__enter__()
                 self._lock = lock
                 return self
-            except StoreError:
+            except StoreBusyError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)

@@ -21,33 +21,41 @@ class ImageError(DressUpError, ValueError):
     """An image that cannot be read: missing, truncated, not an image, or too large."""
 
 
-def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, draft_size: int | None = None) -> Image.Image:
+#: What uploads may be: the formats of product photos (no EPS, PSD, DDS ... whose decoders are a larger attack surface).
+UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, draft_size: int | None = None,
+               formats: tuple[str, ...] | None = None) -> Image.Image:
     """Open an image as RGB, compositing transparency onto white.
 
-    ``draft_size`` lets the JPEG decoder skip detail that the model will not see anyway.
+    ``draft_size`` lets the JPEG decoder skip detail that the model will not see anyway; ``formats``
+    limits the decoders tried (e.g. `UPLOAD_FORMATS` for files from the internet).
     """
     if isinstance(source, Image.Image):
         image = source
     else:
         name = "uploaded image" if isinstance(source, bytes) else str(source)
         try:
-            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=formats)
         except FileNotFoundError:
             raise ImageError(f"{name}: no such file") from None
         except Image.DecompressionBombError as error:
             raise ImageError(f"{name}: refused, too many pixels ({error})") from None
         except UnidentifiedImageError:
-            raise ImageError(f"{name}: not an image in a format Pillow reads (JPEG, PNG, WebP ...)") from None
-        except OSError as error:
-            raise ImageError(f"{name}: not a readable image ({error})") from None
+            accepted = ", ".join(formats) if formats else "JPEG, PNG, WebP ..."
+            raise ImageError(f"{name}: not an image in a format Pillow reads ({accepted})") from None
+        except Exception as error:  # noqa: BLE001 - decoders raise ValueError, NotImplementedError ... on crafted files
+            raise ImageError(f"{name}: not a readable image ({type(error).__name__}: {error})") from None
         if image.width * image.height > max_pixels:
             raise ImageError(f"{name}: {image.width}x{image.height} pixels is over the limit of {max_pixels}")
         try:
             if draft_size and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
             image.load()
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-            raise ImageError(f"{name}: corrupt image ({error})") from None
+            return _to_rgb(image)
+        except Exception as error:  # noqa: BLE001 - the same, while decoding
+            raise ImageError(f"{name}: corrupt image ({type(error).__name__}: {error})") from None
     return _to_rgb(image)
 
 

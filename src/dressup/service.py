@@ -10,6 +10,7 @@ written a new store generation. It is safe to share between threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -21,21 +22,13 @@ import pandas as pd
 
 from . import editing
 from .catalog import Item
-from .errors import DressUpError
 from .filters import Filters
-from .images import MAX_PIXELS, load_image
+from .images import MAX_PIXELS, UPLOAD_FORMATS, load_image
 from .outfits import CompletedOutfit, NoOutfitModelError, OutfitModel
 from .recommenders import Recommendation, Recommender, RecommenderConfig
 from .store import Match, Store, read_manifest
 from .tagging import DEFAULT_TAGGER, Tag, Tagger
 from .users import EventStore
-
-
-class UnknownUserError(DressUpError, KeyError):
-    """A user id the database does not hold."""
-
-    def __str__(self) -> str:
-        return self.args[0]
 
 
 @dataclass(frozen=True)
@@ -47,82 +40,103 @@ class Facets:
     max_price: float | None
 
 
+class Generation:
+    """One store generation and what is derived from it, replaced as a whole when the store changes, so that a
+    request never mixes rows of one generation with items of another."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.items = [Item.from_row(row) for row in store.items.to_dict("records")]  # one pass: cheap per item
+        self.memo: dict = {}  # values the layers above derive from this generation (e.g. serialised items)
+        self.facets: Facets | None = None
+        self.recommender: Recommender | None = None
+        self.outfits: OutfitModel | None | bool = None  # False: the store has no outfit model
+
+    @property
+    def name(self) -> str:
+        return self.store.manifest["generation"]
+
+
 class Shop:
     """A store opened for serving: search, tagging, users, recommendations, outfits and catalog edits."""
 
     FACET_FIELDS = ("category", "gender", "colour", "subcategory", "brand")
 
     def __init__(self, store_path: str | Path, database_url: str | None = None, recommender_config: RecommenderConfig | None = None,
-                 tagger: str | Path = DEFAULT_TAGGER, max_pixels: int = MAX_PIXELS, check_every: float = 1.0):
+                 tagger: str | Path = DEFAULT_TAGGER, max_pixels: int = MAX_PIXELS, check_every: float = 1.0, watch: bool = False):
+        """``watch``: look for new generations in a background thread (servers), so that no request waits for a
+        reload; otherwise the check happens on access, at most every ``check_every`` seconds."""
         self.path = Path(store_path)
         self.max_pixels = max_pixels
         self.check_every = check_every
         self._recommender_config = recommender_config
         self._tagger_name = tagger
         self._lock = threading.RLock()
-        self._store = Store.open(self.path)
+        self._generation = Generation(Store.open(self.path))
         self._checked_at = time.monotonic()
         self.events = EventStore.open(self.path, url=database_url)
-        self._recommender: Recommender | None = None
-        self._outfits: OutfitModel | None | bool = None  # False: the store has no outfit model
         self._tagger: Tagger | None = None
-        self._facets: Facets | None = None
-        self._items: dict[int, Item] = {}
-        self._records: list[dict] | None = None
-        self.memo: dict = {}  # values derived from the current store generation, for the layers above (dropped on reload)
+        self._watching = watch
+        if watch:
+            threading.Thread(target=self._watch, name="dressup-store-watch", daemon=True).start()
 
     # -- keeping current ----------------------------------------------------------------------
     @property
+    def generation(self) -> Generation:
+        """The current generation; take it once per request and use it throughout."""
+        if not self._watching and time.monotonic() - self._checked_at >= self.check_every:
+            self._checked_at = time.monotonic()
+            self._reload_if_changed()
+        return self._generation
+
+    @property
     def store(self) -> Store:
-        """The current generation of the store (re-read when another process has written a new one)."""
-        now = time.monotonic()
-        if now - self._checked_at >= self.check_every:
-            self._checked_at = now
-            if read_manifest(self.path)["generation"] != self._store.manifest["generation"]:
-                self.reload()
-        return self._store
+        return self.generation.store
+
+    @property
+    def memo(self) -> dict:
+        return self.generation.memo
 
     def reload(self) -> None:
-        """Open the store's current generation and drop everything derived from the old one."""
+        """Open the store's current generation, if it is new, and drop everything derived from the old one."""
+        self._reload_if_changed()
+
+    def _reload_if_changed(self) -> None:
         with self._lock:
-            store = Store.open(self.path)
-            if store.manifest["generation"] == self._store.manifest["generation"]:
-                return
-            self._store, self._recommender, self._outfits, self._facets = store, None, None, None
-            self._items, self._records, self.memo = {}, None, {}
+            if read_manifest(self.path)["generation"] != self._generation.name:
+                self._generation = Generation(Store.open(self.path))  # built whole, then swapped in one assignment
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.check_every)
+            try:
+                self._reload_if_changed()
+            except Exception:  # a generation being written, a damaged one ...: the current one keeps serving
+                logging.getLogger(__name__).exception("could not load the new store generation")
 
     # -- catalog ------------------------------------------------------------------------------
     def item(self, item_id: str) -> Item:
-        return self.item_at(self.store.row(item_id))
-
-    def item_at(self, row: int) -> Item:
-        """The item in a row of the current store (kept once read: a search result's items are read again and again)."""
-        items = self._items
-        if row not in items:
-            if self._records is None:  # one pass over the table is far cheaper than a pandas row lookup per item
-                self._records = self.store.items.to_dict("records")
-            items[row] = Item.from_row(self._records[row])
-        return items[row]
+        generation = self.generation
+        return generation.items[generation.store.row(item_id)]
 
     def items(self, filters: Filters | None = None, limit: int = 24, offset: int = 0) -> tuple[int, list[Item]]:
         """A page of the catalog (in catalog order) and the number of items that pass the filters."""
-        store = self.store
-        allowed = store.filter_index.mask(filters)
-        rows = np.arange(len(store)) if allowed is None else np.flatnonzero(allowed)
-        page = store.items.iloc[rows[offset : offset + limit]]
-        return len(rows), [Item.from_row(row) for row in page.to_dict("records")]
+        generation = self.generation
+        allowed = generation.store.filter_index.mask(filters)
+        rows = np.arange(len(generation.store)) if allowed is None else np.flatnonzero(allowed)
+        return len(rows), [generation.items[row] for row in rows[offset : offset + limit]]
 
     def facets(self) -> Facets:
         """Values to offer in filter menus (the 200 most frequent of each field), cached per store generation."""
-        store = self.store
-        if self._facets is None:
-            values = {}
+        generation = self.generation
+        if generation.facets is None:
+            items, values = generation.store.items, {}
             for name in self.FACET_FIELDS:
-                counts = store.items[name].astype(str).replace({"nan": "", "None": ""}).value_counts()
+                counts = items[name].astype(str).replace({"nan": "", "None": ""}).value_counts()
                 values[name] = sorted(v for v in counts.index[:200] if v)
-            prices = pd.to_numeric(store.items["price"], errors="coerce").dropna()
-            self._facets = Facets(values, float(prices.min()) if len(prices) else None, float(prices.max()) if len(prices) else None)
-        return self._facets
+            prices = pd.to_numeric(items["price"], errors="coerce").dropna()
+            generation.facets = Facets(values, float(prices.min()) if len(prices) else None, float(prices.max()) if len(prices) else None)
+        return generation.facets
 
     def add_item(self, fields: Mapping, image: bytes) -> Item:
         item = editing.add_item(self.path, fields, image, max_pixels=self.max_pixels)
@@ -143,14 +157,17 @@ class Shop:
         return self.store.similar(item=item_id, k=k, filters=filters)
 
     def similar_to_image(self, image: bytes, k: int = 10, filters: Filters | None = None) -> list[Match]:
-        return self.store.similar(image=load_image(image, max_pixels=self.max_pixels), k=k, filters=filters)
+        return self.store.similar(image=self._photo(image), k=k, filters=filters)
 
     def tags(self, image: bytes) -> dict[str, Tag]:
-        photo = load_image(image, max_pixels=self.max_pixels)
+        photo = self._photo(image)
         if self._tagger is None:
             with self._lock:
                 self._tagger = self._tagger or Tagger.load(self._tagger_name)
         return self._tagger.tag([photo])[0]
+
+    def _photo(self, data: bytes):
+        return load_image(data, max_pixels=self.max_pixels, formats=UPLOAD_FORMATS)
 
     # -- users --------------------------------------------------------------------------------
     def register(self, user_id: str | None = None) -> tuple[str, str]:
@@ -162,11 +179,9 @@ class Shop:
     def add_event(self, user_id: str, item_id: str, kind: str, value: float | None = None) -> None:
         """Record what a user did with an item; an item the catalog does not hold is an `UnknownItemError`."""
         self.store.row(item_id)
-        self.events.add(user_id, item_id, kind, value)
+        self.events.add_for_user(user_id, item_id, kind, value)
 
     def user(self, user_id: str) -> dict:
-        if not self.events.has_user(user_id):
-            raise UnknownUserError(f"unknown user {user_id!r}")
         return self.events.summary(user_id)
 
     def forget(self, user_id: str) -> int:
@@ -175,11 +190,11 @@ class Shop:
     # -- recommendations and outfits ----------------------------------------------------------
     @property
     def recommender(self) -> Recommender:
-        store = self.store
+        generation = self.generation
         with self._lock:
-            if self._recommender is None or self._recommender.store is not store:
-                self._recommender = Recommender(store, self.events, self._recommender_config)
-            return self._recommender
+            if generation.recommender is None:
+                generation.recommender = Recommender(generation.store, self.events, self._recommender_config)
+            return generation.recommender
 
     def recommend(self, user_id: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
         return self.recommender.recommend(user_id, k, filters)
@@ -190,16 +205,16 @@ class Shop:
     @property
     def outfit_model(self) -> OutfitModel:
         """The store's outfit model; `NoOutfitModelError` when none was trained for it."""
-        store = self.store
+        generation = self.generation
         with self._lock:
-            if self._outfits is None or (self._outfits is not False and self._outfits.store is not store):
+            if generation.outfits is None:
                 try:
-                    self._outfits = OutfitModel.load(store)
+                    generation.outfits = OutfitModel.load(generation.store)
                 except NoOutfitModelError:
-                    self._outfits = False
-            if self._outfits is False:
-                raise NoOutfitModelError(f"{self.path}: this store has no outfit model; train one with `dressup outfits train`")
-            return self._outfits
+                    generation.outfits = False
+        if generation.outfits is False:
+            raise NoOutfitModelError(f"{self.path}: this store has no outfit model; train one with `dressup outfits train`")
+        return generation.outfits
 
     def outfits(self, items: Sequence[str], n: int = 3, filters: Filters | None = None,
                 budget: float | None = None) -> list[CompletedOutfit]:

@@ -49,6 +49,10 @@ class StoreError(DressUpError, ValueError):
     """A store that does not exist or cannot be opened."""
 
 
+class StoreBusyError(StoreError):
+    """Another process holds the store's writer lock."""
+
+
 class UnknownItemError(DressUpError, KeyError):
     """An item id that the store does not hold."""
 
@@ -260,7 +264,7 @@ def store_lock(path: Path):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StoreError(f"{path}: another process is writing this store") from None
+            raise StoreBusyError(f"{path}: another process is writing this store") from None
         try:
             yield
         finally:

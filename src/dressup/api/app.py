@@ -23,9 +23,9 @@ from ..editing import ItemEditError, ItemExistsError
 from ..errors import DressUpError
 from ..filters import Filters
 from ..outfits import NoOutfitModelError
-from ..service import Shop, UnknownUserError
-from ..store import UnknownItemError
-from ..users import UserExistsError
+from ..service import Shop
+from ..store import StoreBusyError, UnknownItemError
+from ..users import UnknownUserError, UserExistsError
 from . import schemas
 from .settings import Settings
 
@@ -39,11 +39,10 @@ ERRORS = {401: "missing, invalid or revoked token", 404: "unknown item or user",
 def create_app(settings: Settings | None = None, shop: Shop | None = None) -> FastAPI:
     """The app for one store; ``settings`` default to the ``DRESSUP_*`` environment variables."""
     settings = settings or Settings()
-    shop = shop or Shop(settings.store, settings.database_url, max_pixels=settings.max_pixels)
+    shop = shop or Shop(settings.store, settings.database_url, max_pixels=settings.max_pixels, watch=True)
     # requests run side by side: a team of BLAS/OpenMP threads per vector search would only fight over the cores
     # (limited once FAISS and NumPy have loaded their thread libraries, which the store has done)
     threadpool_limits(settings.search_threads)
-    shop.item_at(0)  # reads the item table once, before the first request
     app = FastAPI(
         title="DressUp",
         version=__version__,
@@ -69,7 +68,7 @@ def app_from_environment() -> FastAPI:
 # -- errors -----------------------------------------------------------------------------------
 
 def _add_error_handlers(app: FastAPI) -> None:
-    by_class = [(UnknownItemError, 404), (UnknownUserError, 404), (ItemExistsError, 409), (UserExistsError, 409), (NoOutfitModelError, 409),
+    by_class = [(UnknownItemError, 404), (UnknownUserError, 404), (ItemExistsError, 409), (UserExistsError, 409), (NoOutfitModelError, 409), (StoreBusyError, 409),
                 (ItemEditError, 422), (DressUpError, 422)]
 
     async def handle(_request: Request, error: Exception) -> JSONResponse:
@@ -171,13 +170,16 @@ def item_out(item: Item, score: float | None = None, **extra) -> dict:
 
 def matches_out(shop: Shop, matches) -> Response:
     """Search results as JSON, each item serialised once per store generation (the hot path of a product page)."""
-    serialised = shop.memo.setdefault("item-json", {})  # by id: rows change meaning when the store changes
+    generation = shop.generation
+    serialised = generation.memo.setdefault("item-json", {})  # by id: rows change meaning when the store changes
     parts = []
     for match in matches:
         if match.id not in serialised:
-            data = item_out(shop.item(match.id))
+            if match.id not in generation.store:
+                continue  # removed since the search ran
+            data = item_out(generation.items[generation.store.row(match.id)])
             del data["score"]
-            serialised[match.id] = json.dumps(data, separators=(",", ":")).encode()[1:]  # without its "{"
+            serialised[match.id] = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()[1:]  # without its "{"
         parts.append(b'{"score":%s,%s' % (json.dumps(round(match.score, 6)).encode(), serialised[match.id]))
     return Response(b'{"items":[' + b",".join(parts) + b"]}", media_type="application/json")
 

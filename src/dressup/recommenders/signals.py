@@ -21,11 +21,14 @@ EVENT_WEIGHTS = {"purchase": 1.0, "cart": 0.6, "like": 0.8, "view": 0.15, "disli
 def event_weights(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: float, weights: dict | None = None) -> np.ndarray:
     """Each event's signed weight: its kind (or rating) times a recency decay halving every ``half_life_days``."""
     weights = weights or EVENT_WEIGHTS
-    base = events["kind"].map(weights).astype(float)
-    ratings = events["kind"] == "rating"
-    base[ratings] = (events.loc[ratings, "value"].astype(float) - 3.0) / 2.0
-    age = (as_of - events["timestamp"]).dt.total_seconds().to_numpy() / 86_400.0
-    return base.fillna(0.0).to_numpy() * 0.5 ** (np.maximum(age, 0.0) / half_life_days)
+    kinds = events["kind"].to_numpy(dtype=object)
+    base = np.zeros(len(kinds))  # NumPy, not pandas: a user's few events are weighted on every request
+    for kind, weight in weights.items():
+        base[kinds == kind] = weight
+    ratings = kinds == "rating"
+    base[ratings] = (events["value"].to_numpy(dtype=float)[ratings] - 3.0) / 2.0
+    age = (np.datetime64(pd.Timestamp(as_of).to_datetime64(), "ns") - events["timestamp"].to_numpy("datetime64[ns]")) / np.timedelta64(1, "D")
+    return np.nan_to_num(base) * 0.5 ** (np.maximum(age, 0.0) / half_life_days)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..errors import DressUpError, first_line
 from .schema import EVENT_KINDS, Event, EventImport, User
@@ -44,6 +44,13 @@ class EventError(DressUpError, ValueError):
 
 class UserExistsError(EventError):
     """A user id that is already registered."""
+
+
+class UnknownUserError(DressUpError, KeyError):
+    """A user id the database does not hold."""
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 @dataclass(frozen=True)
@@ -181,9 +188,25 @@ class EventStore:
                 if connection.execute(sa.select(User.id).where(User.id == user)).first() is not None:
                     raise UserExistsError(f"user {user!r} already exists")
                 connection.execute(sa.insert(User), [{"id": user, "created_at": datetime.now(UTC), "token_digest": _digest(token)}])
+        except IntegrityError:  # registered at the same moment by another request
+            raise UserExistsError(f"user {user!r} already exists") from None
         except SQLAlchemyError as error:
             raise EventError(f"could not register the user: {first_line(error)}") from None
         return user, token
+
+    def add_for_user(self, user: str, item: str, kind: str, value: float | None = None) -> None:
+        """Store one event of an existing user, never creating the user: an event racing a "forget me" must not
+        bring the account back. `UnknownUserError` when the user is gone."""
+        row = NewEvent(user, item, kind, None, value).checked(datetime.now(UTC))
+        try:
+            with self._writer.begin() as connection:
+                if connection.execute(sa.select(User.id).where(User.id == row["user_id"])).first() is None:
+                    raise UnknownUserError(f"unknown user {user!r}")
+                connection.execute(sa.insert(Event), [row])
+        except IntegrityError:  # deleted between the check and the insert (PostgreSQL): the foreign key refuses it
+            raise UnknownUserError(f"unknown user {user!r}") from None
+        except SQLAlchemyError as error:
+            raise EventError(f"could not store the event: {first_line(error)}") from None
 
     def user_for_token(self, token: str) -> str | None:
         """The user an access token belongs to, or None for a wrong, forged or revoked token."""
@@ -206,7 +229,7 @@ class EventStore:
             counts = connection.execute(
                 sa.select(Event.kind, sa.func.count()).where(Event.user_id == str(user)).group_by(Event.kind)).all()
         if created is None:
-            raise EventError(f"unknown user {user!r}")
+            raise UnknownUserError(f"unknown user {user!r}")
         return {"user_id": str(user), "created_at": _utc(created), "events": {kind: int(n) for kind, n in counts}}
 
     # -- reading -----------------------------------------------------------------------------
@@ -224,10 +247,13 @@ class EventStore:
             query = query.where(Event.timestamp >= _utc(since))
         query = query.order_by(Event.timestamp, Event.id)
         with self.engine.connect() as connection:
-            table = pd.DataFrame(connection.execute(query).all(), columns=["user", "item", "kind", "value", "timestamp"])
-        table["timestamp"] = pd.to_datetime(table["timestamp"], utc=True).dt.tz_localize(None)
-        table["value"] = table["value"].astype(float)
-        return table
+            rows = connection.execute(query).all()
+        users, items, kinds, values, moments = zip(*rows) if rows else ((),) * 5
+        return pd.DataFrame({  # built column by column: far cheaper than from row tuples for a single user's events
+            "user": pd.Series(users, dtype=object), "item": pd.Series(items, dtype=object), "kind": pd.Series(kinds, dtype=object),
+            "value": pd.Series(values, dtype=float),
+            "timestamp": pd.Series(pd.to_datetime(list(moments), utc=True).tz_localize(None), dtype="datetime64[ns]"),
+        })
 
     def count(self) -> int:
         with self.engine.connect() as connection:

@@ -43,7 +43,7 @@ function filterObject() {
 }
 
 // -- cards --------------------------------------------------------------------------------------
-function card(item, extra = "") {
+function card(item, note = "") {
   const element = document.createElement("article");
   element.className = "card";
   element.dataset.id = item.id;
@@ -51,14 +51,16 @@ function card(item, extra = "") {
   element.innerHTML = `
     <img src="${item.image_url}" alt="" loading="lazy" width="160" height="200">
     <h3></h3>
-    <p class="meta"><span class="category"></span> <span class="price">${price}</span></p>
-    ${extra}
+    <p class="meta"><span class="category"></span> <span class="price"></span></p>
+    <p class="note"></p>
     <div class="actions">
       <button class="like" title="Like">&#9829;</button>
       <button class="similar">Similar</button>
       <button class="add">Add to cart</button>
     </div>`;
   element.querySelector("h3").textContent = item.title || item.id;
+  element.querySelector(".price").textContent = price;
+  element.querySelector(".note").textContent = note;  // catalog text is never parsed as HTML
   element.querySelector(".category").textContent = [item.colour, item.category].filter(Boolean).join(" ");
   element.querySelector(".like").onclick = () => like(item.id, element);
   element.querySelector(".similar").onclick = () => showSimilar(item);
@@ -66,8 +68,8 @@ function card(item, extra = "") {
   return element;
 }
 
-function fill(grid, items, extra) {
-  grid.replaceChildren(...items.map((item) => card(item, extra ? extra(item) : "")));
+function fill(grid, items, note) {
+  grid.replaceChildren(...items.map((item) => card(item, note ? note(item) : "")));
 }
 
 // -- views --------------------------------------------------------------------------------------
@@ -101,7 +103,7 @@ async function showSimilar(item) {
   $("#similar-title").textContent = `Similar to ${item.title || item.id}`;
   try {
     const result = await api(`/items/${encodeURIComponent(item.id)}/similar?k=12&${filterParams()}`);
-    fill($("#similar-grid"), result.items, (i) => `<p class="score">${i.score.toFixed(2)}</p>`);
+    fill($("#similar-grid"), result.items, (i) => i.score.toFixed(2));
   } catch (error) { say(error.message); }
 }
 
@@ -124,7 +126,7 @@ async function searchPhoto(file) {
       api("/similar", {method: "POST", body: search}),
       api("/tags", {method: "POST", body: upload()}).catch(() => ({tags: {}})),
     ]);
-    fill($("#similar-grid"), similar.items, (i) => `<p class="score">${i.score.toFixed(2)}</p>`);
+    fill($("#similar-grid"), similar.items, (i) => i.score.toFixed(2));
     $("#tags").replaceChildren(...Object.entries(tags.tags).flatMap(([label, tag]) => {
       const term = document.createElement("dt");
       term.textContent = label;
@@ -184,7 +186,7 @@ async function loadFeed() {
   }
   try {
     const feed = await api(`/users/me/recommendations?k=12&${filterParams()}`);
-    fill($("#feed-grid"), feed.items, (i) => `<p class="reason">${i.reason || ""}</p>`);
+    fill($("#feed-grid"), feed.items, (i) => i.reason || "");
     $("#feed-summary").textContent = "Picked for you from what you liked";
   } catch (error) { say(error.message); }
 }
@@ -231,7 +233,7 @@ async function completeOutfits() {
       title.textContent = `Outfit ${number + 1} (match ${outfit.score.toFixed(2)}${total})`;
       const grid = document.createElement("div");
       grid.className = "grid";
-      fill(grid, outfit.items, (i) => `<p class="slot">${i.given ? "in your cart" : i.slot}</p>`);
+      fill(grid, outfit.items, (i) => (i.given ? "in your cart" : i.slot));
       row.append(title, grid);
       return row;
     }));
