@@ -93,10 +93,6 @@ class Shop:
     def store(self) -> Store:
         return self.generation.store
 
-    @property
-    def memo(self) -> dict:
-        return self.generation.memo
-
     def reload(self) -> None:
         """Open the store's current generation, if it is new, and drop everything derived from the old one."""
         self._reload_if_changed()

@@ -110,31 +110,27 @@ def require_admin(request: Request, key: Annotated[str | None, Depends(_admin_ke
 UserDep = Annotated[str, Depends(current_user)]
 
 
-def filter_parameters(source):
-    """A dependency reading the filter fields from a form (``Form``) beside a photo."""
-
-    async def read(
-        category: Annotated[list[str], source(description="any of these categories")] = [],  # noqa: B006
-        gender: Annotated[list[str], source()] = [],  # noqa: B006
-        colour: Annotated[list[str], source()] = [],  # noqa: B006
-        min_price: Annotated[float | None, source(ge=0, allow_inf_nan=False)] = None,
-        max_price: Annotated[float | None, source(ge=0, allow_inf_nan=False, description="the budget")] = None,
-        size: Annotated[str | None, source(max_length=40)] = None,
-        where: Annotated[list[str], source(description="column=value or column!=value")] = [],  # noqa: B006
-    ) -> Filters | None:
-        return to_filters(schemas.FilterFields.model_construct(category=category, gender=gender, colour=colour, min_price=min_price,
-                                               max_price=max_price, size=size, where=where))
-
-    return read
+async def form_filters(
+    category: Annotated[list[str], Form(description="any of these categories")] = [],  # noqa: B006
+    gender: Annotated[list[str], Form()] = [],  # noqa: B006
+    colour: Annotated[list[str], Form()] = [],  # noqa: B006
+    min_price: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
+    max_price: Annotated[float | None, Form(ge=0, allow_inf_nan=False, description="the budget")] = None,
+    size: Annotated[str | None, Form(max_length=40)] = None,
+    where: Annotated[list[str], Form(description="column=value or column!=value")] = [],  # noqa: B006
+) -> Filters | None:
+    """The filter fields of a multipart form, beside an uploaded photo."""
+    return to_filters(schemas.FilterFields.model_construct(category=category, gender=gender, colour=colour, min_price=min_price,
+                                                           max_price=max_price, size=size, where=where))
 
 
 async def query_filters(fields: Annotated[schemas.FilterQuery, Query()]) -> Filters | None:
-    """The filter fields of a query string (one model: much cheaper to parse than seven parameters)."""
+    """The filter fields of a query string: ``?category=Shirts&category=Tshirts&max_price=50``."""
     return to_filters(fields)
 
 
 QueryFilters = Annotated[Filters | None, Depends(query_filters)]
-FormFilters = Annotated[Filters | None, Depends(filter_parameters(Form))]
+FormFilters = Annotated[Filters | None, Depends(form_filters)]
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items")]
 
 
