@@ -800,12 +800,7 @@ def serve(
         except ValidationError as error:
             raise DressUpError(f"bad server settings: {error}") from None
         Store.open(settings.store)  # a missing or damaged store fails here, with its reason
-        environment = {"DRESSUP_STORE": str(settings.store), "DRESSUP_DATABASE_URL": settings.database_url,
-                       "DRESSUP_ADMIN_KEY": settings.admin_key.get_secret_value() if settings.admin_key else None,
-                       "DRESSUP_MAX_UPLOAD_MB": str(settings.max_upload_mb), "DRESSUP_MAX_PIXELS": str(settings.max_pixels),
-                       "DRESSUP_SEARCH_THREADS": str(settings.search_threads),
-                       "DRESSUP_CORS_ORIGINS": json.dumps(settings.cors_origins)}
-        os.environ.update({name: value for name, value in environment.items() if value is not None})
+        os.environ.update(settings.to_environment())
         errors.print(f"serving {settings.store} on http://{host}:{port}/ (API docs: /docs)")
         if workers == 1:
             uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)

@@ -11,10 +11,8 @@ contents, edits included.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,9 +22,9 @@ from pyarrow import ArrowException
 
 from .catalog import ATTRIBUTE_PREFIX, ITEM_FIELDS, Item, parquet_safe, split_sizes
 from .errors import DressUpError
-from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
+from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, content_hash, load_image
 from .index import IndexConfig
-from .store import Store, StoreBusyError, UnknownItemError, store_lock, write_generation
+from .store import Store, UnknownItemError, index_fits, store_lock, write_generation
 
 IMAGES_DIR = "images"
 EDITABLE_FIELDS = tuple(f for f in ITEM_FIELDS if f not in ("id", "image"))
@@ -57,7 +55,7 @@ def update_item(store_path: str | Path, item_id: str, fields: Mapping, image: Im
 def remove_item(store_path: str | Path, item_id: str) -> None:
     """Remove a product from the catalog and the index."""
     store_path = Path(store_path)
-    with _locked(store_path):
+    with store_lock(store_path, wait=LOCK_WAIT_SECONDS):
         store = _editable(store_path)
         row = store.row(item_id)
         if len(store) == 1:
@@ -70,7 +68,7 @@ def remove_item(store_path: str | Path, item_id: str) -> None:
 def _edit(store_path: Path, item_id: str, fields: Mapping, image: ImageInput | None, max_pixels: int, must_exist: bool) -> Item:
     values = _checked_fields(fields)
     photo = load_image(image, max_pixels=max_pixels, formats=UPLOAD_FORMATS) if image is not None else None  # fails before the lock
-    with _locked(store_path):
+    with store_lock(store_path, wait=LOCK_WAIT_SECONDS):
         store = _editable(store_path)
         exists = item_id in store
         if must_exist and not exists:
@@ -166,7 +164,7 @@ def _keep_upload(store_path: Path, source: ImageInput) -> tuple[Path, str]:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
     extension = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}.get(
         Image.open(io.BytesIO(data)).format, "")
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    digest = content_hash(data)
     folder = (store_path / IMAGES_DIR).resolve()
     folder.mkdir(exist_ok=True)
     target = folder / f"{digest}{extension}"
@@ -201,7 +199,7 @@ def _write(store: Store, items: pd.DataFrame, embeddings: np.ndarray, same_vecto
     if "source" in manifest:
         details["source"] = manifest["source"]
     config = IndexConfig(**manifest.get("index_config", {}))
-    reuse = same_vectors and manifest.get("index", {}).get("kind") == config.resolve(len(items))
+    reuse = same_vectors and index_fits(manifest, config, len(items))
     for column in items.columns:
         if column.startswith(ATTRIBUTE_PREFIX):
             items[column] = parquet_safe(items[column])  # mixed numbers and text: Parquet stores them as text
@@ -210,27 +208,3 @@ def _write(store: Store, items: pd.DataFrame, embeddings: np.ndarray, same_vecto
                          same_vectors_as=store.generation_path if reuse else None)
     except (TypeError, ValueError, ArrowException) as error:
         raise ItemEditError(f"cannot store the edited catalog: {error}") from None
-
-
-class _locked:
-    """The store's writer lock, waiting up to LOCK_WAIT_SECONDS for another edit to finish."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._lock = None
-
-    def __enter__(self):
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            lock = store_lock(self.path)
-            try:
-                lock.__enter__()
-                self._lock = lock
-                return self
-            except StoreBusyError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def __exit__(self, *exc):
-        return self._lock.__exit__(*exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -23,6 +24,11 @@ class ImageError(DressUpError, ValueError):
 
 #: What uploads may be: the formats of product photos (no EPS, PSD, DDS ... whose decoders are a larger attack surface).
 UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+def content_hash(data: bytes) -> str:
+    """An image file's identity in a store: embeddings are reused for an (id, content hash) seen before."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, draft_size: int | None = None,

@@ -7,7 +7,6 @@ are embedded; items gone from the catalog leave the store. Embeddings are checkp
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections.abc import Callable
@@ -23,8 +22,9 @@ from .encoders import DEFAULT_ENCODER, ImageEncoder, create_encoder
 from .encoders.text_encoder import TEXT_ENCODER, TextEncoder, item_texts
 from .errors import DressUpError
 from .fusion import FusionPart
+from .images import content_hash
 from .index import IndexConfig
-from .store import MANIFEST, Store, StoredPart, store_lock, write_generation
+from .store import MANIFEST, Store, StoredPart, index_fits, store_lock, write_generation
 
 WORK_DIR = "work"
 
@@ -220,7 +220,7 @@ def _hash_images(paths: list[str], chunk: int = 512) -> list[str | None]:
     def digest(path: str) -> str | None:
         try:
             with open(path, "rb") as handle:
-                return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
+                return content_hash(handle.read())
         except OSError:
             return None
 
@@ -239,10 +239,8 @@ def _previous_vectors(reusable: Store | None) -> dict:
 
 def _same_vectors(reusable: Store | None, indexed: pd.DataFrame, config: IndexConfig) -> bool:
     """True when the new generation holds the same images, in the same order, indexed the same way."""
-    if reusable is None or reusable.manifest.get("index_config") != config.__dict__:
+    if reusable is None or not index_fits(reusable.manifest, config, len(indexed)):
         return False
-    if reusable.manifest.get("index", {}).get("kind") != config.resolve(len(indexed)):
-        return False  # e.g. a catalog that grew past HNSW_THRESHOLD, or a DressUp with another threshold
     return all(reusable.items[c].tolist() == indexed[c].tolist() for c in ("id", "image_hash"))
 
 

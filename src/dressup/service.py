@@ -86,7 +86,7 @@ class Shop:
         """The current generation; take it once per request and use it throughout."""
         if not self._watching and time.monotonic() - self._checked_at >= self.check_every:
             self._checked_at = time.monotonic()
-            self._reload_if_changed()
+            self.reload()
         return self._generation
 
     @property
@@ -95,9 +95,6 @@ class Shop:
 
     def reload(self) -> None:
         """Open the store's current generation, if it is new, and drop everything derived from the old one."""
-        self._reload_if_changed()
-
-    def _reload_if_changed(self) -> None:
         with self._lock:
             if read_manifest(self.path)["generation"] != self._generation.name:
                 self._generation = Generation(Store.open(self.path))  # built whole, then swapped in one assignment
@@ -106,7 +103,7 @@ class Shop:
         while True:
             time.sleep(self.check_every)
             try:
-                self._reload_if_changed()
+                self.reload()
             except Exception:  # a generation being written, a damaged one ...: the current one keeps serving
                 logging.getLogger(__name__).exception("could not load the new store generation")
 

@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -257,18 +258,29 @@ def read_manifest(path: Path) -> dict:
 
 
 @contextmanager
-def store_lock(path: Path):
-    """One writer at a time per store."""
+def store_lock(path: Path, wait: float = 0.0):
+    """One writer at a time per store; waits up to ``wait`` seconds for another writer to finish."""
     path.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
     with open(path / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreBusyError(f"{path}: another process is writing this store") from None
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(f"{path}: another process is writing this store") from None
+                time.sleep(0.05)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def index_fits(manifest: dict, config: IndexConfig, count: int) -> bool:
+    """Whether a generation's index was built as ``config`` builds one for ``count`` items, so it can be reused
+    (not when the catalog has grown past `HNSW_THRESHOLD`, or a DressUp with another threshold built it)."""
+    return manifest.get("index_config") == config.__dict__ and manifest.get("index", {}).get("kind") == config.resolve(count)
 
 
 def write_generation(

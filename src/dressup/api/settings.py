@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -32,6 +33,17 @@ class Settings(BaseSettings):
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_upload_mb * MB)
+
+    def to_environment(self) -> dict[str, str]:
+        """These settings as ``DRESSUP_*`` variables, for server processes that build their app from the environment."""
+        variables = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            variables[f"DRESSUP_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+        return variables
 
     @classmethod
     def load(cls, settings_file: str | Path | None = None, **values) -> Settings:
