@@ -164,6 +164,9 @@ def test_killed_index_run_keeps_the_old_store_and_resumes(tmp_path, styles, enco
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert len(list(store_path.glob("work/*/chunk-*.npz"))) >= 3, "the run ended before checkpointing"
+    work = next(store_path.glob("work/*/"))
+    (work / "chunk-999998.npz").write_bytes(b"")  # what a kill mid-write can leave: empty and cut-short chunks
+    (work / "chunk-999999.npz").write_bytes(b"PK\x03\x04" + bytes(100))
 
     interrupted = Store.open(store_path)  # the old generation is still the store
     assert len(interrupted) == 20

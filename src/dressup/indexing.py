@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -279,7 +280,7 @@ class _Checkpoints:
                 with np.load(chunk) as data:
                     for item_id, digest, vector in zip(data["ids"], data["hashes"], data["vectors"]):
                         found[(str(item_id), str(digest))] = vector
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                 continue  # a chunk cut short by the crash: its images are embedded again
         return found
 
@@ -293,7 +294,7 @@ class _Checkpoints:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.count += 1
         target = self.directory / f"chunk-{self.count:06d}.npz"
-        temporary = self.directory / f"chunk-{self.count:06d}.tmp.npz"
+        temporary = self.directory / f"partial-{self.count:06d}.npz"  # not matched by chunk-*.npz until complete
         ids, hashes = zip(*self.keys)
         np.savez(temporary, ids=np.array(ids), hashes=np.array(hashes), vectors=np.concatenate(self.rows))
         temporary.replace(target)
