@@ -18,11 +18,11 @@ import json
 import random
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fashion_encoder import throughput  # a sibling script: its folder is on the path when run as a script
 
 from dressup import Store, index_catalog
 from dressup.encoders.image_encoder import ImageEncoder
@@ -40,17 +40,20 @@ def calibration_photos(data: Path, count: int) -> list[Path]:
     return [p for p in photos if p.exists()]
 
 
-def quantise(fp32: ImageEncoder, variant: str, photos: list[Path], folder: Path) -> ImageEncoder:
+def calibration_batches(encoder: ImageEncoder, photos: list[Path], size: int = 16) -> list[np.ndarray]:
+    """What the raw model (before the uint8 pixel wrapper) sees: pixels scaled by mean and std, float NCHW."""
+    mean, std = np.asarray(encoder.spec.mean, np.float32), np.asarray(encoder.spec.std, np.float32)
+    pixels = np.stack([encoder.preprocess(p) for p in photos]).astype(np.float32)
+    scaled = ((pixels / 255.0 - mean) / std).transpose(0, 3, 1, 2)
+    return [np.ascontiguousarray(scaled[i:i + size]) for i in range(0, len(scaled), size)]
+
+
+def quantise(prepared: Path, spec, variant: str, batches: list[np.ndarray], folder: Path) -> ImageEncoder:
+    """A static int8 copy of the prepared fp32 model, calibrated on ``batches``."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    source, prepared, output = folder / "fp32.onnx", folder / "fp32.prepared.onnx", folder / f"{variant}.onnx"
-    if not prepared.exists():
-        source.write_bytes(fp32._model)
-        quant_pre_process(str(source), str(prepared))
-    name = onnx.load(str(source)).graph.input[0].name  # the raw model: normalised float NCHW, before the pixel wrapper
-    batches = [normalised(fp32, np.stack([fp32.preprocess(p) for p in photos[i:i + 16]])) for i in range(0, len(photos), 16)]
+    name = onnx.load(str(prepared)).graph.input[0].name
 
     class Photos(CalibrationDataReader):
         def __init__(self):
@@ -60,28 +63,12 @@ def quantise(fp32: ImageEncoder, variant: str, photos: list[Path], folder: Path)
             batch = next(self.batches, None)
             return None if batch is None else {name: batch}
 
-    unsigned = variant == "qdq-u8u8"
+    output, unsigned = folder / f"{variant}.onnx", variant == "qdq-u8u8"
     quantize_static(str(prepared), str(output), Photos(), per_channel=True, calibrate_method=CalibrationMethod.MinMax,
                     quant_format=QuantFormat.QOperator if variant == "qoperator" else QuantFormat.QDQ,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8 if unsigned else QuantType.QInt8,
                     reduce_range=variant == "qdq-7bit", extra_options={"WeightSymmetric": not unsigned})
-    return ImageEncoder(fp32.spec, output.read_bytes())
-
-
-def normalised(encoder: ImageEncoder, pixels: np.ndarray) -> np.ndarray:
-    """What the raw model sees: the uint8 NHWC pixels scaled by mean and std, as float NCHW."""
-    mean, std = np.asarray(encoder.spec.mean, np.float32), np.asarray(encoder.spec.std, np.float32)
-    return ((pixels.astype(np.float32) / 255.0 - mean) / std).transpose(0, 3, 1, 2).copy()
-
-
-def throughput(encoder: ImageEncoder, pixels: np.ndarray, repeats: int) -> float:
-    encoder.forward(pixels[:8])
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        encoder.forward(pixels)
-        times.append(time.perf_counter() - started)
-    return len(pixels) / statistics.median(times)
+    return ImageEncoder(spec, output.read_bytes())
 
 
 def article_type_p10(encoder: ImageEncoder, data: Path, folder: Path) -> float:
@@ -102,16 +89,17 @@ def main() -> None:
     parser.add_argument("--skip-p10", action="store_true", help="throughput and cosine only (minutes instead of tens)")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/int8_variants.json"))
     args = parser.parse_args()
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     fp32 = ImageEncoder.load(args.model)
     pixels = np.stack([fp32.preprocess(p) for p in sorted((args.data / "images").glob("*.jpg"))[:256]])
     reference = fp32.forward(pixels)
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        encoders = {"fp32": fp32}
-        photos = calibration_photos(args.data, args.calibration)
-        for variant in args.variants:
-            encoders[variant] = quantise(fp32, variant, photos, folder)
+        prepared = folder / "fp32.prepared.onnx"
+        quant_pre_process(str(args.model / "model.onnx"), str(prepared))
+        batches = calibration_batches(fp32, calibration_photos(args.data, args.calibration))
+        encoders = {"fp32": fp32, **{variant: quantise(prepared, fp32.spec, variant, batches, folder) for variant in args.variants}}
         speeds: dict[str, list[float]] = {name: [] for name in encoders}
         for _ in range(3):  # interleaved rounds: a slow minute of the CPU hits every model alike
             for name, encoder in encoders.items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import statistics
 import time
 from pathlib import Path
 
@@ -42,10 +42,6 @@ def windows(store: Store, events: pd.DataFrame, splits: list[pd.Timestamp], days
     return rows
 
 
-def geometric_mean(values: list[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--store", required=True)
@@ -61,8 +57,8 @@ def main() -> None:
     started = time.perf_counter()
     rows = windows(store, events, list(pd.date_range(args.first, args.last, freq="MS")), args.days)
     ratios = [r["ratio"] for r in rows if r["ratio"]]
-    summary = {"windows": rows, "days": args.days, "geometric_mean_ratio": geometric_mean(ratios),
-               "geometric_mean_undiversified_ratio": geometric_mean([r["undiversified_ratio"] for r in rows if r["ratio"]]),
+    summary = {"windows": rows, "days": args.days, "geometric_mean_ratio": statistics.geometric_mean(ratios),
+               "geometric_mean_undiversified_ratio": statistics.geometric_mean([r["undiversified_ratio"] for r in rows if r["ratio"]]),
                "seconds": round(time.perf_counter() - started, 1)}
     print(f"geometric mean of the ratios: {summary['geometric_mean_ratio']:.2f}x "
           f"(undiversified {summary['geometric_mean_undiversified_ratio']:.2f}x) over {len(ratios)} windows")

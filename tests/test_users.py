@@ -44,18 +44,10 @@ def test_schema_is_created_by_the_alembic_migration_and_reopening_changes_nothin
 
 
 def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_url):
-    from alembic import command
-    from alembic.config import Config
+    from dressup.users.database import _engine
 
-    from dressup.users.database import MIGRATIONS, _engine
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    engine = _engine(events_url)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
-    old = EventStore(engine)
+    old = EventStore(_engine(events_url))
+    old.migrate("0001")
     old.add_many([NewEvent("alice", "0706016001", "like"), NewEvent("alice", "0706016001", "rating", value=4)])
     upgraded = EventStore.open(url=events_url)
     assert upgraded.revision() == "0002" and upgraded.count() == 2 and upgraded.has_user("alice")

@@ -28,6 +28,7 @@ from .store import Store, UnknownItemError, index_fits, store_lock, write_genera
 
 IMAGES_DIR = "images"
 EDITABLE_FIELDS = tuple(f for f in ITEM_FIELDS if f not in ("id", "image"))
+TEXT_FIELDS = tuple(f for f in EDITABLE_FIELDS if f != "price")  # a new item starts with these empty
 MAX_ID_LENGTH = 128
 LOCK_WAIT_SECONDS = 30.0
 
@@ -82,8 +83,7 @@ def _edit(store_path: Path, item_id: str, fields: Mapping, image: ImageInput | N
         else:
             row = len(items)
             items.loc[row] = {column: None for column in items.columns} | {"id": item_id}
-            for name in ("title", "category", "subcategory", "colour", "gender", "sizes", "brand"):
-                items.loc[row, name] = ""
+            items.loc[row, list(TEXT_FIELDS)] = ""
             embeddings = np.vstack([embeddings, np.zeros((1, embeddings.shape[1]), np.float32)])
         for name, value in values.items():
             _assign(items, row, name, value)

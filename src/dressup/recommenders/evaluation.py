@@ -106,10 +106,9 @@ def _content_based(store: Store, histories: list[np.ndarray], k: int, fallback: 
     vectors = np.asarray(store.vectors)
     means = np.stack([vectors[histories[i]].mean(axis=0) for i in known]).astype(np.float32)
     found, _ = store.index.search(means, k + max(len(histories[i]) for i in known))
-    ids = store.items["id"].to_numpy()
     for i, neighbours in zip(known, found):
         own = set(histories[i].tolist())
-        lists[i] = _fill([ids[r] for r in neighbours if r >= 0 and r not in own], fallback, k)
+        lists[i] = _fill([store.ids[r] for r in neighbours if r >= 0 and r not in own], fallback, k)
     return lists
 
 

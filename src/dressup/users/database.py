@@ -108,20 +108,20 @@ class EventStore:
         return events
 
     # -- schema ------------------------------------------------------------------------------
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration (a no-op when it is there already)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision``, by default the newest migration (a no-op when it is there already)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        head = ScriptDirectory.from_config(config).get_current_head()
-        if self.revision() == head:  # the common case: a read, no write lock
+        target = ScriptDirectory.from_config(config).get_current_head() if revision == "head" else revision
+        if self.revision() == target:  # the common case: a read, no write lock
             return
         with self._writer.begin() as connection:
             if not self.is_sqlite:
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-            if MigrationContext.configure(connection).get_current_revision() == head:
+            if MigrationContext.configure(connection).get_current_revision() == target:
                 return
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, target)
 
     def revision(self) -> str | None:
         with self.engine.connect() as connection:
