@@ -37,6 +37,32 @@ def test_tags_held_out_products_mostly_right(tagger, test_items):
     assert all(0 < t["articleType"].confidence <= 1 for t in tags)
 
 
+def test_colour_stage_beats_the_colour_head(tagger, test_items):
+    """The bundled model re-predicts baseColour from the photo's colour histogram too (`dressup train colour`)."""
+    images = [FPI / "images" / f"{i}.jpg" for i in test_items["id"]]
+    heads_only = Tagger(tagger.encoder, use_colour_stage=False)
+    assert tagger.colour_stage.label == "baseColour" and heads_only.colour_stage is None
+    staged, plain = tagger.predict_proba(images)["baseColour"], heads_only.predict_proba(images)["baseColour"]
+    classes, truth = np.array(tagger.classes["baseColour"]), test_items["baseColour"].to_numpy()
+    assert np.allclose(staged.sum(axis=1), 1, atol=1e-4) and not np.allclose(staged, plain, atol=0.05)
+    assert np.mean(classes[staged.argmax(1)] == truth) > np.mean(classes[plain.argmax(1)] == truth)
+
+
+def test_a_colour_stage_fitted_to_other_heads_is_refused(tagger, tmp_path):
+    from dressup import create_encoder
+    from dressup.errors import DressUpError
+    from dressup.tagging import ColourStage
+
+    model = tagger.encoder.directory
+    for name in ("encoder.json", "model.onnx"):
+        (tmp_path / name).write_bytes((model / name).read_bytes())
+    stage = ColourStage.load(model / "colour-stage.npz")
+    stage.classes = stage.classes[::-1]
+    stage.save(tmp_path / "colour-stage.npz")
+    with pytest.raises(DressUpError, match="fit it again"):
+        Tagger(create_encoder(tmp_path))
+
+
 def test_probabilities_sum_to_one(tagger, test_items):
     probabilities = tagger.predict_proba([FPI / "images" / f"{i}.jpg" for i in test_items["id"][:5]])
     for label, p in probabilities.items():

@@ -26,7 +26,7 @@ def tiny_run(tmp_path_factory, styles):
     config = TrainConfig(
         catalog=str(folder / "catalog.csv"), labels=("articleType", "baseColour", "gender"), split_file=str(folder / "splits.csv"),
         epochs=1, max_batches=2, batch_size=16, views=2, first_trained_block=14, dimension=64, contrastive_labels=2,
-        tag_labels=("articleType", "gender"),
+        tag_labels=("baseColour", "gender"),
     )
     result = train_encoder(config, folder / "model")
     return config, result, table, split
@@ -47,12 +47,22 @@ def test_training_writes_a_loadable_model(tiny_run):
 def test_label_classes_come_from_training_items_only(tiny_run):
     _, result, table, split = tiny_run
     tagger = Tagger.load(result.model_dir)
-    assert tagger.labels == ["articleType", "gender"]  # --tag-labels: baseColour is trained on but not shown
+    assert tagger.labels == ["baseColour", "gender"]  # --tag-labels: articleType is trained on but not shown
     assert set(create_encoder(result.model_dir).spec.extra["labels"]) == {"articleType", "baseColour", "gender"}
-    seen = set(table.loc[split != "test", "articleType"])
-    assert set(tagger.classes["articleType"]) <= seen | set(table["articleType"])
+    seen = set(table.loc[split != "test", "baseColour"])
+    assert set(tagger.classes["baseColour"]) == seen
     tags = tagger.tag([FPI / "images" / f"{table['id'].iat[0]}.jpg"])[0]
     assert tags["gender"].value in tagger.classes["gender"] and 0 < tags["gender"].confidence <= 1
+
+
+def test_the_colour_stage_is_kept_only_if_it_beats_the_head_on_val(tiny_run):
+    _, result, _, _ = tiny_run
+    report = result.colour_stage
+    assert report.label == "baseColour" and report.train_items > 100 and report.val_items > 20
+    assert report.stage_val_accuracy == max(report.tried.values()) and report.kept == (report.stage_val_accuracy > report.head_val_accuracy)
+    spec = create_encoder(result.model_dir).spec.extra
+    assert (result.model_dir / "colour-stage.npz").is_file() == report.kept == ("colour_stage" in spec)
+    assert (Tagger.load(result.model_dir).colour_stage is not None) == report.kept
 
 
 def test_a_rerun_resumes_from_the_checkpoint(tiny_run):

@@ -318,6 +318,29 @@ def train_encoder_command(
         )
 
 
+@train_app.command("colour")
+def train_colour_command(
+    model: Annotated[Path, typer.Option("--model", help="Model directory with a colour head (e.g. one `dressup train encoder` wrote).")],
+    catalog: Annotated[Path, typer.Option("--catalog", help="Catalog folder or table with labelled product images.")],
+    label: Annotated[str, typer.Option(help="The colour label to re-predict.")] = "baseColour",
+    split_file: Annotated[Path | None, typer.Option(help="Table (id, split): fits on train, chooses on val, never reads test (default: splits.csv beside the catalog).")] = None,
+):
+    """Fit a model's colour stage: the head's colour, the embedding and the photo's colour histogram, combined.
+
+    `dressup train encoder` runs this at its end; run it alone for a model trained without it.
+    """
+    with user_errors():
+        try:
+            from .training import fit_colour_stage
+        except ImportError as error:
+            raise DressUpError(f"training needs torch and scikit-learn: pip install 'dressup[train]' ({error})") from None
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+            report = fit_colour_stage(model, catalog, label, split_file, progress=bar)
+        tried = ", ".join(f"C={c:g}: {a:.3f}" for c, a in report.tried.items())
+        verdict = f"[green]kept[/] (C={report.strength:g})" if report.kept else "[yellow]not kept[/]: no better than the head"
+        console.print(f"{label} val accuracy: head {report.head_val_accuracy:.3f}, stage {tried}; {verdict}")
+
+
 @app.command()
 def tag(
     images: Annotated[list[Path], typer.Argument(help="Product photos.")],

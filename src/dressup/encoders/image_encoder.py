@@ -67,6 +67,7 @@ class ImageEncoder:
 
         self.spec = spec
         self._model = model
+        self.directory: Path | None = None  # the model directory it was loaded from, if any
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -174,7 +175,9 @@ class ImageEncoder:
             raise ValueError(f"unknown precision {precision!r}; use fp32 or int8")
         if precision != "fp32":
             spec = replace(spec, name=f"{spec.name}-{precision}")
-        return cls(spec, (directory / PRECISIONS[precision]).read_bytes(), threads=threads)
+        encoder = cls(spec, (directory / PRECISIONS[precision]).read_bytes(), threads=threads)
+        encoder.directory = directory
+        return encoder
 
 
 def preprocess(spec: EncoderSpec, image: ImageInput) -> np.ndarray:

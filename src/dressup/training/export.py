@@ -12,7 +12,7 @@ import numpy as np
 
 from ..encoders.convert import mobilenetv2_onnx
 from ..encoders.image_encoder import INT8_MODEL_FILE, MODEL_FILE, SPEC_FILE, EncoderSpec
-from ..tagging import PROBABILITIES
+from ..tagging import COLOUR_STAGE_FILE, PROBABILITIES
 
 
 def with_projection_and_heads(model, projection: np.ndarray, bias: np.ndarray, heads: dict[str, np.ndarray]):
@@ -71,6 +71,7 @@ def export_model_dir(net, imagenet_weights: dict[str, np.ndarray], spec: Encoder
     (staging / SPEC_FILE).write_text(json.dumps(asdict(spec), indent=2))
     (staging / "README.md").write_text(card)
     if out_dir.exists():
+        (out_dir / COLOUR_STAGE_FILE).unlink(missing_ok=True)  # fitted to the previous heads
         for name in (MODEL_FILE, INT8_MODEL_FILE, SPEC_FILE, "README.md"):
             os.replace(staging / name, out_dir / name)
         shutil.rmtree(staging)

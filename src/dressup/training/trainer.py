@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from ..encoders.convert import load_legacy_state_dict, mobilenetv2_onnx
 from ..encoders.image_encoder import EncoderSpec
 from ..errors import DressUpError
+from .colour_stage import ColourStageReport, fit_colour_stage
 from .dataset import FrozenFeatures, LabelledImages, read_labelled_images
 from .export import export_model_dir
 from .network import FashionEncoderNet, supervised_contrastive
@@ -53,10 +54,11 @@ class TrainConfig:
     threads: int | None = None
     device: str = "cpu"  # "cuda" trains the same way on a GPU
     tag_labels: tuple[str, ...] | None = None  # labels `dressup tag` shows (default: all); others only help training
+    colour_label: str | None = "auto"  # gets a colour stage (`fit_colour_stage`); "auto": the first shown label named *colour*/*color*
 
     def key(self) -> str:
         """What a checkpoint must match to be resumed: the settings and the split file's content."""
-        ignored = {"patience", "threads", "device"}
+        ignored = {"patience", "threads", "device", "colour_label"}
         settings = {k: v for k, v in asdict(self).items() if k not in ignored}
         if self.split_file and Path(self.split_file).is_file():
             settings["split_digest"] = hashlib.sha256(Path(self.split_file).read_bytes()).hexdigest()
@@ -71,6 +73,7 @@ class TrainResult:
     seconds: float
     history: list[dict] = field(default_factory=list)
     resumed_from: int = 0
+    colour_stage: ColourStageReport | None = None
 
 
 def imagenet_weights() -> dict[str, np.ndarray]:
@@ -161,7 +164,18 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
     card = model_card(config, spec, state, len(train.ids), len(val.ids), time.perf_counter() - started)
     export_model_dir(net, weights, spec, out_dir, card)
     (out_dir / "training-history.json").write_text(json.dumps(state["history"], indent=2))
-    return TrainResult(out_dir, state["epoch"], state["best_epoch"], time.perf_counter() - started, state["history"], resumed)
+    colour = _colour_label(config)
+    stage = fit_colour_stage(out_dir, config.catalog, colour, config.split_file, progress) if colour else None
+    return TrainResult(out_dir, state["epoch"], state["best_epoch"], time.perf_counter() - started, state["history"], resumed, stage)
+
+
+def _colour_label(config: TrainConfig) -> str | None:
+    shown = config.tag_labels or config.labels
+    if config.colour_label != "auto":
+        if config.colour_label is not None and config.colour_label not in shown:
+            raise DressUpError(f"colour label {config.colour_label!r} is not one of the labels the model tags: {', '.join(shown)}")
+        return config.colour_label
+    return next((label for label in shown if "colour" in label.lower() or "color" in label.lower()), None)
 
 
 def _steps_per_epoch(n: int, config: TrainConfig) -> int:
