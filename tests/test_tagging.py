@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -56,11 +57,15 @@ def test_a_colour_stage_fitted_to_other_heads_is_refused(tagger, tmp_path):
     model = tagger.encoder.directory
     for name in ("encoder.json", "model.onnx"):
         (tmp_path / name).write_bytes((model / name).read_bytes())
-    stage = ColourStage.load(model / "colour-stage.npz")
-    stage.classes = stage.classes[::-1]
-    stage.save(tmp_path / "colour-stage.npz")
-    with pytest.raises(DressUpError, match="fit it again"):
+    good = ColourStage.load(model / "colour-stage.npz")
+    for stage in (replace(good, classes=good.classes[::-1]), replace(good, coef=good.coef[:-5])):
+        stage.save(tmp_path / "colour-stage.npz")
+        with pytest.raises(DressUpError, match="fitted to other baseColour heads"):
+            Tagger(create_encoder(tmp_path))
+    (tmp_path / "colour-stage.npz").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(DressUpError, match="not a readable colour stage"):
         Tagger(create_encoder(tmp_path))
+    assert Tagger(create_encoder(tmp_path), use_colour_stage=False).colour_stage is None
 
 
 def test_probabilities_sum_to_one(tagger, test_items):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,16 +16,17 @@ from conftest import FPI, fpi_table
 
 from dressup import create_encoder
 from dressup.tagging import Tagger
-from dressup.training import TrainConfig, train_encoder
+from dressup.training import TrainConfig, fit_colour_stage, train_encoder
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, styles):
     folder = tmp_path_factory.mktemp("train")
     table = fpi_table(styles, 160)
-    table.to_csv(folder / "catalog.csv", index=False)
     split = np.where(np.arange(len(table)) % 5 == 0, "val", "train")
     split[:8] = "test"
+    table.loc[table.index[:2], "baseColour"] = "Test-only colour"
+    table.to_csv(folder / "catalog.csv", index=False)
     pd.DataFrame({"id": table["id"], "split": split}).to_csv(folder / "splits.csv", index=False)
     config = TrainConfig(
         catalog=str(folder / "catalog.csv"), labels=("articleType", "baseColour", "gender"), split_file=str(folder / "splits.csv"),
@@ -50,19 +55,58 @@ def test_label_classes_come_from_training_items_only(tiny_run):
     assert tagger.labels == ["baseColour", "gender"]  # --tag-labels: articleType is trained on but not shown
     assert set(create_encoder(result.model_dir).spec.extra["labels"]) == {"articleType", "baseColour", "gender"}
     seen = set(table.loc[split != "test", "baseColour"])
-    assert set(tagger.classes["baseColour"]) == seen
+    assert set(tagger.classes["baseColour"]) == seen and "Test-only colour" not in seen  # no class learnt from test items
     tags = tagger.tag([FPI / "images" / f"{table['id'].iat[0]}.jpg"])[0]
     assert tags["gender"].value in tagger.classes["gender"] and 0 < tags["gender"].confidence <= 1
 
 
-def test_the_colour_stage_is_kept_only_if_it_beats_the_head_on_val(tiny_run):
+def test_the_colour_stage_is_fitted_on_train_and_kept_only_if_it_beats_the_head_on_val(tiny_run, tmp_path):
+    _, result, table, split = tiny_run
+    model = tmp_path / "model"
+    shutil.copytree(result.model_dir, model)
+    before = {path.name: path.read_bytes() for path in model.iterdir()}
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a photo")
+    catalog = table.assign(image=np.where(np.arange(len(table)) == 9, str(broken), table["image"]))  # row 9 is a train item
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    pd.DataFrame({"id": table["id"], "split": split}).to_csv(tmp_path / "catalog.split.csv", index=False)
+    report = fit_colour_stage(model, tmp_path / "catalog.csv", "baseColour", tmp_path / "catalog.split.csv")
+    assert (report.train_items, report.val_items) == ((split == "train").sum() - 1, (split == "val").sum())
+    assert report.head_val_accuracy > 0 and set(report.tried) == {0.003, 0.01, 0.03}
+    assert report.kept == (report.stage_val_accuracy > report.head_val_accuracy)
+    stage = Tagger.load(model).colour_stage
+    if report.kept:
+        assert stage.label == "baseColour" and create_encoder(model).spec.extra["colour_stage"]["val_accuracy"] > report.head_val_accuracy
+    else:  # nothing written
+        assert stage is None and {path.name: path.read_bytes() for path in model.iterdir()} == before
+
+
+@pytest.mark.parametrize("classes", [2, 5])
+def test_stage_weights_predict_what_scikit_learn_predicts(classes):
+    from sklearn.linear_model import LogisticRegression
+
+    from dressup.training.colour_stage import stage_weights
+
+    rng = np.random.default_rng(0)
+    features, target = rng.normal(size=(300, 6)), rng.integers(0, classes, 300) * 2  # every other class never seen
+    features[:, 0] += target
+    model = LogisticRegression(max_iter=2000).fit(features, target)
+    coef, intercept = stage_weights(model, 2 * classes)
+    logits = features @ coef + intercept
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    assert np.allclose(probabilities[:, model.classes_], model.predict_proba(features), atol=1e-5)
+    assert probabilities[:, 1::2].max() < 1e-9
+
+
+def test_train_colour_command_refuses_a_bad_model_or_label(tiny_run, tmp_path):
     _, result, _, _ = tiny_run
-    report = result.colour_stage
-    assert report.label == "baseColour" and report.train_items > 100 and report.val_items > 20
-    assert report.stage_val_accuracy == max(report.tried.values()) and report.kept == (report.stage_val_accuracy > report.head_val_accuracy)
-    spec = create_encoder(result.model_dir).spec.extra
-    assert (result.model_dir / "colour-stage.npz").is_file() == report.kept == ("colour_stage" in spec)
-    assert (Tagger.load(result.model_dir).colour_stage is not None) == report.kept
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "dressup.cli", "train", "colour", *args], capture_output=True, text=True, check=False)
+    missing = run("--model", str(tmp_path), "--catalog", str(FPI))
+    assert missing.returncode == 1 and "not a model directory" in missing.stderr
+    hidden = run("--model", str(result.model_dir), "--catalog", str(FPI), "--label", "articleType")  # trained on, not tagged
+    assert hidden.returncode == 1 and "no 'articleType' head" in hidden.stderr
 
 
 def test_a_rerun_resumes_from_the_checkpoint(tiny_run):

@@ -290,6 +290,7 @@ def train_encoder_command(
     contrastive_labels: Annotated[int, typer.Option(min=1, help="Items sharing the first N labels are pulled together in the embedding.")] = 1,
     device: Annotated[str, typer.Option(help="cpu, or cuda on a machine with a GPU (same result, faster).")] = "cpu",
     tag_labels: Annotated[str | None, typer.Option(help="Comma-separated labels `dressup tag` shows (default: all of --labels).")] = None,
+    colour_label: Annotated[str, typer.Option(help="Label that gets a colour stage at the end (`dressup train colour`): auto (the first shown label named *colour*), a label, or none.")] = "auto",
 ):
     """Fine-tune the image encoder on a catalog: one head per label + a metric-learning loss.
 
@@ -305,6 +306,7 @@ def train_encoder_command(
             name=name, epochs=epochs, patience=patience, batch_size=batch_size, views=views, first_trained_block=frozen_blocks, max_batches=max_batches,
             input_size=input_size, resize_size=resize_size or None, val_holdout=val_holdout, contrastive_labels=contrastive_labels,
             device=device, tag_labels=tuple(x.strip() for x in tag_labels.split(",") if x.strip()) if tag_labels else None,
+            colour_label=None if colour_label.lower() == "none" else colour_label,
         )
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields}"), TimeRemainingColumn(),
@@ -312,10 +314,19 @@ def train_encoder_command(
         ) as bar:
             result = train_encoder(config, out, progress=bar)
         resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
+        if result.colour_stage:
+            _print_colour_stage(result.colour_stage)
         console.print(
             f"[green]{result.model_dir}[/]: {result.epochs_run} epochs (best {result.best_epoch}) in {result.seconds / 60:.1f} min{resumed}; "
             f"use it with `dressup index ... --encoder {result.model_dir}`"
         )
+
+
+def _print_colour_stage(report) -> None:
+    tried = ", ".join(f"C={c:g}: {a:.3f}" for c, a in report.tried.items())
+    verdict = (f"[green]kept[/] (C={report.strength:g}), refitted on train + val" if report.kept
+               else "[yellow]not kept[/]: no better than the head; the model directory is unchanged")
+    console.print(f"{report.label} val accuracy: head {report.head_val_accuracy:.3f}, colour stage {tried}; {verdict}")
 
 
 @train_app.command("colour")
@@ -336,9 +347,7 @@ def train_colour_command(
             raise DressUpError(f"training needs torch and scikit-learn: pip install 'dressup[train]' ({error})") from None
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
             report = fit_colour_stage(model, catalog, label, split_file, progress=bar)
-        tried = ", ".join(f"C={c:g}: {a:.3f}" for c, a in report.tried.items())
-        verdict = f"[green]kept[/] (C={report.strength:g})" if report.kept else "[yellow]not kept[/]: no better than the head"
-        console.print(f"{label} val accuracy: head {report.head_val_accuracy:.3f}, stage {tried}; {verdict}")
+        _print_colour_stage(report)
 
 
 @app.command()
@@ -384,14 +393,15 @@ def eval_tagging(
     split: Annotated[str, typer.Option(help="Which split to score.")] = "test",
     label: Annotated[list[str] | None, typer.Option("--label", "-l", help="Labels to score (default: all the model predicts).")] = None,
     output_dir: Annotated[Path, typer.Option(help="Where the JSON report and confusion PNGs go.")] = Path("reports/tagging"),
+    heads_only: Annotated[bool, typer.Option("--heads-only", help="Score the label heads alone, without the model's colour stage.")] = False,
 ):
     """Accuracy and macro-F1 per label on held-out items, with confusion-matrix PNGs."""
-    from .encoders import DEFAULT_TAGGER
+    from .encoders import DEFAULT_TAGGER, create_encoder
     from .evaluation import evaluate_tagging
     from .tagging import Tagger
 
     with user_errors():
-        tagger = Tagger.load(model or DEFAULT_TAGGER)
+        tagger = Tagger(create_encoder(model or DEFAULT_TAGGER), use_colour_stage=not heads_only)
         report = evaluate_tagging(tagger, catalog, split_file, split, label, confusion_dir=output_dir)
         table = Table(title=f"tagging: {report.items:,} {split} items, model {report.encoder}")
         for column in ("label", "accuracy", "macro-F1", "unseen values"):

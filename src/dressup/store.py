@@ -37,6 +37,7 @@ from . import __version__
 from .catalog import Item
 from .encoders import ImageEncoder
 from .errors import DressUpError
+from .files import atomic_write, fsync_dir
 from .filters import FilterIndex, Filters
 from .fusion import fuse
 from .images import ImageInput
@@ -339,7 +340,7 @@ def write_generation(
         "versions": _versions(),
         **details,
     }
-    _atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
+    atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
     # keep the generation just replaced: stores opened before the swap go on reading it
     for old in path.glob("gen-*"):
         if old.name not in (name, current):
@@ -386,30 +387,12 @@ def _generation_number(name: str) -> int:
         return 0
 
 
-def _atomic_write(target: Path, text: str) -> None:
-    temporary = target.with_suffix(target.suffix + ".tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
-    _fsync_dir(target.parent)
-
-
 def _fsync_tree(directory: Path) -> None:
     for file in directory.rglob("*"):
         if file.is_file():
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    fsync_dir(directory)
 
 
 def _versions() -> dict:

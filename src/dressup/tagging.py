@@ -7,8 +7,8 @@ Tag(label='articleType', value='Shirts', confidence=0.93)
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +17,14 @@ import numpy as np
 
 from .encoders import DEFAULT_TAGGER, ImageEncoder, create_encoder
 from .errors import DressUpError
+from .files import atomic_write
 from .images import ImageError, ImageInput
 
 PROBABILITIES = "probabilities."
 COLOUR_STAGE_FILE = "colour-stage.npz"
 HUE_BINS = 12
+HISTOGRAM_SIZE = HUE_BINS * 16 + 64
+HISTOGRAM = "colour_histogram"
 WHITE = 0.92  # a pixel whose channels are all above this is background, not product
 
 
@@ -49,11 +52,10 @@ class Tagger:
             raise NoTagsError(f"encoder {encoder.name!r} predicts no labels; use a fine-tuned encoder such as {DEFAULT_TAGGER}")
         self.encoder = encoder
         self.classes = {label: list(classes[label]) for label in labels}
-        self.colour_stage = ColourStage.beside(encoder) if use_colour_stage else None
-        if self.colour_stage is not None and self.colour_stage.label not in self.classes:
-            self.colour_stage = None  # a label the model does not tag with
-        if self.colour_stage is not None and self.colour_stage.classes != self.classes[self.colour_stage.label]:
-            raise DressUpError(f"the colour stage of {encoder.name!r} does not match its {self.colour_stage.label} head; fit it again")
+        stage = ColourStage.beside(encoder) if use_colour_stage else None
+        self.colour_stage = stage if stage is not None and stage.label in self.classes else None  # only for a label it tags
+        if self.colour_stage is not None:
+            self.colour_stage.check(self.classes[stage.label], encoder)
 
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT_TAGGER, threads: int | None = None) -> Tagger:
@@ -72,30 +74,13 @@ class Tagger:
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Probabilities for the readable images and a mask saying which images those are."""
         outputs = [PROBABILITIES + label for label in self.labels]
-        if self.colour_stage is not None:
-            outputs.append("embedding")
-        parts: dict[str, list[np.ndarray]] = {label: [] for label in self.labels}
-        readable = np.ones(len(images), bool)
-        for start in range(0, len(images), batch_size):
-            pixels = []
-            for offset, image in enumerate(images[start : start + batch_size]):
-                try:
-                    pixels.append(self._pixels(image))
-                except ImageError:
-                    if not skip_unreadable:
-                        raise
-                    readable[start + offset] = False
-            if not pixels:
-                continue
-            batch = np.stack(pixels)
-            results = dict(zip(outputs, self.encoder.run(batch, outputs), strict=True))
-            if self.colour_stage is not None:
-                label = PROBABILITIES + self.colour_stage.label
-                results[label] = self.colour_stage.predict_proba(results["embedding"], results[label], batch)
-            for label in self.labels:
-                parts[label].append(results[PROBABILITIES + label])
-        merged = {label: np.concatenate(p) if p else np.zeros((0, len(self.classes[label]))) for label, p in parts.items()}
-        return merged, readable
+        stage = self.colour_stage
+        results, readable = run_model(self.encoder, images, outputs + (["embedding"] if stage else []), batch_size,
+                                      skip_unreadable, histograms=stage is not None)
+        if stage is not None and len(results["embedding"]):
+            head = PROBABILITIES + stage.label
+            results[head] = stage.predict_proba(results["embedding"], results[head], results[HISTOGRAM])
+        return {label: results[PROBABILITIES + label].reshape(-1, len(self.classes[label])) for label in self.labels}, readable
 
     def tag(self, images: Sequence[ImageInput], batch_size: int = 64) -> list[dict[str, Tag]]:
         """For each image, the most likely value of every label."""
@@ -107,13 +92,42 @@ class Tagger:
                 tags[i][label] = Tag(label, self.classes[label][column], round(float(confidence), 4))
         return tags
 
-    def _pixels(self, image: ImageInput) -> np.ndarray:
-        try:
-            return self.encoder.preprocess(image)
-        except ImageError:
-            raise
-        except (OSError, ValueError) as error:
-            raise ImageError(f"{image}: cannot read the image ({error})") from None
+
+def run_model(encoder: ImageEncoder, images: Sequence[ImageInput], outputs: list[str], batch_size: int = 64,
+              skip_unreadable: bool = True, histograms: bool = False, on_batch=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Named model outputs for the readable images (with ``histograms``, also their `colour_histogram`
+    as ``HISTOGRAM``) and a mask of the readable ones; ``on_batch(n)`` is called after each batch."""
+    names = outputs + ([HISTOGRAM] if histograms else [])
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    readable = np.ones(len(images), bool)
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        pixels = []
+        for offset, image in enumerate(batch):
+            try:
+                pixels.append(_pixels(encoder, image))
+            except ImageError:
+                if not skip_unreadable:
+                    raise
+                readable[start + offset] = False
+        if pixels:
+            stacked = np.stack(pixels)
+            for name, values in zip(outputs, encoder.run(stacked, outputs), strict=True):
+                parts[name].append(values)
+            if histograms:
+                parts[HISTOGRAM].append(colour_histogram(stacked))
+        if on_batch:
+            on_batch(len(batch))
+    return {name: np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32) for name, chunks in parts.items()}, readable
+
+
+def _pixels(encoder: ImageEncoder, image: ImageInput) -> np.ndarray:
+    try:
+        return encoder.preprocess(image)
+    except ImageError:
+        raise
+    except (OSError, ValueError) as error:
+        raise ImageError(f"{image}: cannot read the image ({error})") from None
 
 
 def colour_histogram(pixels: np.ndarray) -> np.ndarray:
@@ -129,7 +143,7 @@ def colour_histogram(pixels: np.ndarray) -> np.ndarray:
     hsv_bin = (_bins(hue * (spread > 0), HUE_BINS) * 4 + _bins(saturation, 4)) * 4 + _bins(high, 4)
     cube = _bins(rgb, 4)
     rgb_bin = (cube[..., 0] * 4 + cube[..., 1]) * 4 + cube[..., 2]
-    out = np.zeros((len(pixels), HUE_BINS * 16 + 64), np.float32)
+    out = np.zeros((len(pixels), HISTOGRAM_SIZE), np.float32)
     for i in range(len(pixels)):
         product = low[i] < WHITE
         if product.sum() < 20:  # an all-white photo: use every pixel
@@ -157,37 +171,41 @@ class ColourStage:
     intercept: np.ndarray  # (classes,)
 
     @staticmethod
-    def features(embedding: np.ndarray, probabilities: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    def features(embedding: np.ndarray, probabilities: np.ndarray, histogram: np.ndarray) -> np.ndarray:
         """What the stage reads: the embedding, the head's log-probabilities and the colour histogram."""
-        return np.hstack([embedding, np.log(probabilities + 1e-6), colour_histogram(pixels)]).astype(np.float32)
+        return np.hstack([embedding, np.log(probabilities + 1e-6), histogram]).astype(np.float32)
 
-    def predict_proba(self, embedding: np.ndarray, probabilities: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-        logits = ((self.features(embedding, probabilities, pixels) - self.mean) / self.scale) @ self.coef + self.intercept
+    def predict_proba(self, embedding: np.ndarray, probabilities: np.ndarray, histogram: np.ndarray) -> np.ndarray:
+        logits = ((self.features(embedding, probabilities, histogram) - self.mean) / self.scale) @ self.coef + self.intercept
         logits = np.exp(logits - logits.max(axis=1, keepdims=True))
         return (logits / logits.sum(axis=1, keepdims=True)).astype(np.float32)
 
+    def check(self, classes: list[str], encoder: ImageEncoder) -> None:
+        """Refuse a stage fitted to other heads: other classes or another embedding size."""
+        features = encoder.dimension + len(classes) + HISTOGRAM_SIZE
+        if self.classes != classes or self.coef.shape != (features, len(classes)) or self.mean.shape != (features,):
+            raise DressUpError(f"{COLOUR_STAGE_FILE} of {encoder.name!r} was fitted to other {self.label} heads; "
+                               f"run `dressup train colour` again or delete the file")
+
     def save(self, path: str | Path) -> Path:
         """Write atomically: a crash leaves the previous file (or none), never half of one."""
-        path = Path(path)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".partial.npz")
-        os.close(handle)
-        try:
-            np.savez(temporary, label=self.label, classes=np.array(self.classes), mean=self.mean, scale=self.scale,
-                     coef=self.coef, intercept=self.intercept)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
-        return path
+        buffer = io.BytesIO()
+        np.savez(buffer, label=self.label, classes=np.array(self.classes), mean=self.mean, scale=self.scale,
+                 coef=self.coef, intercept=self.intercept)
+        return atomic_write(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | Path) -> ColourStage:
-        with np.load(path, allow_pickle=False) as data:
-            return cls(str(data["label"]), data["classes"].tolist(), data["mean"], data["scale"], data["coef"], data["intercept"])
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(str(data["label"]), data["classes"].tolist(), data["mean"], data["scale"], data["coef"], data["intercept"])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            raise DressUpError(f"{path}: not a readable colour stage ({error}); run `dressup train colour` again or delete it") from None
 
     @classmethod
     def beside(cls, encoder: ImageEncoder) -> ColourStage | None:
-        """The stage saved in the encoder's model directory, if it has one."""
-        if encoder.directory is None or not (encoder.directory / COLOUR_STAGE_FILE).is_file():
+        """The stage saved with the encoder's model directory: its spec names it (the spec is written last)."""
+        entry = encoder.spec.extra.get("colour_stage")
+        if encoder.directory is None or not entry:
             return None
-        return cls.load(encoder.directory / COLOUR_STAGE_FILE)
+        return cls.load(encoder.directory / entry.get("file", COLOUR_STAGE_FILE))

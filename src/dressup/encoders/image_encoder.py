@@ -62,12 +62,12 @@ class ImageEncoder:
     (1, 1280)
     """
 
-    def __init__(self, spec: EncoderSpec, model: bytes, threads: int | None = None):
+    def __init__(self, spec: EncoderSpec, model: bytes, threads: int | None = None, directory: Path | None = None):
         import onnxruntime as ort
 
         self.spec = spec
         self._model = model
-        self.directory: Path | None = None  # the model directory it was loaded from, if any
+        self.directory = directory  # the model directory it was loaded from, if any
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -175,9 +175,7 @@ class ImageEncoder:
             raise ValueError(f"unknown precision {precision!r}; use fp32 or int8")
         if precision != "fp32":
             spec = replace(spec, name=f"{spec.name}-{precision}")
-        encoder = cls(spec, (directory / PRECISIONS[precision]).read_bytes(), threads=threads)
-        encoder.directory = directory
-        return encoder
+        return cls(spec, (directory / PRECISIONS[precision]).read_bytes(), threads=threads, directory=directory)
 
 
 def preprocess(spec: EncoderSpec, image: ImageInput) -> np.ndarray:

@@ -55,17 +55,28 @@ def read_labelled_images(
     """
     source = source if isinstance(source, CatalogSource) else CatalogSource(Path(source))
     items = read_catalog(source)
+    split = _read_split(items["id"], source.path, split_file, val_share, seed)
     codes, classes = {}, {}
-    for label in labels:
+    for label in labels:  # classes: the values of train and val items; a value only test items have is not learnt
         values = label_column(items, label).astype(object)
         known = values.notna() & ~values.astype(str).str.strip().isin(["", "nan", "NA", "None"])
         names = values[known].astype(str).str.strip()
-        order = names.value_counts().index.tolist()
+        order = names[split[known.to_numpy()] != "test"].value_counts().index.tolist()
         code = np.full(len(items), -1, np.int64)
-        code[known.to_numpy()] = names.map({name: i for i, name in enumerate(order)}).to_numpy()
+        code[known.to_numpy()] = names.map({name: i for i, name in enumerate(order)}).fillna(-1).to_numpy()
         codes[label], classes[label] = code, order
-    split = _read_split(items["id"], source.path, split_file, val_share, seed)
     return LabelledImages(items["id"].to_numpy(), items["image"].tolist(), codes, classes, split)
+
+
+def training_rows(data: LabelledImages, val_holdout: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a model trains on and the rows it stops early on; ``val_holdout`` keeps only that many
+    val items for stopping (a seeded choice) and trains on the others."""
+    train_rows, val_rows = data.rows("train"), data.rows("val")
+    if val_holdout is not None and val_holdout < len(val_rows):
+        kept = np.random.default_rng(seed).permutation(len(val_rows))
+        train_rows = np.sort(np.concatenate([train_rows, val_rows[kept[val_holdout:]]]))
+        val_rows = np.sort(val_rows[kept[:val_holdout]])
+    return train_rows, val_rows
 
 
 def _read_split(ids: pd.Series, source: Path, split_file, val_share: float, seed: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from ..encoders.convert import load_legacy_state_dict, mobilenetv2_onnx
 from ..encoders.image_encoder import EncoderSpec
 from ..errors import DressUpError
 from .colour_stage import ColourStageReport, fit_colour_stage
-from .dataset import FrozenFeatures, LabelledImages, read_labelled_images
+from .dataset import FrozenFeatures, LabelledImages, read_labelled_images, training_rows
 from .export import export_model_dir
 from .network import FashionEncoderNet, supervised_contrastive
 
@@ -102,6 +102,7 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
+    colour = _colour_label(config)  # checked before, not after, an hour of training
     data = read_labelled_images(config.catalog, config.labels, config.split_file, seed=config.seed)
     spec = EncoderSpec(
         name=config.name,
@@ -114,11 +115,7 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
         extra={"labels": data.classes, **({"tag_labels": list(config.tag_labels)} if config.tag_labels else {})},
     )
     weights = imagenet_weights()
-    train_rows, val_rows = data.rows("train"), data.rows("val")
-    if config.val_holdout is not None and config.val_holdout < len(val_rows):
-        kept = np.random.default_rng(config.seed).permutation(len(val_rows))
-        train_rows = np.sort(np.concatenate([train_rows, val_rows[kept[config.val_holdout :]]]))
-        val_rows = np.sort(val_rows[kept[: config.val_holdout]])
+    train_rows, val_rows = training_rows(data, config.val_holdout, config.seed)
     if not config.labels:
         raise DressUpError("name at least one label column to train on, e.g. --labels articleType,baseColour")
     if len(train_rows) < config.batch_size or len(val_rows) == 0:
@@ -164,8 +161,8 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
     card = model_card(config, spec, state, len(train.ids), len(val.ids), time.perf_counter() - started)
     export_model_dir(net, weights, spec, out_dir, card)
     (out_dir / "training-history.json").write_text(json.dumps(state["history"], indent=2))
-    colour = _colour_label(config)
-    stage = fit_colour_stage(out_dir, config.catalog, colour, config.split_file, progress) if colour else None
+    stage = fit_colour_stage(out_dir, config.catalog, colour, config.split_file, progress=progress, seed=config.seed,
+                             val_holdout=config.val_holdout) if colour else None
     return TrainResult(out_dir, state["epoch"], state["best_epoch"], time.perf_counter() - started, state["history"], resumed, stage)
 
 
