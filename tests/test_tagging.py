@@ -49,6 +49,14 @@ def test_colour_stage_beats_the_colour_head(tagger, test_items):
     assert np.mean(classes[staged.argmax(1)] == truth) > np.mean(classes[plain.argmax(1)] == truth)
 
 
+def test_a_saved_copy_of_the_encoder_keeps_its_colour_stage(tagger, tmp_path):
+    from dressup import create_encoder
+
+    tagger.encoder.save(tmp_path / "copy")  # as a store keeps its encoder
+    copy = Tagger(create_encoder(tmp_path / "copy"))
+    assert copy.colour_stage is not None and copy.colour_stage.classes == tagger.colour_stage.classes
+
+
 def test_a_colour_stage_fitted_to_other_heads_is_refused(tagger, tmp_path):
     from dressup import create_encoder
     from dressup.errors import DressUpError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -163,7 +164,15 @@ class ImageEncoder:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / MODEL_FILE).write_bytes(self._model)
-        (directory / SPEC_FILE).write_text(json.dumps(asdict(self.spec), indent=2))
+        spec = asdict(self.spec)
+        stage = spec["extra"].get("colour_stage")  # a file the spec names travels with it (see `dressup.tagging`)
+        if stage:
+            source = self.directory / stage["file"] if self.directory else None
+            if source is not None and source.is_file():
+                shutil.copyfile(source, directory / stage["file"])
+            else:
+                del spec["extra"]["colour_stage"]
+        (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2))
         return directory
 
     @classmethod
