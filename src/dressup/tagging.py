@@ -143,14 +143,14 @@ def colour_histogram(pixels: np.ndarray) -> np.ndarray:
     hsv_bin = (_bins(hue * (spread > 0), HUE_BINS) * 4 + _bins(saturation, 4)) * 4 + _bins(high, 4)
     cube = _bins(rgb, 4)
     rgb_bin = (cube[..., 0] * 4 + cube[..., 1]) * 4 + cube[..., 2]
-    out = np.zeros((len(pixels), HISTOGRAM_SIZE), np.float32)
-    for i in range(len(pixels)):
-        product = low[i] < WHITE
-        if product.sum() < 20:  # an all-white photo: use every pixel
-            product[:] = True
-        counts = np.concatenate([np.bincount(hsv_bin[i, product], minlength=HUE_BINS * 16), np.bincount(rgb_bin[i, product], minlength=64)])
-        out[i] = np.sqrt(counts / product.sum())
-    return out
+    product = low < WHITE
+    product[product.sum(axis=1) < 20] = True  # an almost all-white photo: use every pixel
+    image = np.broadcast_to(np.arange(len(pixels))[:, None], product.shape)[product]
+    counts = np.concatenate([
+        np.bincount(image * HUE_BINS * 16 + hsv_bin[product], minlength=len(pixels) * HUE_BINS * 16).reshape(len(pixels), -1),
+        np.bincount(image * 64 + rgb_bin[product], minlength=len(pixels) * 64).reshape(len(pixels), -1),
+    ], axis=1)
+    return np.sqrt(counts / product.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _bins(values: np.ndarray, count: int) -> np.ndarray:
@@ -176,7 +176,11 @@ class ColourStage:
         return np.hstack([embedding, np.log(probabilities + 1e-6), histogram]).astype(np.float32)
 
     def predict_proba(self, embedding: np.ndarray, probabilities: np.ndarray, histogram: np.ndarray) -> np.ndarray:
-        logits = ((self.features(embedding, probabilities, histogram) - self.mean) / self.scale) @ self.coef + self.intercept
+        return self.proba_of_features(self.features(embedding, probabilities, histogram))
+
+    def proba_of_features(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities from already assembled `features`."""
+        logits = ((features - self.mean) / self.scale) @ self.coef + self.intercept
         logits = np.exp(logits - logits.max(axis=1, keepdims=True))
         return (logits / logits.sum(axis=1, keepdims=True)).astype(np.float32)
 

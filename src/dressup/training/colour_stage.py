@@ -70,7 +70,7 @@ def fit_colour_stage(model_dir: str | Path, catalog: str | Path, label: str = "b
     tried = {}
     for strength in STRENGTHS:
         stage = _fit(features[is_train], target[is_train], strength, label, classes)
-        tried[strength] = float((stage.predict_proba(*_parts(outputs, ~is_train, label)).argmax(axis=1) == target[~is_train]).mean())
+        tried[strength] = float((stage.proba_of_features(features[~is_train]).argmax(axis=1) == target[~is_train]).mean())
     strength = max(tried, key=tried.get)
     report = ColourStageReport(label, int(is_train.sum()), int((~is_train).sum()), head_accuracy, tried[strength], strength,
                                tried[strength] > head_accuracy, tried)
@@ -78,10 +78,6 @@ def fit_colour_stage(model_dir: str | Path, catalog: str | Path, label: str = "b
         _fit(features, target, strength, label, classes).save(model_dir / COLOUR_STAGE_FILE)
         _record(model_dir, report)  # the spec names the stage: written last, it is what switches the new stage on
     return report
-
-
-def _parts(outputs: dict[str, np.ndarray], rows: np.ndarray, label: str):
-    return outputs["embedding"][rows], outputs[PROBABILITIES + label][rows], outputs[HISTOGRAM][rows]
 
 
 def _fit(features: np.ndarray, target: np.ndarray, strength: float, label: str, classes: list[str]) -> ColourStage:
