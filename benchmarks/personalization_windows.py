@@ -35,9 +35,11 @@ def windows(store: Store, events: pd.DataFrame, splits: list[pd.Timestamp], days
                      "best_baseline": baseline, "baseline_map": value, "dressup_map": report.methods[MODEL]["map"],
                      "undiversified_map": report.methods[UNDIVERSIFIED]["map"],
                      "ratio": report.methods[MODEL]["map"] / value if value else None,
+                     "ratio_interval": report.map_ratio_interval,
                      "undiversified_ratio": report.methods[UNDIVERSIFIED]["map"] / value if value else None})
         print(f"{rows[-1]['split_date']} to {rows[-1]['end_date']}: {report.test_users} users, best baseline "
               f"{value:.4f} ({baseline}), DressUp {rows[-1]['dressup_map']:.4f} = {rows[-1]['ratio']:.2f}x "
+              f"(95% interval {report.map_ratio_interval[0]:.2f}-{report.map_ratio_interval[1]:.2f}x) "
               f"(undiversified {rows[-1]['undiversified_ratio']:.2f}x)", flush=True)
     return rows
 

@@ -59,6 +59,24 @@ def test_average_precision_by_hand():
     assert mean_average_precision_at_k([{"a"}, {"b"}], [["a"], ["x", "b"]], k=12) == pytest.approx(0.75)
 
 
+def test_bootstrap_ratio_interval_by_hand():
+    from dressup.metrics import bootstrap_ratio_interval
+
+    # users resampled in pairs: equal scores give exactly 2x whatever the draw
+    assert bootstrap_ratio_interval([0.5, 0.1, 0.3], [0.25, 0.05, 0.15]) == pytest.approx((2.0, 2.0))
+    # one user carries the whole gain: every draw lies between 0x (only the other user drawn) and 2x
+    low, high = bootstrap_ratio_interval([1.0, 0.0], [0.5, 0.5], draws=4000)
+    assert low == pytest.approx(0.0) and high == pytest.approx(2.0)
+    # many users with a steady 1.5x gain give a narrow interval around 1.5x; half as many a wider one
+    scores = np.random.default_rng(1).random(400)
+    wide = bootstrap_ratio_interval(1.5 * scores[:50] * (1 + 0.5 * np.sin(np.arange(50))), scores[:50])
+    narrow = bootstrap_ratio_interval(1.5 * scores * (1 + 0.5 * np.sin(np.arange(400))), scores)
+    assert narrow[0] < 1.5 < narrow[1] and narrow[1] - narrow[0] < wide[1] - wide[0]
+    assert bootstrap_ratio_interval([0.1, 0.2], [0.0, 0.0]) is None
+    with pytest.raises(ValueError, match="one score per user"):
+        bootstrap_ratio_interval([0.1], [0.1, 0.2])
+
+
 def test_hit_rate_coverage_and_diversity_by_hand():
     from dressup.metrics import catalog_coverage, hit_rate_at_k, intra_list_diversity
 

@@ -801,7 +801,9 @@ def eval_personalization(
         console.print(table)
         summary = report.to_dict()
         if summary["map_ratio_to_best_baseline"] is not None:
-            console.print(f"{MODEL} / best baseline ({summary['best_baseline']['name']}): {summary['map_ratio_to_best_baseline']:.2f}x")
+            low, high = report.map_ratio_interval
+            console.print(f"{MODEL} / best baseline ({summary['best_baseline']['name']}): {summary['map_ratio_to_best_baseline']:.2f}x "
+                          f"(95% interval over resampled users: {low:.2f}x to {high:.2f}x)")
         folder = _write_report(output_dir or store / "reports", "personalization.json", summary)
         picture = plot_personalization(report, folder / "personalization.png")
         console.print(f"report: {folder / 'personalization.json'}, {picture}")

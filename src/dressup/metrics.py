@@ -112,7 +112,35 @@ def mean_average_precision_at_k(actual: list, predicted: list, k: int = 12) -> f
     """
     if not actual:
         return 0.0
-    return float(np.mean([average_precision_at_k(a, p, k) for a, p in zip(actual, predicted)]))
+    return float(np.mean(average_precisions_at_k(actual, predicted, k)))
+
+
+def average_precisions_at_k(actual: list, predicted: list, k: int = 12) -> np.ndarray:
+    """AP@k of each user; MAP@k is their mean."""
+    return np.array([average_precision_at_k(a, p, k) for a, p in zip(actual, predicted)], dtype=float)
+
+
+def bootstrap_ratio_interval(numerator, denominator, level: float = 0.95, draws: int = 2000,
+                             seed: int = 0) -> tuple[float, float] | None:
+    """Percentile interval of mean(numerator) / mean(denominator) with users resampled (paired bootstrap).
+
+    ``numerator[i]`` and ``denominator[i]`` are one user's scores under two methods; None when the
+    denominator is zero for every user.
+
+    >>> bootstrap_ratio_interval([0.5, 0.5], [0.25, 0.25])
+    (2.0, 2.0)
+    """
+    numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
+    if len(numerator) != len(denominator):
+        raise ValueError("numerator and denominator need one score per user each")
+    if not denominator.any():
+        return None
+    rows = np.random.default_rng(seed).integers(0, len(numerator), size=(draws, len(numerator)))
+    below = denominator[rows].sum(axis=1)
+    ratios = numerator[rows].sum(axis=1)[below > 0] / below[below > 0]
+    tail = 50 * (1 - level)
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def hit_rate_at_k(actual: list, predicted: list, k: int = 12) -> float:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..metrics import catalog_coverage, hit_rate_at_k, intra_list_diversity, mean_average_precision_at_k
+from ..metrics import average_precisions_at_k, bootstrap_ratio_interval, catalog_coverage, hit_rate_at_k, intra_list_diversity
 from ..store import Store
 from .recommender import Recommender, RecommenderConfig, RecommendError
 
@@ -30,6 +30,7 @@ class PersonalizationReport:
     cold_users: int
     test_purchases: int
     methods: dict[str, dict[str, float]] = field(default_factory=dict)
+    map_ratio_interval: tuple[float, float] | None = None  # 95%, users resampled: how much the ratio owes to chance
 
     def best_baseline(self) -> tuple[str, float]:
         baselines = {name: m["map"] for name, m in self.methods.items() if not name.startswith(MODEL)}
@@ -69,13 +70,15 @@ def evaluate_personalization(store: Store, events: pd.DataFrame, split_date, k: 
     report = PersonalizationReport(str(split.date()), None if end is None else str(end.date()), k, len(train), len(users),
                                    sum(user not in known_users for user in users), len(later))
     vectors = np.asarray(store.vectors)
+    precisions = {name: average_precisions_at_k(actual, predicted, k) for name, predicted in lists.items()}
     for name, predicted in lists.items():
         report.methods[name] = {
-            "map": mean_average_precision_at_k(actual, predicted, k),
+            "map": float(precisions[name].mean()),
             "hit_rate": hit_rate_at_k(actual, predicted, k),
             "coverage": catalog_coverage(predicted, len(store)),
             "diversity": intra_list_diversity([vectors[store.rows_of(items)] for items in predicted]),
         }
+    report.map_ratio_interval = bootstrap_ratio_interval(precisions[MODEL], precisions[report.best_baseline()[0]])
     return report, lists
 
 
