@@ -284,3 +284,25 @@ def test_a_metadata_only_update_reuses_the_index(small_store, small_catalog):
     assert after.item(str(table.id.iat[0])).title == "Renamed"
     assert (after.generation_path / "index.faiss").read_bytes() == before
     assert [m.id for m in after.similar(str(table.id.iat[1]), k=5)] == [m.id for m in small_store.similar(str(table.id.iat[1]), k=5)]
+
+
+def test_an_atomic_write_cut_short_leaves_the_old_file(tmp_path):
+    from dressup.files import atomic_path, atomic_write
+
+    target = atomic_write(tmp_path / "recs.jsonl", '{"user": "a"}\n')
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:  # a writer that fails half-way
+        temporary.write_text('{"user": "b"')
+        raise RuntimeError("disk full")
+    assert target.read_text() == '{"user": "a"}\n' and os.listdir(tmp_path) == ["recs.jsonl"]
+    with atomic_path(target) as first, atomic_path(target) as second:  # concurrent writers get their own files
+        assert first != second
+        first.write_text("first\n")
+        second.write_text("second\n")
+    assert target.read_text() == "first\n" and os.listdir(tmp_path) == ["recs.jsonl"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # readable by a server running as another user
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -179,19 +179,17 @@ def similar(
 
 
 def _similar_all(store, k, filters, output):
-    import os
+    from .files import atomic_path
 
     if output is None:
         raise DressUpError("--all needs --output FILE.jsonl")
-    temporary = output.with_name(output.name + ".tmp")
     output.parent.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("similar"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True)) as bar:
         task = bar.add_task("similar", total=len(store))
-        with open(temporary, "w") as handle:
+        with atomic_path(output) as temporary, open(temporary, "w") as handle:
             for item_id, matches in store.similar_all(k=k, filters=filters):
                 handle.write(json.dumps({"item": item_id, "similar": [{"id": m.id, "score": round(m.score, 6)} for m in matches]}) + "\n")
                 bar.advance(task)
-    os.replace(temporary, output)
     errors.print(f"wrote {len(store):,} lines to {output}")
 
 
@@ -559,12 +557,10 @@ def _jsonl_records(path: Path):
 
 
 def _write_jsonl(output: Path, lines: list[dict]) -> None:
-    import os
+    from .files import atomic_write
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(output.name + ".tmp")
-    temporary.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    os.replace(temporary, output)
+    atomic_write(output, "".join(json.dumps(line) + "\n" for line in lines))
 
 
 def _answer_lines(store: Path, path: Path, output: Path, ids_of, answer, empty: dict, what: str) -> None:

@@ -12,7 +12,6 @@ contents, edits included.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from pyarrow import ArrowException
 
 from .catalog import ATTRIBUTE_PREFIX, ITEM_FIELDS, Item, parquet_safe, split_sizes
 from .errors import DressUpError
+from .files import atomic_write
 from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, content_hash, load_image
 from .index import IndexConfig
 from .store import Store, UnknownItemError, index_fits, store_lock, write_generation
@@ -169,12 +169,7 @@ def _keep_upload(store_path: Path, source: ImageInput) -> tuple[Path, str]:
     folder.mkdir(exist_ok=True)
     target = folder / f"{digest}{extension}"
     if not target.exists():
-        partial = folder / f".{digest}.{os.getpid()}.tmp"
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
+        atomic_write(target, data)
     return target, digest
 
 

@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def atomic_write(target: str | Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``target`` through a ``.tmp`` sibling, fsynced, then renamed over it."""
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """A fresh temporary path beside ``target`` to write by any means (``open``, ``np.savez``, ``torch.save``).
+
+    When the block ends without an error the file is fsynced and renamed over ``target``; otherwise it is
+    removed and ``target`` is left as it was. Each call gets its own name, so concurrent writers never collide.
+    """
     target = Path(target)
-    temporary = target.with_name(target.name + ".tmp")
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")  # created by the writer, with its usual mode
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield temporary
+        _fsync_file(temporary)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
     fsync_dir(target.parent)
-    return target
+
+
+def atomic_write(target: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``target`` through a temporary sibling, fsynced, then renamed over it."""
+    with atomic_path(target) as temporary:
+        temporary.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Path(target)
 
 
 def fsync_dir(directory: Path) -> None:
     """Make a rename inside ``directory`` durable."""
-    descriptor = os.open(directory, os.O_RDONLY)
+    _fsync_file(directory)
+
+
+def _fsync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:

@@ -14,6 +14,7 @@ import pandas as pd
 from PIL import Image, ImageEnhance
 
 from ..catalog import CatalogSource, label_column, read_catalog, read_split, split_file_beside
+from ..files import atomic_path
 from ..images import ImageError, load_image, square_pad
 
 
@@ -134,9 +135,8 @@ class FrozenFeatures:
             return cached["features"], cached["readable"]
         features, readable = self._run(images, views, seed, progress)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, features=features, readable=readable)
-        os.replace(tmp, path)
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+            np.savez(handle, features=features, readable=readable)
         return features, readable
 
     def _run(self, images, views, seed, progress):

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from ..encoders.convert import load_legacy_state_dict, mobilenetv2_onnx
 from ..encoders.image_encoder import EncoderSpec
 from ..errors import DressUpError
+from ..files import atomic_path
 from .colour_stage import ColourStageReport, fit_colour_stage
 from .dataset import FrozenFeatures, LabelledImages, read_labelled_images, training_rows
 from .export import export_model_dir
@@ -244,9 +245,8 @@ def evaluate_heads(net, maps: np.ndarray, codes: dict[str, np.ndarray], batch_si
 
 
 def _save_checkpoint(path: Path, config, net, optimizer, scheduler, state) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"config": config.key(), "net": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "state": state}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as temporary:
+        torch.save({"config": config.key(), "net": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "state": state}, temporary)
 
 
 def _resume(path: Path, config, net, optimizer, scheduler, state) -> int:
