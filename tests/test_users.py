@@ -67,8 +67,10 @@ def test_hm_transactions_import_with_bad_rows_and_unknown_items(hm_store_path, t
     path = tmp_path / "transactions.csv"
     pd.concat([sales, bad]).to_csv(path, index=False)
     events = EventStore.open(url=events_url)
-    report = import_events(hm_store_path, path, events)
+    progress = []
+    report = import_events(hm_store_path, path, events, progress=lambda *step: progress.append(step))
     assert report.layout == "hm" and report.rows == len(sales) + 4
+    assert progress[-1] == ("storing events", len(sales), len(sales)) and len(progress) == -(-len(sales) // 20_000)
     assert report.skipped == {"unreadable timestamp": 1, "no user id": 1, "value is not a number": 1}
     assert report.examples["unreadable timestamp"] == [f"line {len(sales) + 2}"]
     assert report.unknown_items == 1 and report.unknown_item_examples == ["0999999999"]

@@ -640,8 +640,16 @@ def events_import(
     """Import events; bad rows and unknown items are counted and skipped, the rest stored in one transaction."""
     from .users import EventStore, import_events
 
-    with user_errors():
-        report = import_events(store, events_file, EventStore.open(store, database))
+    with user_errors(), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=True) as bar:
+        tasks = {}
+
+        def advance(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done)
+
+        report = import_events(store, events_file, EventStore.open(store, database), progress=advance)
     console.print(f"[green]{events_file}[/] ({report.layout} layout): {report.rows:,} rows, stored {report.added:,} new events "
                   f"of {report.users:,} users" + (f"; {report.already_stored:,} were stored already" if report.already_stored else ""))
     for reason, count in report.skipped.items():

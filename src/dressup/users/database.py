@@ -14,7 +14,7 @@ import math
 import os
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,19 +138,23 @@ class EventStore:
         rows = [event.checked(now) for event in events]
         return self._write(lambda: [rows], sorted({row["user_id"] for row in rows}))
 
-    def add_table(self, table: pd.DataFrame, source: tuple[str, str] | None = None, chunk: int = 20_000) -> int:
+    def add_table(self, table: pd.DataFrame, source: tuple[str, str] | None = None, chunk: int = 20_000,
+                  progress: Callable[[int], None] | None = None) -> int:
         """Store an already validated events table (user, item, kind, value, timestamp in UTC) in one transaction,
-        written in chunks; ``source`` = (digest, name) logs the imported file in the same transaction."""
-        columns = {"user": "user_id", "item": "item_id", "kind": "kind", "value": "value", "timestamp": "timestamp"}
-        table = table[list(columns)].rename(columns=columns)
+        written in chunks (``progress(rows written so far)`` after each); ``source`` = (digest, name) logs the
+        imported file in the same transaction."""
 
         def chunks():
             for start in range(0, len(table), chunk):
                 part = table.iloc[start : start + chunk]
-                part = part.astype({"value": object}).where(part.notna(), None)
-                yield [{**row, "timestamp": row["timestamp"].to_pydatetime()} for row in part.to_dict("records")]
+                values = [None if math.isnan(v) else v for v in part["value"].astype(float).tolist()]
+                moments = part["timestamp"].dt.to_pydatetime().tolist()
+                yield [{"user_id": u, "item_id": i, "kind": k, "value": v, "timestamp": t}
+                       for u, i, k, v, t in zip(part["user"].tolist(), part["item"].tolist(), part["kind"].tolist(), values, moments)]
+                if progress:  # rows so far, not per chunk: a retried transaction starts again from 0
+                    progress(start + len(part))
 
-        return self._write(chunks, sorted(table["user_id"].unique()), source)
+        return self._write(chunks, sorted(table["user"].unique()), source)
 
     def _write(self, chunks, users: list[str], source: tuple[str, str] | None = None) -> int:
         now = datetime.now(UTC)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,8 +69,10 @@ def read_events(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
     return _valid(table, report), report
 
 
-def import_events(store: str | Path, path: str | Path, events: EventStore | None = None) -> ImportReport:
-    """Read ``path`` and store its valid events on items of ``store``, all in one transaction.
+def import_events(store: str | Path, path: str | Path, events: EventStore | None = None,
+                  progress: Callable[[str, int, int], None] | None = None) -> ImportReport:
+    """Read ``path`` and store its valid events on items of ``store``, all in one transaction;
+    ``progress(step, done, total)`` follows the long steps.
 
     Importing is idempotent: events already stored (same user, item, kind, time and value, counted with
     their multiplicity) are skipped, so re-importing a file, or a longer version of it, adds only what is new.
@@ -88,7 +91,8 @@ def import_events(store: str | Path, path: str | Path, events: EventStore | None
         new = _not_yet_stored(table, events)
         report.already_stored = int((~new).sum())
         table = table[new]
-    report.added = events.add_table(table, source=(_digest(path), str(Path(path).resolve())))
+    written = (lambda done: progress("storing events", done, len(table))) if progress else None
+    report.added = events.add_table(table, source=(_digest(path), str(Path(path).resolve())), progress=written)
     report.users = int(table["user"].nunique())
     return report
 
