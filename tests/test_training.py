@@ -126,3 +126,22 @@ def test_any_label_name_can_be_trained():
     embedding, logits = net(torch.randn(2, 160, 6, 6))
     assert embedding.shape == (2, 8) and logits["type"].shape == (2, 3) and logits["a.b"].shape == (2, 2)
     assert set(net.head_matrices()) == {"type", "a.b"}
+
+
+def test_the_exported_model_computes_what_the_trained_network_computes(tiny_run):
+    import torch
+
+    from dressup.training.network import FashionEncoderNet
+    from dressup.training.trainer import CHECKPOINT, _frozen_session, imagenet_weights
+
+    config, result, table, _ = tiny_run
+    encoder = create_encoder(result.model_dir)
+    saved = torch.load(result.model_dir.with_name(result.model_dir.name + ".training") / CHECKPOINT, weights_only=False)
+    net = FashionEncoderNet(config.first_trained_block, config.dimension, {k: len(v) for k, v in encoder.spec.extra["labels"].items()})
+    net.load_state_dict(saved["state"]["best"])
+    paths = [FPI / "images" / f"{i}.jpg" for i in table["id"][:4]]
+    pixels = np.stack([encoder.preprocess(path) for path in paths])
+    maps = _frozen_session(imagenet_weights(), encoder.spec, config.first_trained_block, None).run(None, {"images": pixels})[0]
+    with torch.no_grad():
+        expected = net.eval()(torch.from_numpy(maps))[0].numpy()
+    assert np.allclose(encoder.encode(paths), expected, atol=1e-4)  # ONNX export = the trained torch network

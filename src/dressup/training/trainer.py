@@ -131,7 +131,7 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
 
     net = FashionEncoderNet(config.first_trained_block, config.dimension, {k: len(v) for k, v in data.classes.items()})
     net.tail.load_imagenet(weights)
-    net.to(config.device)
+    net.to(config.device, memory_format=torch.channels_last)  # NHWC: about 1.4x faster on CPU (depthwise convolutions)
     steps = _steps_per_epoch(len(train.ids), config)
     optimizer = torch.optim.AdamW(
         [{"params": net.tail.parameters(), "lr": config.backbone_lr}, {"params": [*net.projection.parameters(), *net.heads.parameters()], "lr": config.head_lr}],
@@ -181,6 +181,10 @@ def _steps_per_epoch(n: int, config: TrainConfig) -> int:
     return min(steps, config.max_batches) if config.max_batches else steps
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 def _augment_maps(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Feature-map jitter on top of the cached image augmentations: flip and a one-cell shift."""
     flip = torch.from_numpy(rng.random(len(x)) < 0.5)
@@ -206,7 +210,7 @@ def _train_epoch(net, optimizer, scheduler, train: LabelledImages, maps: np.ndar
     for step in range(steps):
         rows = order[step * config.batch_size : (step + 1) * config.batch_size]
         x = torch.from_numpy(maps[views[rows], rows].astype(np.float32))
-        embedding, logits = net(_augment_maps(x, rng).to(config.device))
+        embedding, logits = net(_channels_last(_augment_maps(x, rng)).to(config.device))
         loss = sum(
             (1.0 if i < 2 else 0.5) * F.cross_entropy(logits[k], codes[k][rows], ignore_index=-1, label_smoothing=config.label_smoothing)
             for i, k in enumerate(labels)
@@ -233,7 +237,7 @@ def evaluate_heads(net, maps: np.ndarray, codes: dict[str, np.ndarray], batch_si
     net.eval()
     predictions = {k: [] for k in codes}
     for start in range(0, len(maps), batch_size):
-        _, logits = net(torch.from_numpy(maps[start : start + batch_size].astype(np.float32)).to(device))
+        _, logits = net(_channels_last(torch.from_numpy(maps[start : start + batch_size].astype(np.float32))).to(device))
         for k in codes:
             predictions[k].append(logits[k].argmax(1).cpu().numpy())
     scores = {}
