@@ -38,10 +38,18 @@ def windows(store: Store, events: pd.DataFrame, splits: list[pd.Timestamp], days
                      "ratio_interval": report.map_ratio_interval,
                      "undiversified_ratio": report.methods[UNDIVERSIFIED]["map"] / value if value else None})
         print(f"{rows[-1]['split_date']} to {rows[-1]['end_date']}: {report.test_users} users, best baseline "
-              f"{value:.4f} ({baseline}), DressUp {rows[-1]['dressup_map']:.4f} = {rows[-1]['ratio']:.2f}x "
-              f"(95% interval {report.map_ratio_interval[0]:.2f}-{report.map_ratio_interval[1]:.2f}x) "
-              f"(undiversified {rows[-1]['undiversified_ratio']:.2f}x)", flush=True)
+              f"{value:.4f} ({baseline}), DressUp {rows[-1]['dressup_map']:.4f} = {_ratio(rows[-1]['ratio'])} "
+              f"(95% interval {_interval(report.map_ratio_interval)}) "
+              f"(undiversified {_ratio(rows[-1]['undiversified_ratio'])})", flush=True)
     return rows
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a (baseline MAP 0)" if value is None else f"{value:.2f}x"
+
+
+def _interval(bounds: tuple[float, float] | None) -> str:
+    return "n/a" if bounds is None else f"{bounds[0]:.2f}-{bounds[1]:.2f}x"
 
 
 def main() -> None:

@@ -67,12 +67,16 @@ def test_bootstrap_ratio_interval_by_hand():
     # one user carries the whole gain: every draw lies between 0x (only the other user drawn) and 2x
     low, high = bootstrap_ratio_interval([1.0, 0.0], [0.5, 0.5], draws=4000)
     assert low == pytest.approx(0.0) and high == pytest.approx(2.0)
-    # many users with a steady 1.5x gain give a narrow interval around 1.5x; half as many a wider one
+    # many users with a steady 1.5x gain give a narrow interval around 1.5x; an eighth as many a wider one
     scores = np.random.default_rng(1).random(400)
     wide = bootstrap_ratio_interval(1.5 * scores[:50] * (1 + 0.5 * np.sin(np.arange(50))), scores[:50])
     narrow = bootstrap_ratio_interval(1.5 * scores * (1 + 0.5 * np.sin(np.arange(400))), scores)
     assert narrow[0] < 1.5 < narrow[1] and narrow[1] - narrow[0] < wide[1] - wide[0]
     assert bootstrap_ratio_interval([0.1, 0.2], [0.0, 0.0]) is None
+    # two baselines, each good for half the users: the best of them is re-picked in every draw, so the
+    # ratio to the best baseline never exceeds 2x, while holding one baseline fixed would reach far beyond
+    ours, first, second = np.ones(20), np.repeat([1.0, 0.0], 10), np.repeat([0.0, 1.0], 10)
+    assert bootstrap_ratio_interval(ours, [first, second])[1] <= 2.0 < bootstrap_ratio_interval(ours, first)[1]
     with pytest.raises(ValueError, match="one score per user"):
         bootstrap_ratio_interval([0.1], [0.1, 0.2])
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +16,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """A fresh temporary path beside ``target`` to write by any means (``open``, ``np.savez``, ``torch.save``).
 
     When the block ends without an error the file is fsynced and renamed over ``target``; otherwise it is
-    removed and ``target`` is left as it was. Each call gets its own name, so concurrent writers never collide.
+    removed and ``target`` is left as it was. Each call gets its own name, so concurrent writers never collide;
+    a successful write also clears the temporary files that killed writers left (untouched for an hour).
     """
     target = Path(target)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")  # created by the writer, with its usual mode
@@ -25,6 +28,18 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     finally:
         temporary.unlink(missing_ok=True)
     fsync_dir(target.parent)
+    _remove_abandoned(target)
+
+
+def _remove_abandoned(target: Path, idle_seconds: float = 3600.0) -> None:
+    """Delete ``target``'s temporary siblings that no write has touched for ``idle_seconds`` (a writer was killed)."""
+    now = time.time()
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > idle_seconds:
+                leftover.unlink()
+        except FileNotFoundError:  # another writer finished or cleaned it first
+            pass
 
 
 def atomic_write(target: str | Path, data: str | bytes) -> Path:

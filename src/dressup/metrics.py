@@ -120,26 +120,33 @@ def average_precisions_at_k(actual: list, predicted: list, k: int = 12) -> np.nd
     return np.array([average_precision_at_k(a, p, k) for a, p in zip(actual, predicted)], dtype=float)
 
 
-def bootstrap_ratio_interval(numerator, denominator, level: float = 0.95, draws: int = 2000,
+def bootstrap_ratio_interval(numerator, denominators, level: float = 0.95, draws: int = 2000,
                              seed: int = 0) -> tuple[float, float] | None:
     """Percentile interval of mean(numerator) / mean(denominator) with users resampled (paired bootstrap).
 
-    ``numerator[i]`` and ``denominator[i]`` are one user's scores under two methods; None when the
-    denominator is zero for every user.
+    ``numerator[i]`` is user i's score under one method. ``denominators`` is the other method's scores, or
+    one row per rival method: each draw then divides by the best rival of that draw, so the interval of a
+    ratio to "the best baseline" does not favour the numerator by fixing the baseline in advance. Draws in
+    which every rival scores zero are left out; None when all of them score zero for every user.
 
     >>> bootstrap_ratio_interval([0.5, 0.5], [0.25, 0.25])
     (2.0, 2.0)
     """
-    numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
-    if len(numerator) != len(denominator):
-        raise ValueError("numerator and denominator need one score per user each")
-    if not denominator.any():
+    numerator = np.asarray(numerator, float)
+    rivals = np.atleast_2d(np.asarray(denominators, float))
+    if rivals.shape[1] != len(numerator):
+        raise ValueError("numerator and denominators need one score per user each")
+    if not rivals.any():
         return None
-    rows = np.random.default_rng(seed).integers(0, len(numerator), size=(draws, len(numerator)))
-    below = denominator[rows].sum(axis=1)
-    ratios = numerator[rows].sum(axis=1)[below > 0] / below[below > 0]
+    rng = np.random.default_rng(seed)
+    ratios = []
+    per_chunk = max(1, 2_000_000 // max(len(numerator), 1))  # bounded memory for any number of users
+    for start in range(0, draws, per_chunk):
+        counts = rng.multinomial(len(numerator), np.full(len(numerator), 1 / len(numerator)), size=min(per_chunk, draws - start))
+        below = (counts @ rivals.T).max(axis=1)
+        ratios.append((counts @ numerator)[below > 0] / below[below > 0])
     tail = 50 * (1 - level)
-    low, high = np.percentile(ratios, [tail, 100 - tail])
+    low, high = np.percentile(np.concatenate(ratios), [tail, 100 - tail])
     return float(low), float(high)
 
 
