@@ -269,6 +269,21 @@ def eval_retrieval(
         console.print(f"wrote {folder / 'retrieval.json'} and {picture}")
 
 
+def _progress(*columns, stderr: bool = False, transient: bool = False) -> Progress:
+    """The usual progress display: step, bar, done/total, any extra ``columns``, time left."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *columns, TimeRemainingColumn(),
+                    console=Console(stderr=True) if stderr else console, transient=transient)
+
+
+@contextmanager
+def _train_extra(what: str):
+    """Imports of the `[train]` extra: a missing torch or scikit-learn is one clear message."""
+    try:
+        yield
+    except ImportError as error:
+        raise DressUpError(f"{what}: pip install 'dressup[train]' ({error})") from None
+
+
 @train_app.command("encoder")
 def train_encoder_command(
     catalog: Annotated[Path, typer.Option("--catalog", help="Catalog folder or table with labelled product images.")],
@@ -295,10 +310,8 @@ def train_encoder_command(
     Re-running the same command resumes from the last finished epoch.
     """
     with user_errors():
-        try:
+        with _train_extra("training needs torch"):
             from .training import TrainConfig, train_encoder
-        except ImportError as error:
-            raise DressUpError(f"training needs torch: pip install 'dressup[train]' ({error})") from None
         config = TrainConfig(
             catalog=str(catalog), labels=tuple(x.strip() for x in labels.split(",") if x.strip()), split_file=str(split_file) if split_file else None,
             name=name, epochs=epochs, patience=patience, batch_size=batch_size, views=views, first_trained_block=frozen_blocks, max_batches=max_batches,
@@ -306,10 +319,7 @@ def train_encoder_command(
             device=device, tag_labels=tuple(x.strip() for x in tag_labels.split(",") if x.strip()) if tag_labels else None,
             colour_label=None if colour_label.lower() == "none" else colour_label,
         )
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields}"), TimeRemainingColumn(),
-            console=console,
-        ) as bar:
+        with _progress(TextColumn("{task.fields}")) as bar:
             result = train_encoder(config, out, progress=bar)
         resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
         if result.colour_stage:
@@ -339,11 +349,9 @@ def train_colour_command(
     `dressup train encoder` runs this at its end; run it alone for a model trained without it.
     """
     with user_errors():
-        try:
+        with _train_extra("training needs torch and scikit-learn"):
             from .training import fit_colour_stage
-        except ImportError as error:
-            raise DressUpError(f"training needs torch and scikit-learn: pip install 'dressup[train]' ({error})") from None
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+        with _progress() as bar:
             report = fit_colour_stage(model, catalog, label, split_file, progress=bar)
         _print_colour_stage(report)
 
@@ -428,15 +436,12 @@ def eval_outfits(
     from .store import Store
 
     with user_errors():
-        try:
+        with _train_extra("evaluating outfits trains a model, which needs torch"):
             from .outfits.evaluation import evaluate_outfits, plot_outfits
             from .outfits.train import OutfitTrainConfig
-        except ImportError as error:
-            raise DressUpError(f"evaluating outfits trains a model, which needs torch: pip install 'dressup[train]' ({error})") from None
         opened = Store.open(store)
         table = read_outfits(outfits, opened)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                      TimeRemainingColumn(), console=console, transient=True) as bar:
+        with _progress(TextColumn("loss {task.fields[loss]}"), transient=True) as bar:
             report, model, split = evaluate_outfits(opened, table, OutfitTrainConfig(epochs=epochs), seed=seed, progress=bar)
         result = Table(title=f"outfits: trained on {report.train_outfits:,}; {report.warm_questions:,} warm / {report.cold_questions:,} cold "
                              f"FITB questions (4 candidates); AUC over {report.auc_outfits:,} held-out outfits vs as many random ones")
@@ -467,13 +472,10 @@ def outfits_train(
 ):
     """Learn outfit compatibility from stylists' outfits; the model is saved in the store."""
     with user_errors():
-        try:
+        with _train_extra("training needs torch"):
             from .outfits import train_outfit_model
             from .outfits.train import OutfitTrainConfig
-        except ImportError as error:
-            raise DressUpError(f"training needs torch: pip install 'dressup[train]' ({error})") from None
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                      TimeRemainingColumn(), console=console) as bar:
+        with _progress(TextColumn("loss {task.fields[loss]}")) as bar:
             model = train_outfit_model(store, outfits, OutfitTrainConfig(epochs=epochs), progress=bar)
         info = model.compatibility.info
         console.print(
@@ -640,8 +642,7 @@ def events_import(
     """Import events; bad rows and unknown items are counted and skipped, the rest stored in one transaction."""
     from .users import EventStore, import_events
 
-    with user_errors(), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                 console=Console(stderr=True), transient=True) as bar:
+    with user_errors(), _progress(stderr=True, transient=True) as bar:
         tasks = {}
 
         def advance(step: str, done: int, total: int) -> None:

@@ -20,6 +20,11 @@ MODEL = "DressUp"
 UNDIVERSIFIED = "DressUp, no diversity or exploration"
 
 
+def is_baseline(method: str) -> bool:
+    """A method of the report that is not DressUp itself (with or without diversity)."""
+    return not method.startswith(MODEL)
+
+
 @dataclass
 class PersonalizationReport:
     split_date: str
@@ -33,7 +38,7 @@ class PersonalizationReport:
     map_ratio_interval: tuple[float, float] | None = None  # 95%, users resampled, best baseline re-picked each time
 
     def best_baseline(self) -> tuple[str, float]:
-        baselines = {name: m["map"] for name, m in self.methods.items() if not name.startswith(MODEL)}
+        baselines = {name: m["map"] for name, m in self.methods.items() if is_baseline(name)}
         name = max(baselines, key=baselines.get)
         return name, baselines[name]
 
@@ -78,7 +83,7 @@ def evaluate_personalization(store: Store, events: pd.DataFrame, split_date, k: 
             "coverage": catalog_coverage(predicted, len(store)),
             "diversity": intra_list_diversity([vectors[store.rows_of(items)] for items in predicted]),
         }
-    baselines = [scores for name, scores in precisions.items() if not name.startswith(MODEL)]
+    baselines = [scores for name, scores in precisions.items() if is_baseline(name)]
     report.map_ratio_interval = bootstrap_ratio_interval(precisions[MODEL], baselines)  # best baseline re-picked per draw
     return report, lists
 
@@ -137,7 +142,7 @@ def plot_personalization(report: PersonalizationReport, path: str | Path) -> Pat
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(names) + 1.8))
     for axis, metric, title in ((axes[0], "map", f"MAP@{report.k}"), (axes[1], "hit_rate", f"HR@{report.k}")):
         values = [report.methods[n][metric] for n in names]
-        axis.barh(names, values, color=["tab:green" if n.startswith(MODEL) else "tab:gray" for n in names])
+        axis.barh(names, values, color=["tab:gray" if is_baseline(n) else "tab:green" for n in names])
         axis.invert_yaxis()
         axis.set_title(title)
         for y, v in enumerate(values):
