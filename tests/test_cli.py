@@ -50,6 +50,7 @@ def test_similar_all_writes_one_line_per_item(small_store, tmp_path):
     "args, message",
     [
         (["--item", "no-such-item"], "unknown item id 'no-such-item'"),
+        (["--item", "[bold]shirt[/]"], "unknown item id '[bold]shirt[/]'"),  # brackets in a message are text
         (["--item", "X", "--where", "fabric=silk"], "unknown filter column 'fabric'"),
         (["--item", "X", "--where", "category"], "malformed filter"),
         (["--image", "/no/such/photo.jpg"], "no such file"),
