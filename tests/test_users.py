@@ -68,9 +68,11 @@ def test_hm_transactions_import_with_bad_rows_and_unknown_items(hm_store_path, t
     pd.concat([sales, bad]).to_csv(path, index=False)
     events = EventStore.open(url=events_url)
     progress = []
-    report = import_events(hm_store_path, path, events, progress=lambda *step: progress.append(step))
+    report = import_events(hm_store_path, path, events, progress=lambda *step: progress.append(step), chunk_rows=200)
     assert report.layout == "hm" and report.rows == len(sales) + 4
-    assert progress[-1] == ("storing events", len(sales), len(sales)) and len(progress) == -(-len(sales) // 20_000)
+    size = path.stat().st_size
+    assert progress[-1] == ("reading events", size, size) and len(progress) == -(-(len(sales) + 4) // 200)
+    assert [done for _, done, _ in progress] == sorted(done for _, done, _ in progress)
     assert report.skipped == {"unreadable timestamp": 1, "no user id": 1, "value is not a number": 1}
     assert report.examples["unreadable timestamp"] == [f"line {len(sales) + 2}"]
     assert report.unknown_items == 1 and report.unknown_item_examples == ["0999999999"]
@@ -131,6 +133,25 @@ def test_importing_again_adds_only_new_events(hm_store_path, tmp_path):
     assert EventStore.open(store).count() == count + 3
 
 
+def test_copies_of_an_event_are_counted_across_chunks(hm_store_path, tmp_path, events_url):
+    """A file read a few rows at a time stores what the whole file stores: the k-th copy of an event is new
+    only if fewer than k copies are stored, wherever the copies fall."""
+    items = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].tolist()
+    row = f"ann,{items[0]},purchase,2024-05-01,9.5\n"
+    rows = [row, f"bob,{items[1]},view,2024-05-02,\n", row, f"bob,{items[1]},view,2024-05-02,\n", row,
+            f"cy,{items[2]},like,2024-05-03,\n", f"ann,{items[0]},purchase,2024-05-01,\n"]  # no price: another event
+    path = tmp_path / "events.csv"
+    path.write_text("user,item,event,timestamp,value\n" + "".join(rows))
+    events = EventStore.open(url=events_url)
+    events.add("ann", items[0], "purchase", 9.5, datetime(2024, 5, 1))  # one of the three copies is stored already
+    report = import_events(hm_store_path, path, events, chunk_rows=2)
+    assert (report.rows, report.added, report.already_stored, report.users) == (7, 6, 1, 3)
+    stored = events.events()
+    assert len(stored) == 7 and (stored["value"] == 9.5).sum() == 3 and stored["value"].isna().sum() == 4
+    again = import_events(hm_store_path, path, events, chunk_rows=3)
+    assert again.added == 0 and again.already_stored == 7 and events.count() == 7
+
+
 def test_future_timestamps_are_bad_rows(hm_store_path, tmp_path, events_url):
     item = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].iat[0]
     path = tmp_path / "events.csv"
@@ -165,6 +186,18 @@ def test_unusable_tables_are_refused_and_the_database_is_untouched(hm_store_path
     with pytest.raises(EventError):
         import_events(hm_store_path, path, events)
     assert events.count() == 1
+
+
+def test_a_file_broken_after_its_first_chunks_stores_nothing(hm_store_path, tmp_path, events_url):
+    items = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].tolist()
+    path = tmp_path / "events.csv"
+    path.write_text("user,item,event,timestamp\n" + "".join(f"ann,{item},view,2024-05-01\n" for item in items[:6])
+                    + f'ann,"{items[6]},view,2024-05-01\n')  # an unclosed quote on the last line
+    events = EventStore.open(url=events_url)
+    events.add("bob", items[0], "like")
+    with pytest.raises(EventError, match="not a readable CSV"):
+        import_events(hm_store_path, path, events, chunk_rows=2)
+    assert events.count() == 1 and events.users() == ["bob"]
 
 
 def test_a_batch_with_one_bad_event_stores_nothing(events_url):

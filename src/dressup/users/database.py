@@ -135,44 +135,56 @@ class EventStore:
     def add_many(self, events: Iterable[NewEvent]) -> int:
         """Store events in one transaction: all of them or, on any error, none. Returns how many were added."""
         now = datetime.now(UTC)
-        rows = [event.checked(now) for event in events]
-        return self._write(lambda: [rows], sorted({row["user_id"] for row in rows}))
+        return self._write([event.checked(now) for event in events])
 
-    def add_table(self, table: pd.DataFrame, source: tuple[str, str] | None = None, chunk: int = 20_000,
-                  progress: Callable[[int], None] | None = None) -> int:
-        """Store an already validated events table (user, item, kind, value, timestamp in UTC) in one transaction,
-        written in chunks (``progress(rows written so far)`` after each); ``source`` = (digest, name) logs the
-        imported file in the same transaction."""
+    def add_chunks(self, chunks: Callable[[], Iterable[pd.DataFrame]], source: tuple[str, str] | None = None) -> tuple[int, int, int]:
+        """Store the events tables that ``chunks()`` yields (validated: user, item, kind, value, timestamp in UTC) in one
+        transaction, skipping events stored already: the k-th copy of an event in the stream is new only if fewer than k
+        are stored, so re-importing a file, or a longer version of it, adds only what is new. The stream is staged in a
+        temporary table and compared in SQL, so memory does not grow with its length. ``source`` = (digest, name) logs
+        the imported file. Returns (events streamed, events added, users with new events)."""
 
-        def chunks():
-            for start in range(0, len(table), chunk):
-                part = table.iloc[start : start + chunk]
-                values = [None if math.isnan(v) else v for v in part["value"].astype(float).tolist()]
-                moments = part["timestamp"].dt.to_pydatetime().tolist()
-                yield [{"user_id": u, "item_id": i, "kind": k, "value": v, "timestamp": t}
-                       for u, i, k, v, t in zip(part["user"].tolist(), part["item"].tolist(), part["kind"].tolist(), values, moments)]
-                if progress:  # rows so far, not per chunk: a retried transaction starts again from 0
-                    progress(start + len(part))
+        def work(connection) -> tuple[int, int, int]:
+            for table in (_STAGED, _FRESH):  # left by an earlier import on this pooled connection, if any
+                table.drop(connection, checkfirst=True)
+                table.create(connection)
+            streamed = 0
+            for part in chunks():
+                connection.execute(sa.insert(_STAGED), _staged_rows(part, first_line=streamed))
+                streamed += len(part)
+            connection.execute(sa.insert(_FRESH).from_select([c.name for c in _FRESH.columns], _not_yet_stored()))
+            added, users = connection.execute(sa.select(sa.func.count(), sa.func.count(_FRESH.c.user_id.distinct()))).one()
+            new_users = sa.select(_FRESH.c.user_id, sa.literal(datetime.now(UTC), sa.DateTime(timezone=True)))
+            new_users = new_users.where(~sa.exists().where(User.id == _FRESH.c.user_id)).group_by(_FRESH.c.user_id)
+            connection.execute(_insert_ignoring_duplicates(self.engine, User).from_select(["id", "created_at"], new_users))
+            columns = ["user_id", "item_id", "kind", "value", "timestamp"]
+            in_order = sa.select(*(_FRESH.c[name] for name in columns)).order_by(_FRESH.c.line)
+            connection.execute(sa.insert(Event).from_select(columns, in_order))
+            if source is not None and not _has_import(connection, source[0]):
+                connection.execute(sa.insert(EventImport), [{
+                    "digest": source[0], "source": source[1][-1024:], "events": added, "imported_at": datetime.now(UTC)}])
+            for table in (_STAGED, _FRESH):
+                table.drop(connection)
+            return streamed, added, users
 
-        return self._write(chunks, sorted(table["user"].unique()), source)
+        return self._transaction(work)
 
-    def _write(self, chunks, users: list[str], source: tuple[str, str] | None = None) -> int:
-        now = datetime.now(UTC)
+    def _write(self, rows: list[dict]) -> int:
+        def work(connection) -> int:
+            users = sorted({row["user_id"] for row in rows})
+            now = datetime.now(UTC)
+            connection.execute(_insert_ignoring_duplicates(self.engine, User), [{"id": user, "created_at": now} for user in users])
+            connection.execute(sa.insert(Event), rows)
+            return len(rows)
+
+        return self._transaction(work) if rows else 0
+
+    def _transaction(self, work: Callable):
+        """``work(connection)`` in one write transaction, tried again (from the start) while the database is locked."""
         for attempt in range(8):
-            written = 0
             try:
                 with self._writer.begin() as connection:
-                    for start in range(0, len(users), 5000):
-                        batch = [{"id": user, "created_at": now} for user in users[start:start + 5000]]
-                        connection.execute(_insert_ignoring_duplicates(self.engine, User), batch)
-                    for rows in chunks():
-                        if rows:
-                            connection.execute(sa.insert(Event), rows)
-                            written += len(rows)
-                    if source is not None and not _has_import(connection, source[0]):
-                        connection.execute(sa.insert(EventImport), [{
-                            "digest": source[0], "source": source[1][-1024:], "events": written, "imported_at": now}])
-                return written
+                    return work(connection)
             except OperationalError as error:
                 if "locked" not in str(error) and "deadlock" not in str(error) or attempt == 7:
                     raise EventError(f"could not store the events: {first_line(error)}") from None
@@ -343,3 +355,30 @@ def _safe(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "(malformed URL)"
+
+
+_TEMPORARY = sa.MetaData()
+_STAGED = sa.Table(  # an import's events, in file order (``line``), before they are compared with the stored ones
+    "import_staged", _TEMPORARY, sa.Column("line", sa.Integer), sa.Column("user_id", sa.String(MAX_ID_LENGTH)),
+    sa.Column("item_id", sa.String(MAX_ID_LENGTH)), sa.Column("kind", sa.String(16)), sa.Column("value", sa.Float),
+    sa.Column("timestamp", sa.DateTime(timezone=True)), prefixes=["TEMPORARY"])
+_FRESH = _STAGED.to_metadata(_TEMPORARY, name="import_fresh")  # the staged events that are new
+
+
+def _staged_rows(table: pd.DataFrame, first_line: int) -> list[dict]:
+    values = [None if math.isnan(v) else v for v in table["value"].astype(float).tolist()]
+    moments = table["timestamp"].dt.to_pydatetime().tolist()
+    return [{"line": first_line + n, "user_id": u, "item_id": i, "kind": k, "value": v, "timestamp": t}
+            for n, (u, i, k, v, t) in enumerate(zip(table["user"].tolist(), table["item"].tolist(), table["kind"].tolist(), values, moments))]
+
+
+def _not_yet_stored() -> sa.Select:
+    """The staged events that are not stored yet: the k-th copy of an event is new if fewer than k copies are stored."""
+    staged = _STAGED.c
+    copy = sa.func.row_number().over(partition_by=[staged.user_id, staged.item_id, staged.kind, staged.timestamp, staged.value],
+                                     order_by=staged.line)
+    ranked = sa.select(*_STAGED.columns, copy.label("copy")).subquery()
+    stored = sa.select(sa.func.count()).where(
+        Event.user_id == ranked.c.user_id, Event.timestamp == ranked.c.timestamp, Event.item_id == ranked.c.item_id,
+        Event.kind == ranked.c.kind, Event.value.is_not_distinct_from(ranked.c.value)).scalar_subquery()
+    return sa.select(*(ranked.c[c.name] for c in _STAGED.columns)).where(ranked.c.copy > stored)

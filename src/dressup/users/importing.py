@@ -1,14 +1,15 @@
 """Import users' events from a table: H&M transactions or a generic ``user, item, event, timestamp[, value]`` CSV.
 
 Rows that cannot be events (no user, unparseable date, unknown event kind, rating outside 1-5) and events on
-items the store does not hold are counted, reported and skipped; the rest is stored in one transaction.
+items the store does not hold are counted, reported and skipped; the rest is stored in one transaction. The file
+is read in chunks, so a file of tens of millions of rows needs no more memory than a small one.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ EVENT_NAMES = {
     "transaction": "purchase", "sale": "purchase",
 }
 EXAMPLES = 5
+CHUNK_ROWS = 100_000  # rows of the file read, validated and staged at a time
 
 
 @dataclass
@@ -50,82 +52,94 @@ class ImportReport:
 def read_events(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
     """The valid events of a table (user, item, kind, value, timestamp) and a report of its bad rows."""
     path = Path(path)
-    raw = _read_table(path)
-    columns = {c.strip().lower(): c for c in raw.columns}
-    if all(c in columns for c in HM_COLUMNS):
-        layout = "hm"
-        table = pd.DataFrame({"user": raw[columns["customer_id"]], "item": raw[columns["article_id"]], "kind": "purchase",
-                              "value": raw[columns["price"]], "timestamp": raw[columns["t_dat"]]})
-    elif all(c in columns for c in GENERIC_COLUMNS):
-        layout = "generic"
-        value = raw[columns["value"]] if "value" in columns else pd.Series(None, index=raw.index, dtype=object)
-        table = pd.DataFrame({"user": raw[columns["user"]], "item": raw[columns["item"]],
-                              "kind": raw[columns["event"]], "value": value, "timestamp": raw[columns["timestamp"]]})
-    else:
-        raise EventError(
-            f"{path}: not an events table; expected H&M transactions ({', '.join(HM_COLUMNS)}) or "
-            f"{', '.join(GENERIC_COLUMNS)}[, value]; found columns {', '.join(map(str, raw.columns[:12]))}")
-    report = ImportReport(str(path), layout, rows=len(table))
-    return _valid(table, report), report
+    report = ImportReport(str(path), _layout(path))
+    parts = list(_read_chunks(path, report))
+    return pd.concat(parts, ignore_index=True), report
 
 
 def import_events(store: str | Path, path: str | Path, events: EventStore | None = None,
-                  progress: Callable[[str, int, int], None] | None = None) -> ImportReport:
+                  progress: Callable[[str, int, int], None] | None = None, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
     """Read ``path`` and store its valid events on items of ``store``, all in one transaction;
-    ``progress(step, done, total)`` follows the long steps.
+    ``progress(step, bytes read, file size)`` follows the reading.
 
-    Importing is idempotent: events already stored (same user, item, kind, time and value, counted with
-    their multiplicity) are skipped, so re-importing a file, or a longer version of it, adds only what is new.
+    The file is read ``chunk_rows`` rows at a time, so memory stays flat however long it is. Importing is
+    idempotent: events already stored (same user, item, kind, time and value, counted with their multiplicity)
+    are skipped, so re-importing a file, or a longer version of it, adds only what is new.
     """
     from ..store import Store
 
+    path = Path(path)
     catalog = Store.open(store)
-    table, report = read_events(path)
-    known = catalog.rows_of(table["item"].to_numpy()) >= 0
-    unknown = table.loc[~known, "item"]
-    report.unknown_items = len(unknown)
-    report.unknown_item_examples = list(dict.fromkeys(unknown))[:EXAMPLES]
-    table = table[known].reset_index(drop=True)
+    layout = _layout(path)  # a file that is not an events table fails here, before the database is touched
     events = events or EventStore.open(store)
-    if len(table):
-        new = _not_yet_stored(table, events)
-        report.already_stored = int((~new).sum())
-        table = table[new]
-    written = (lambda done: progress("storing events", done, len(table))) if progress else None
-    report.added = events.add_table(table, source=(_digest(path), str(Path(path).resolve())), progress=written)
-    report.users = int(table["user"].nunique())
+    report = ImportReport(str(path), layout)
+
+    def chunks():
+        nonlocal report
+        report = ImportReport(str(path), layout)  # afresh: a transaction retried after a lock reads the file again
+        for table in _read_chunks(path, report, chunk_rows, progress):
+            known = catalog.rows_of(table["item"].to_numpy()) >= 0
+            report.unknown_items += int((~known).sum())
+            unknown = dict.fromkeys([*report.unknown_item_examples, *table.loc[~known, "item"].head(EXAMPLES)])
+            report.unknown_item_examples = list(unknown)[:EXAMPLES]
+            yield table[known]
+
+    streamed, report.added, report.users = events.add_chunks(chunks, source=(_digest(path), str(path.resolve())))
+    report.already_stored = streamed - report.added
     return report
 
 
-def _not_yet_stored(table: pd.DataFrame, events: EventStore) -> np.ndarray:
-    """Which rows of ``table`` are not in the database yet (the k-th copy of an event is new if fewer than k are stored)."""
-    stored = events.events(since=table["timestamp"].min(), before=table["timestamp"].max() + pd.Timedelta(microseconds=1))
-    if stored.empty:
-        return np.ones(len(table), bool)
-    naive = table.assign(timestamp=table["timestamp"].dt.tz_convert(None))
-    key = ["user", "item", "kind", "timestamp", "value"]
-    stored_counts = stored.fillna({"value": -np.inf}).groupby(key).size().rename("stored")
-    rows = naive.fillna({"value": -np.inf})
-    occurrence = rows.groupby(key).cumcount()
-    already = rows.join(stored_counts, on=key)["stored"].fillna(0).to_numpy()
-    return occurrence.to_numpy() >= already
-
-
-def _read_table(path: Path) -> pd.DataFrame:
+def _layout(path: Path) -> str:
+    """"hm" or "generic", from the table's header; an `EventError` for anything else."""
     if not path.is_file():
         raise EventError(f"{path}: no such file")
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8", on_bad_lines="error")
+        header = pd.read_csv(path, dtype=str, nrows=0, encoding="utf-8")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
         raise EventError(f"{path}: not a readable CSV table ({first_line(error)})") from None
-    if raw.empty:
+    columns = {str(c).strip().lower() for c in header.columns}
+    if all(c in columns for c in HM_COLUMNS):
+        return "hm"
+    if all(c in columns for c in GENERIC_COLUMNS):
+        return "generic"
+    raise EventError(
+        f"{path}: not an events table; expected H&M transactions ({', '.join(HM_COLUMNS)}) or "
+        f"{', '.join(GENERIC_COLUMNS)}[, value]; found columns {', '.join(map(str, header.columns[:12]))}")
+
+
+def _read_chunks(path: Path, report: ImportReport, rows: int = CHUNK_ROWS,
+                 progress: Callable[[str, int, int], None] | None = None) -> Iterator[pd.DataFrame]:
+    """The table's valid events, ``rows`` rows of the file at a time; bad rows are counted in ``report``."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        try:
+            reader = pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
+                                 on_bad_lines="error", chunksize=rows)
+            for raw in reader:
+                table = _as_events(raw, report.layout)
+                yield _valid(table, report, first_line=report.rows + 2)
+                report.rows += len(raw)
+                if progress:
+                    progress("reading events", handle.tell(), size)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+            raise EventError(f"{path}: not a readable CSV table ({first_line(error)})") from None
+    if report.rows == 0:
         raise EventError(f"{path}: the table has no rows")
-    return raw
 
 
-def _valid(table: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
-    """Keep the rows that make events; count the others by reason."""
-    line = pd.Series(np.arange(len(table)) + 2, index=table.index)  # the file's line number (header = line 1)
+def _as_events(raw: pd.DataFrame, layout: str) -> pd.DataFrame:
+    columns = {c.strip().lower(): c for c in raw.columns}
+    if layout == "hm":
+        return pd.DataFrame({"user": raw[columns["customer_id"]], "item": raw[columns["article_id"]], "kind": "purchase",
+                             "value": raw[columns["price"]], "timestamp": raw[columns["t_dat"]]})
+    value = raw[columns["value"]] if "value" in columns else pd.Series(None, index=raw.index, dtype=object)
+    return pd.DataFrame({"user": raw[columns["user"]], "item": raw[columns["item"]], "kind": raw[columns["event"]],
+                         "value": value, "timestamp": raw[columns["timestamp"]]})
+
+
+def _valid(table: pd.DataFrame, report: ImportReport, first_line: int = 2) -> pd.DataFrame:
+    """Keep the rows that make events; count the others by reason (adding to ``report``)."""
+    line = pd.Series(np.arange(len(table)) + first_line, index=table.index)  # the file's line number (header = line 1)
     table = table.assign(user=table["user"].str.strip(), item=table["item"].str.strip())
     kind = table["kind"].fillna("").str.strip().str.lower().map(EVENT_NAMES)
     timestamp = pd.to_datetime(table["timestamp"], errors="coerce", utc=True, format="mixed")
@@ -146,8 +160,9 @@ def _valid(table: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
     for reason, rows in problems:
         rows = rows.fillna(False).astype(bool) & ~bad
         if rows.any():
-            report.skipped[reason] = int(rows.sum())
-            report.examples[reason] = [f"line {n}" for n in line[rows].head(EXAMPLES)]
+            report.skipped[reason] += int(rows.sum())
+            examples = report.examples.setdefault(reason, [])
+            examples += [f"line {n}" for n in line[rows].head(EXAMPLES - len(examples))]
         bad |= rows
     keep = ~bad
     return pd.DataFrame({"user": table["user"][keep], "item": table["item"][keep], "kind": kind[keep],

@@ -1,0 +1,76 @@
+"""`dressup events import` at scale: time and peak memory for an H&M transactions file of N rows.
+
+The file is the H&M sample's transactions repeated with renamed customers (so every row is a new event), written
+to a temporary folder. Each size is imported into a fresh SQLite database by the CLI in a child process, whose
+peak resident memory is read from the kernel; a second import of the same file (nothing new to store) follows.
+Memory that stays flat as the file grows is the point: the full H&M file has 31M rows.
+
+    python benchmarks/import_scale.py --store STORE --events ../shared/data/hm-sample/transactions.csv --rows 250000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def synthetic(events: Path, rows: int, out: Path) -> Path:
+    """``rows`` H&M-layout rows: the sample repeated, each copy with its own customers."""
+    sample = pd.read_csv(events, dtype=str)
+    copies = -(-rows // len(sample))
+    with open(out, "w", newline="") as handle:
+        sample.head(0).to_csv(handle, index=False)
+        for copy in range(copies):
+            part = sample.assign(customer_id=sample["customer_id"] + f"-{copy}")
+            part.head(rows - copy * len(sample)).to_csv(handle, index=False, header=False)
+    return out
+
+
+def imported(store: Path, path: Path, database: Path) -> dict:
+    """Run the CLI import in a child process; its wall time and peak memory (from the kernel, for that child alone)."""
+    began = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as output:
+        child = subprocess.Popen([sys.executable, "-m", "dressup.cli", "events", "import", str(path), "--store", str(store),
+                                  "--database", f"sqlite:///{database}"], stdout=output, stderr=subprocess.STDOUT, text=True,
+                                 env={**os.environ, "COLUMNS": "200"})
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - began
+        output.seek(0)
+        text = output.read()
+    if child.returncode:
+        raise SystemExit(text)
+    return {"seconds": round(seconds, 1), "peak_mib": round(usage.ru_maxrss / 1024), "output": text.strip().splitlines()[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--events", type=Path, required=True, help="the H&M sample's transactions.csv")
+    parser.add_argument("--rows", type=int, nargs="+", default=[250_000, 1_000_000])
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "import_scale.json")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        for rows in args.rows:
+            path = synthetic(args.events, rows, Path(folder) / f"transactions-{rows}.csv")
+            database = Path(folder) / f"users-{rows}.sqlite"
+            first = imported(args.store, path, database)
+            again = imported(args.store, path, database)
+            results.append({"rows": rows, "file_mib": round(path.stat().st_size / 2**20), "first": first, "again": again})
+            print(json.dumps(results[-1]), flush=True)
+            path.unlink()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
