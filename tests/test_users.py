@@ -70,9 +70,9 @@ def test_hm_transactions_import_with_bad_rows_and_unknown_items(hm_store_path, t
     progress = []
     report = import_events(hm_store_path, path, events, progress=lambda *step: progress.append(step), chunk_rows=200)
     assert report.layout == "hm" and report.rows == len(sales) + 4
-    size = path.stat().st_size
-    assert progress[-1] == ("reading events", size, size) and len(progress) == -(-(len(sales) + 4) // 200)
-    assert [done for _, done, _ in progress] == sorted(done for _, done, _ in progress)
+    size, reading = path.stat().st_size, [done for step, done, _ in progress if step == "reading events"]
+    assert len(reading) == -(-(len(sales) + 4) // 200) and reading == sorted(reading) and reading[-1] == size
+    assert progress[-2:] == [("storing events", 0, 1), ("storing events", 1, 1)]
     assert report.skipped == {"unreadable timestamp": 1, "no user id": 1, "value is not a number": 1}
     assert report.examples["unreadable timestamp"] == [f"line {len(sales) + 2}"]
     assert report.unknown_items == 1 and report.unknown_item_examples == ["0999999999"]
@@ -150,6 +150,35 @@ def test_copies_of_an_event_are_counted_across_chunks(hm_store_path, tmp_path, e
     assert len(stored) == 7 and (stored["value"] == 9.5).sum() == 3 and stored["value"].isna().sum() == 4
     again = import_events(hm_store_path, path, events, chunk_rows=3)
     assert again.added == 0 and again.already_stored == 7 and events.count() == 7
+
+
+def test_chunks_with_nothing_to_store_and_reading_without_the_write_lock(hm_store_path, tmp_path):
+    """A chunk of unknown items only is skipped, and other writers can write while the file is read."""
+    import sqlite3
+
+    items = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].tolist()
+    path = tmp_path / "events.csv"
+    path.write_text("user,item,event,timestamp\n" + "ann,0999999999,view,2024-05-01\n" * 4 + "ann,0888888888,view,2024-05-01\n"
+                    + f"ann,{items[0]},view,2024-05-01\nbob,{items[1]},like,2024-05-02\n")
+    database = tmp_path / "users.sqlite"
+    events = EventStore.open(url=f"sqlite:///{database}")
+    written = []
+
+    def write_meanwhile(step, done, total):
+        if step == "reading events":
+            other = sqlite3.connect(database, timeout=0.5, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" if the import held the write lock
+            other.execute("INSERT INTO users (id, created_at) VALUES (?, '2024-01-01')", (f"other-{len(written)}",))
+            other.execute("COMMIT")
+            written.append(done)
+
+    report = import_events(hm_store_path, path, events, progress=write_meanwhile, chunk_rows=2)
+    assert (report.rows, report.added, report.users, report.unknown_items) == (7, 2, 2, 5)
+    assert report.unknown_item_examples == ["0999999999", "0888888888"]
+    assert len(written) == 4 and events.count() == 2 and {"ann", "bob"} <= set(events.users())
+    one_unknown = tmp_path / "one.csv"
+    one_unknown.write_text("user,item,event,timestamp\nann,0999999999,view,2024-05-01\n")
+    assert import_events(hm_store_path, one_unknown, events).added == 0 and events.count() == 2
 
 
 def test_future_timestamps_are_bad_rows(hm_store_path, tmp_path, events_url):

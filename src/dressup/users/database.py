@@ -15,6 +15,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,37 +138,34 @@ class EventStore:
         now = datetime.now(UTC)
         return self._write([event.checked(now) for event in events])
 
-    def add_chunks(self, chunks: Callable[[], Iterable[pd.DataFrame]], source: tuple[str, str] | None = None) -> tuple[int, int, int]:
-        """Store the events tables that ``chunks()`` yields (validated: user, item, kind, value, timestamp in UTC) in one
+    def add_chunks(self, chunks: Iterable[pd.DataFrame], source: tuple[str, str] | None = None) -> tuple[int, int, int]:
+        """Store the events tables of ``chunks`` (validated: user, item, kind, value, timestamp in UTC) in one
         transaction, skipping events stored already: the k-th copy of an event in the stream is new only if fewer than k
-        are stored, so re-importing a file, or a longer version of it, adds only what is new. The stream is staged in a
-        temporary table and compared in SQL, so memory does not grow with its length. ``source`` = (digest, name) logs
-        the imported file. Returns (events streamed, events added, users with new events)."""
+        are stored, so re-importing a file, or a longer version of it, adds only what is new. ``source`` = (digest,
+        name) logs the imported file. Returns (events streamed, events added, users with new events).
 
-        def work(connection) -> tuple[int, int, int]:
-            for table in (_STAGED, _FRESH):  # left by an earlier import on this pooled connection, if any
-                table.drop(connection, checkfirst=True)
-                table.create(connection)
-            streamed = 0
-            for part in chunks():
-                connection.execute(sa.insert(_STAGED), _staged_rows(part, first_line=streamed))
-                streamed += len(part)
-            connection.execute(sa.insert(_FRESH).from_select([c.name for c in _FRESH.columns], _not_yet_stored()))
-            added, users = connection.execute(sa.select(sa.func.count(), sa.func.count(_FRESH.c.user_id.distinct()))).one()
-            new_users = sa.select(_FRESH.c.user_id, sa.literal(datetime.now(UTC), sa.DateTime(timezone=True)))
-            new_users = new_users.where(~sa.exists().where(User.id == _FRESH.c.user_id)).group_by(_FRESH.c.user_id)
-            connection.execute(_insert_ignoring_duplicates(self.engine, User).from_select(["id", "created_at"], new_users))
-            columns = ["user_id", "item_id", "kind", "value", "timestamp"]
-            in_order = sa.select(*(_FRESH.c[name] for name in columns)).order_by(_FRESH.c.line)
-            connection.execute(sa.insert(Event).from_select(columns, in_order))
-            if source is not None and not _has_import(connection, source[0]):
-                connection.execute(sa.insert(EventImport), [{
-                    "digest": source[0], "source": source[1][-1024:], "events": added, "imported_at": datetime.now(UTC)}])
-            for table in (_STAGED, _FRESH):
-                table.drop(connection)
-            return streamed, added, users
-
-        return self._transaction(work)
+        The stream is first staged in a temporary table of this connection, without the write lock (other writers go on
+        meanwhile) and without growing memory; then one write transaction tells the new events apart in SQL and stores them.
+        """
+        with self.engine.connect() as connection:
+            try:
+                with connection.begin():  # temporary tables only: SQLite takes no lock on the database file
+                    for table in (_STAGED, _FRESH):  # left on this pooled connection by an import that failed, if any
+                        table.drop(connection, checkfirst=True)
+                        table.create(connection)
+                    streamed = 0
+                    for part in chunks:
+                        if len(part):  # an empty parameter list would insert one row of NULLs
+                            connection.execute(sa.insert(_STAGED), _staged_rows(part, first_line=streamed))
+                            streamed += len(part)
+                added, users = self._transaction(lambda writer: self._store_staged(writer, source), connection)
+                return streamed, added, users
+            except SQLAlchemyError as error:
+                raise EventError(f"could not store the events: {first_line(error)}") from None
+            finally:
+                with suppress(SQLAlchemyError), connection.begin():
+                    for table in (_STAGED, _FRESH):
+                        table.drop(connection, checkfirst=True)
 
     def _write(self, rows: list[dict]) -> int:
         def work(connection) -> int:
@@ -179,12 +177,35 @@ class EventStore:
 
         return self._transaction(work) if rows else 0
 
-    def _transaction(self, work: Callable):
-        """``work(connection)`` in one write transaction, tried again (from the start) while the database is locked."""
+    def _store_staged(self, connection, source: tuple[str, str] | None) -> tuple[int, int]:
+        """Store the staged events that are new, in file order, with their new users; (events added, their users)."""
+        connection.execute(sa.insert(_FRESH).from_select([c.name for c in _FRESH.columns], _not_yet_stored()))
+        added, users = connection.execute(sa.select(sa.func.count(), sa.func.count(_FRESH.c.user_id.distinct()))).one()
+        new_users = sa.select(_FRESH.c.user_id, sa.literal(datetime.now(UTC), sa.DateTime(timezone=True)))
+        new_users = new_users.where(~sa.exists().where(User.id == _FRESH.c.user_id)).group_by(_FRESH.c.user_id)
+        connection.execute(_insert_ignoring_duplicates(self.engine, User).from_select(["id", "created_at"], new_users))
+        columns = ["user_id", "item_id", "kind", "value", "timestamp"]
+        in_order = sa.select(*(_FRESH.c[name] for name in columns)).order_by(_FRESH.c.line)
+        connection.execute(sa.insert(Event).from_select(columns, in_order))
+        if source is not None and not _has_import(connection, source[0]):
+            connection.execute(sa.insert(EventImport), [{
+                "digest": source[0], "source": source[1][-1024:], "events": added, "imported_at": datetime.now(UTC)}])
+        return added, users
+
+    def _transaction(self, work: Callable, connection: sa.Connection | None = None):
+        """``work(connection)`` in one write transaction (on ``connection`` if given), tried again from the start
+        while the database is locked."""
         for attempt in range(8):
             try:
-                with self._writer.begin() as connection:
-                    return work(connection)
+                if connection is None:
+                    with self._writer.begin() as writer:
+                        return work(writer)
+                connection.execution_options(write_lock=True)
+                try:
+                    with connection.begin():
+                        return work(connection)
+                finally:
+                    connection.execution_options(write_lock=False)
             except OperationalError as error:
                 if "locked" not in str(error) and "deadlock" not in str(error) or attempt == 7:
                     raise EventError(f"could not store the events: {first_line(error)}") from None
@@ -358,11 +379,16 @@ def _safe(url: str) -> str:
 
 
 _TEMPORARY = sa.MetaData()
-_STAGED = sa.Table(  # an import's events, in file order (``line``), before they are compared with the stored ones
-    "import_staged", _TEMPORARY, sa.Column("line", sa.Integer), sa.Column("user_id", sa.String(MAX_ID_LENGTH)),
-    sa.Column("item_id", sa.String(MAX_ID_LENGTH)), sa.Column("kind", sa.String(16)), sa.Column("value", sa.Float),
-    sa.Column("timestamp", sa.DateTime(timezone=True)), prefixes=["TEMPORARY"])
-_FRESH = _STAGED.to_metadata(_TEMPORARY, name="import_fresh")  # the staged events that are new
+
+
+def _temporary_events(name: str) -> sa.Table:
+    return sa.Table(name, _TEMPORARY, sa.Column("line", sa.Integer), sa.Column("user_id", sa.String(MAX_ID_LENGTH)),
+                    sa.Column("item_id", sa.String(MAX_ID_LENGTH)), sa.Column("kind", sa.String(16)), sa.Column("value", sa.Float),
+                    sa.Column("timestamp", sa.DateTime(timezone=True)), prefixes=["TEMPORARY"])
+
+
+_STAGED = _temporary_events("import_staged")  # an import's events, in file order (``line``)
+_FRESH = _temporary_events("import_fresh")    # those of them that are not stored yet
 
 
 def _staged_rows(table: pd.DataFrame, first_line: int) -> list[dict]:

@@ -60,7 +60,7 @@ def read_events(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
 def import_events(store: str | Path, path: str | Path, events: EventStore | None = None,
                   progress: Callable[[str, int, int], None] | None = None, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
     """Read ``path`` and store its valid events on items of ``store``, all in one transaction;
-    ``progress(step, bytes read, file size)`` follows the reading.
+    ``progress(step, done, total)`` follows the reading (bytes of the file) and the storing.
 
     The file is read ``chunk_rows`` rows at a time, so memory stays flat however long it is. Importing is
     idempotent: events already stored (same user, item, kind, time and value, counted with their multiplicity)
@@ -74,17 +74,19 @@ def import_events(store: str | Path, path: str | Path, events: EventStore | None
     events = events or EventStore.open(store)
     report = ImportReport(str(path), layout)
 
-    def chunks():
-        nonlocal report
-        report = ImportReport(str(path), layout)  # afresh: a transaction retried after a lock reads the file again
+    def known_items():
         for table in _read_chunks(path, report, chunk_rows, progress):
             known = catalog.rows_of(table["item"].to_numpy()) >= 0
             report.unknown_items += int((~known).sum())
-            unknown = dict.fromkeys([*report.unknown_item_examples, *table.loc[~known, "item"].head(EXAMPLES)])
+            unknown = dict.fromkeys([*report.unknown_item_examples, *table.loc[~known, "item"].drop_duplicates().head(EXAMPLES)])
             report.unknown_item_examples = list(unknown)[:EXAMPLES]
             yield table[known]
+        if progress:
+            progress("storing events", 0, 1)
 
-    streamed, report.added, report.users = events.add_chunks(chunks, source=(_digest(path), str(path.resolve())))
+    streamed, report.added, report.users = events.add_chunks(known_items(), source=(_digest(path), str(path.resolve())))
+    if progress:
+        progress("storing events", 1, 1)
     report.already_stored = streamed - report.added
     return report
 
@@ -112,19 +114,22 @@ def _read_chunks(path: Path, report: ImportReport, rows: int = CHUNK_ROWS,
     """The table's valid events, ``rows`` rows of the file at a time; bad rows are counted in ``report``."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
-        try:
-            reader = pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
-                                 on_bad_lines="error", chunksize=rows)
-            for raw in reader:
-                table = _as_events(raw, report.layout)
-                yield _valid(table, report, first_line=report.rows + 2)
-                report.rows += len(raw)
-                if progress:
-                    progress("reading events", handle.tell(), size)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
-            raise EventError(f"{path}: not a readable CSV table ({first_line(error)})") from None
+        for raw in _csv_chunks(path, handle, rows):
+            yield _valid(_as_events(raw, report.layout), report, first_line=report.rows + 2)
+            report.rows += len(raw)
+            if progress:
+                progress("reading events", handle.tell(), size)
     if report.rows == 0:
         raise EventError(f"{path}: the table has no rows")
+
+
+def _csv_chunks(path: Path, handle, rows: int) -> Iterator[pd.DataFrame]:
+    """The file's rows as text, ``rows`` at a time; an `EventError` where it stops being a readable CSV table."""
+    try:
+        yield from pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
+                               on_bad_lines="error", chunksize=rows)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+        raise EventError(f"{path}: not a readable CSV table ({first_line(error)})") from None
 
 
 def _as_events(raw: pd.DataFrame, layout: str) -> pd.DataFrame:
