@@ -31,6 +31,7 @@ EVENT_NAMES = {
 }
 EXAMPLES = 5
 CHUNK_ROWS = 100_000  # rows of the file read, validated and staged at a time
+_CSV_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError)  # not a readable CSV
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _layout(path: Path) -> str:
         raise EventError(f"{path}: no such file")
     try:
         header = pd.read_csv(path, dtype=str, nrows=0, encoding="utf-8")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+    except _CSV_ERRORS as error:
         raise EventError(f"{path}: not a readable CSV table ({first_line(error)})") from None
     columns = {str(c).strip().lower() for c in header.columns}
     if all(c in columns for c in HM_COLUMNS):
@@ -128,7 +129,7 @@ def _csv_chunks(path: Path, handle, rows: int) -> Iterator[pd.DataFrame]:
     try:
         yield from pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
                                on_bad_lines="error", chunksize=rows)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+    except _CSV_ERRORS as error:
         raise EventError(f"{path}: not a readable CSV table ({first_line(error)})") from None
 
 
