@@ -14,6 +14,7 @@ import argparse
 import collections
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ def layer_kind(event: dict) -> str:
 def profile(model: Path, batch: int, size: int, repeats: int, threads: int) -> dict[str, float]:
     options = ort.SessionOptions()
     options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.gettempdir()) / "dressup-encoder-profile")  # not in the working tree
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     pixels = np.random.default_rng(0).random((batch, 3, size, size), dtype=np.float32)
