@@ -181,6 +181,33 @@ def test_chunks_with_nothing_to_store_and_reading_without_the_write_lock(hm_stor
     assert import_events(hm_store_path, one_unknown, events).added == 0 and events.count() == 2
 
 
+def test_the_same_file_imported_twice_at_once_is_stored_once(hm_store_path, tmp_path, events_url):
+    """Two imports that reach their storing step together: the second sees what the first stored."""
+    path = hm_store_path.parent / "catalog" / "transactions.csv"
+    both_read = threading.Barrier(2, timeout=60)
+    reports, failures = [], []
+
+    def meet(step, done, total):
+        if step == "storing events" and done == 0:
+            both_read.wait()
+
+    def run():
+        try:
+            reports.append(import_events(hm_store_path, path, EventStore.open(url=events_url), progress=meet))
+        except Exception as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    rows = len(pd.read_csv(path))
+    assert sorted(report.added for report in reports) == [0, rows]
+    assert EventStore.open(url=events_url).count() == rows
+
+
 def test_future_timestamps_are_bad_rows(hm_store_path, tmp_path, events_url):
     item = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].iat[0]
     path = tmp_path / "events.csv"

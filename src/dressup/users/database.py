@@ -37,6 +37,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_ID_LENGTH = 128
 FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks differ; an event further ahead than this is a bad timestamp
 _LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
+_IMPORT_LOCK_KEY = 7_305_118  # and while an import tells new events from stored ones
 
 
 class EventError(DressUpError, ValueError):
@@ -179,6 +180,8 @@ class EventStore:
 
     def _store_staged(self, connection, source: tuple[str, str] | None) -> tuple[int, int]:
         """Store the staged events that are new, in file order, with their new users; (events added, their users)."""
+        if not self.is_sqlite:  # one import at a time, each seeing what the last one stored (SQLite: BEGIN IMMEDIATE)
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK_KEY})
         connection.execute(sa.insert(_FRESH).from_select([c.name for c in _FRESH.columns], _not_yet_stored()))
         added, users = connection.execute(sa.select(sa.func.count(), sa.func.count(_FRESH.c.user_id.distinct()))).one()
         new_users = sa.select(_FRESH.c.user_id, sa.literal(datetime.now(UTC), sa.DateTime(timezone=True)))
