@@ -219,6 +219,27 @@ def test_future_timestamps_are_bad_rows(hm_store_path, tmp_path, events_url):
         events.add("ann", item, "like", timestamp=datetime(2999, 1, 1))
 
 
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+    """SQLite refuses a second switch to WAL at once ("locked", no waiting): openers of a new file try again."""
+    failures = []
+
+    def open_when_all_ready(url, ready):
+        ready.wait()
+        try:
+            EventStore.open(url=url).close()
+        except EventError as error:
+            failures.append(error)
+
+    for trial in range(30):
+        url, ready = f"sqlite:///{tmp_path / f'users-{trial}.sqlite'}", threading.Barrier(6, timeout=60)
+        threads = [threading.Thread(target=open_when_all_ready, args=(url, ready)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not failures, failures[:3]
+
+
 def test_opening_needs_no_write_lock(tmp_path):
     """Readers open the database while a long import holds SQLite's write lock."""
     url = f"sqlite:///{tmp_path / 'users.sqlite'}"

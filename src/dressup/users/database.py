@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
@@ -324,7 +325,7 @@ def _engine(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _connect(connection, _record):
             connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
-            connection.execute("PRAGMA journal_mode=WAL")
+            _write_ahead_log(connection)
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA busy_timeout=60000")
 
@@ -336,6 +337,19 @@ def _engine(url: str) -> sa.Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=60)
+
+
+def _write_ahead_log(connection, attempts: int = 40) -> None:
+    """Switch an SQLite database to WAL. SQLite answers "locked" at once, not waiting for its busy timeout, while
+    another connection is switching the same new file, so several processes opening a new store try again."""
+    for attempt in range(attempts):
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.025 * (1 + attempt % 8))
 
 
 def _insert_ignoring_duplicates(engine: sa.Engine, table):
