@@ -1,9 +1,10 @@
-"""`dressup events import` at scale: time and peak memory for an H&M transactions file of N rows.
+"""`dressup events import` and the first `dressup recommend` at scale: time and peak memory for N events.
 
 The file is the H&M sample's transactions repeated with renamed customers (so every row is a new event), written
 to a temporary folder. Each size is imported into a fresh SQLite database by the CLI in a child process, whose
-peak resident memory is read from the kernel; a second import of the same file (nothing new to store) follows.
-Memory that stays flat as the file grows is the point: the full H&M file has 31M rows.
+peak resident memory is read from the kernel; a second import of the same file (nothing new to store) follows, then
+one user's feed, which fits the recommender on all the events. Memory that stays flat as the events grow is the
+point: the full H&M file has 31M rows.
 
     python benchmarks/import_scale.py --store STORE --events ../shared/data/hm-sample/transactions.csv --rows 250000 1000000
 """
@@ -34,13 +35,13 @@ def synthetic(events: Path, rows: int, out: Path) -> Path:
     return out
 
 
-def imported(store: Path, path: Path, database: Path) -> dict:
-    """Run the CLI import in a child process; its wall time and peak memory (from the kernel, for that child alone)."""
+def cli(*arguments: str, summary=lambda text: text.splitlines()[0]) -> dict:
+    """Run a CLI command in a child process; its wall time, peak memory (from the kernel, for that child alone) and
+    a summary of its output."""
     began = time.perf_counter()
     with tempfile.TemporaryFile("w+") as output:
-        child = subprocess.Popen([sys.executable, "-m", "dressup.cli", "events", "import", str(path), "--store", str(store),
-                                  "--database", f"sqlite:///{database}"], stdout=output, stderr=subprocess.STDOUT, text=True,
-                                 env={**os.environ, "COLUMNS": "200"})
+        child = subprocess.Popen([sys.executable, "-m", "dressup.cli", *arguments], stdout=output, stderr=subprocess.STDOUT,
+                                 text=True, env={**os.environ, "COLUMNS": "200"})
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - began
@@ -48,7 +49,7 @@ def imported(store: Path, path: Path, database: Path) -> dict:
         text = output.read()
     if child.returncode:
         raise SystemExit(text)
-    return {"seconds": round(seconds, 1), "peak_mib": round(usage.ru_maxrss / 1024), "output": text.strip().splitlines()[0]}
+    return {"seconds": round(seconds, 1), "peak_mib": round(usage.ru_maxrss / 1024), "output": summary(text.strip())}
 
 
 def main() -> None:
@@ -63,9 +64,13 @@ def main() -> None:
         for rows in args.rows:
             path = synthetic(args.events, rows, Path(folder) / f"transactions-{rows}.csv")
             database = Path(folder) / f"users-{rows}.sqlite"
-            first = imported(args.store, path, database)
-            again = imported(args.store, path, database)
-            results.append({"rows": rows, "file_mib": round(path.stat().st_size / 2**20), "first": first, "again": again})
+            importing = ("events", "import", str(path), "--store", str(args.store), "--database", f"sqlite:///{database}")
+            first, again = cli(*importing), cli(*importing)
+            user = pd.read_csv(args.events, dtype=str, nrows=1)["customer_id"].iat[0] + "-0"
+            feed = cli("recommend", "--store", str(args.store), "--database", f"sqlite:///{database}", "--user", user, "--json",
+                       summary=lambda text: f"{len(json.loads(text)['items'])} items")
+            results.append({"rows": rows, "file_mib": round(path.stat().st_size / 2**20), "first": first, "again": again,
+                            "recommend": {**feed, "user": user}})
             print(json.dumps(results[-1]), flush=True)
             path.unlink()
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from dressup import Filters, Store
 from dressup.cli import app
 from dressup.metrics import intra_list_diversity
 from dressup.recommenders import Recommender, RecommenderConfig, RecommendError
+from dressup.recommenders import recommender as recommender_module
 from dressup.users import EventStore, import_events
 
 runner = CliRunner()
@@ -187,3 +188,18 @@ def test_one_fresh_event_does_not_take_over_popular_now(hm_events, tmp_path):
     after = recommender.recommend("visitor", k=5)
     top = set(sales[sales >= sales.iloc[0]].index)  # the all-time best-seller(s)
     assert after[0].id != rarely_sold and after[0].id in top
+
+
+def test_a_database_is_fitted_a_chunk_at_a_time_to_the_same_signals(hm_events, monkeypatch):
+    """Fitting on a live database reads it in chunks (memory for a chunk, not for all events) and learns exactly
+    what fitting on the whole table learns."""
+    events = EventStore.open(hm_events)
+    table = events.events()
+    chunks = list(events.event_chunks(rows=97))
+    assert len(chunks) == -(-len(table) // 97) and sum(map(len, chunks)) == len(table)
+    monkeypatch.setattr(recommender_module, "FIT_CHUNK_ROWS", 97)
+    from_chunks = Recommender(Store.open(hm_events), events).signals()
+    whole = Recommender(Store.open(hm_events), table).signals()
+    assert from_chunks.as_of == whole.as_of
+    np.testing.assert_allclose(from_chunks.popularity, whole.popularity, rtol=1e-12)
+    assert from_chunks.co_occurrence.nnz > 1000 and abs(from_chunks.co_occurrence - whole.co_occurrence).max() < 1e-12

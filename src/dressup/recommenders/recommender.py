@@ -22,9 +22,10 @@ import pandas as pd
 from ..errors import DressUpError
 from ..filters import Filters
 from ..store import Store
-from .signals import Profile, Signals, event_weights, interests, variant_groups
+from .signals import Profile, SignalCounts, Signals, event_weights, interests, variant_groups
 
 SIGNALS = ("history", "variants", "collaborative", "content", "popularity", "favourite_categories")
+FIT_CHUNK_ROWS = 100_000  # events read at a time when fitting on a live database
 REASONS = {"history": "bought or liked before", "variants": "another variant of an item you liked",
            "collaborative": "bought together with your items", "content": "your style", "popularity": "popular now",
            "favourite_categories": "popular in your categories",
@@ -138,26 +139,36 @@ class Recommender:
         """Catalog-wide signals, fitted on first use and refitted when the database has changed."""
         if self._table is not None:
             if self._signals is None:
-                self._signals = self._fit(self._table)
+                self._signals = self._fit_table(self._table)
             return self._signals
         now = time.monotonic()
         if self._signals is None or now - self._fitted_at > self.config.refit_seconds:
             change = self._database.last_change()
             if change != self._fitted:
-                self._signals, self._fitted = self._fit(self._database.events()), change
+                self._signals, self._fitted = self._fit_database(), change
             self._fitted_at = now
         return self._signals
 
     # -- fitting -----------------------------------------------------------------------------
-    def _fit(self, events: pd.DataFrame) -> Signals:
+    def _fit_table(self, events: pd.DataFrame) -> Signals:
+        """Signals of a fixed events table, and every user's profile at once."""
         as_of = events["timestamp"].max() if len(events) else pd.Timestamp.now()
         rows = self.store.rows_of(events["item"].to_numpy())
         weights = event_weights(events, as_of, self.config.half_life_days)
-        if self._table is not None:  # a fixed table: every user's profile at once
-            self._profiles = {user: Profile.of(rows[index], weights[index])
-                              for user, index in events.groupby("user", sort=False).indices.items()}
+        self._profiles = {user: Profile.of(rows[index], weights[index])
+                          for user, index in events.groupby("user", sort=False).indices.items()}
         return Signals.fit(rows, events["user"].to_numpy(), weights, events["timestamp"], len(self.store), as_of,
                            self.config.popularity_half_life_days)
+
+    def _fit_database(self) -> Signals:
+        """Signals of a live database, read a chunk at a time: memory does not grow with the number of events."""
+        latest = self._database.latest()
+        as_of = pd.Timestamp(latest).tz_convert(None) if latest is not None else pd.Timestamp.now()
+        counts = SignalCounts(len(self.store), as_of, self.config.popularity_half_life_days)
+        for events in self._database.event_chunks(FIT_CHUNK_ROWS):
+            counts.add(self.store.rows_of(events["item"].to_numpy()), events["user"].to_numpy(),
+                       event_weights(events, as_of, self.config.half_life_days), events["timestamp"])
+        return counts.signals()
 
     def _profile(self, user: str, signals: Signals) -> Profile:
         if self._table is not None:

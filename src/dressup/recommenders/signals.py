@@ -84,23 +84,44 @@ class Signals:
     @classmethod
     def fit(cls, rows: np.ndarray, users: np.ndarray, weights: np.ndarray, timestamps: pd.Series, items: int,
             as_of: pd.Timestamp, popularity_half_life_days: float) -> Signals:
+        counts = SignalCounts(items, as_of, popularity_half_life_days)
+        counts.add(rows, users, weights, timestamps)
+        return counts.signals()
+
+
+class SignalCounts:
+    """`Signals` fitted on events that arrive in chunks: the counts grow, the events are not kept."""
+
+    def __init__(self, items: int, as_of: pd.Timestamp, popularity_half_life_days: float):
+        self.items, self.as_of, self.half_life = items, as_of, popularity_half_life_days
+        self.recent, self.ever = np.zeros(items), np.zeros(items)
+        self._users: dict[str, int] = {}
+        self._pairs: list[np.ndarray] = []  # user code * items + row, unique within a chunk
+
+    def add(self, rows: np.ndarray, users: np.ndarray, weights: np.ndarray, timestamps: pd.Series) -> None:
+        """Count a chunk of events: store rows (-1 for items not in the store), user ids, signed weights, times."""
         positive = (weights > 0) & (rows >= 0)
         rows, users, timestamps = rows[positive], users[positive], timestamps[positive]
-        age = (as_of - timestamps).dt.total_seconds().to_numpy() / 86_400.0
-        recent = np.bincount(rows, weights=0.5 ** (np.maximum(age, 0) / popularity_half_life_days), minlength=items).astype(float)
-        ever = np.bincount(rows, minlength=items).astype(float)
+        age = (self.as_of - timestamps).dt.total_seconds().to_numpy() / 86_400.0
+        self.recent += np.bincount(rows, weights=0.5 ** (np.maximum(age, 0) / self.half_life), minlength=self.items)
+        self.ever += np.bincount(rows, minlength=self.items)
+        local, names = pd.factorize(pd.Series(users))
+        codes = np.array([self._users.setdefault(name, len(self._users)) for name in names], dtype=np.int64)
+        self._pairs.append(np.unique(codes[local] * self.items + rows))
+
+    def signals(self) -> Signals:
         # recent sales, but a handful of fresh events after a quiet spell must not outweigh the long-run best-sellers
-        popularity = (1 - LONG_RUN_SHARE) * recent / max(recent.max(initial=0), MIN_RECENT_SUPPORT)
-        popularity += LONG_RUN_SHARE * ever / max(ever.max(initial=0), 1.0)
-        user_codes = pd.factorize(pd.Series(users))[0]
-        liked = sparse.csr_matrix((np.ones(len(rows)), (user_codes, rows)), shape=(user_codes.max(initial=-1) + 1, items))
-        liked.data[:] = 1.0  # did the user like the item at all, not how often
+        popularity = (1 - LONG_RUN_SHARE) * self.recent / max(self.recent.max(initial=0), MIN_RECENT_SUPPORT)
+        popularity += LONG_RUN_SHARE * self.ever / max(self.ever.max(initial=0), 1.0)
+        pairs = np.unique(np.concatenate(self._pairs)) if self._pairs else np.empty(0, np.int64)
+        liked = sparse.csr_matrix((np.ones(len(pairs)), (pairs // self.items, pairs % self.items)),
+                                  shape=(len(self._users), self.items))  # did the user like the item at all, not how often
         together = (liked.T @ liked).tocsr()
         together.setdiag(0)
         together.eliminate_zeros()
         degree = np.sqrt(np.asarray(liked.sum(axis=0)).ravel()) + 1e-12
         scale = sparse.diags(1.0 / degree)
-        return cls(popularity, (scale @ together @ scale).tocsr(), as_of)
+        return Signals(popularity, (scale @ together @ scale).tocsr(), self.as_of)
 
 
 def variant_groups(items: pd.DataFrame, column: str | None) -> np.ndarray | None:

@@ -15,7 +15,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -277,7 +277,7 @@ class EventStore:
     def events(self, user: str | None = None, kinds: Sequence[str] | None = None, before: datetime | None = None,
                since: datetime | None = None) -> pd.DataFrame:
         """Events as a table (user, item, kind, value, timestamp in UTC), oldest first; ``since`` <= timestamp < ``before``."""
-        query = sa.select(Event.user_id.label("user"), Event.item_id.label("item"), Event.kind, Event.value, Event.timestamp)
+        query = _events_query()
         if user is not None:
             query = query.where(Event.user_id == str(user))
         if kinds:
@@ -288,13 +288,21 @@ class EventStore:
             query = query.where(Event.timestamp >= _utc(since))
         query = query.order_by(Event.timestamp, Event.id)
         with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
-        users, items, kinds, values, moments = zip(*rows) if rows else ((),) * 5
-        return pd.DataFrame({  # built column by column: far cheaper than from row tuples for a single user's events
-            "user": pd.Series(users, dtype=object), "item": pd.Series(items, dtype=object), "kind": pd.Series(kinds, dtype=object),
-            "value": pd.Series(values, dtype=float),
-            "timestamp": pd.Series(pd.to_datetime(list(moments), utc=True).tz_localize(None), dtype="datetime64[ns]"),
-        })
+            return _events_table(connection.execute(query).all())
+
+    def event_chunks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        """All events as tables of at most ``rows`` events (columns as `events`), read from one snapshot with a
+        streaming cursor: fitting on millions of events needs memory for a chunk, not for all of them."""
+        with self.engine.connect() as connection, connection.begin():
+            result = connection.execution_options(stream_results=True, yield_per=rows).execute(_events_query().order_by(Event.id))
+            for part in result.partitions():
+                yield _events_table(part)
+
+    def latest(self) -> datetime | None:
+        """The time of the newest event, or None when there are none."""
+        with self.engine.connect() as connection:
+            moment = connection.execute(sa.select(sa.func.max(Event.timestamp))).scalar_one()
+        return None if moment is None else _utc(moment)
 
     def count(self) -> int:
         with self.engine.connect() as connection:
@@ -337,6 +345,21 @@ def _engine(url: str) -> sa.Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=60)
+
+
+def _events_query() -> sa.Select:
+    return sa.select(Event.user_id.label("user"), Event.item_id.label("item"), Event.kind, Event.value, Event.timestamp)
+
+
+def _events_table(rows: Sequence) -> pd.DataFrame:
+    """(user, item, kind, value, timestamp) rows as a table, timestamps in UTC without a zone; built column by column,
+    which is far cheaper than from row tuples."""
+    users, items, kinds, values, moments = zip(*rows) if rows else ((),) * 5
+    return pd.DataFrame({
+        "user": pd.Series(users, dtype=object), "item": pd.Series(items, dtype=object), "kind": pd.Series(kinds, dtype=object),
+        "value": pd.Series(values, dtype=float),
+        "timestamp": pd.Series(pd.to_datetime(list(moments), utc=True).tz_localize(None), dtype="datetime64[ns]"),
+    })
 
 
 def _write_ahead_log(connection, attempts: int = 40) -> None:
