@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from dressup.cli import app
 from dressup.metrics import intra_list_diversity
 from dressup.recommenders import Recommender, RecommenderConfig, RecommendError
 from dressup.recommenders import recommender as recommender_module
-from dressup.users import EventStore, import_events
+from dressup.users import EventStore, NewEvent, import_events
 
 runner = CliRunner()
 
@@ -203,3 +204,23 @@ def test_a_database_is_fitted_a_chunk_at_a_time_to_the_same_signals(hm_events, m
     assert from_chunks.as_of == whole.as_of
     np.testing.assert_allclose(from_chunks.popularity, whole.popularity, rtol=1e-12)
     assert from_chunks.co_occurrence.nnz > 1000 and abs(from_chunks.co_occurrence - whole.co_occurrence).max() < 1e-12
+
+
+def test_a_changed_database_is_refitted_in_the_background(hm_events, tmp_path):
+    """New sales change "popular now" after a refit that runs beside the requests, which go on with the current signals."""
+    store = tmp_path / "store"
+    shutil.copytree(hm_events, store)
+    events = EventStore.open(store)
+    recommender = Recommender(Store.open(store), events, RecommenderConfig(refit_seconds=0, exploration=0))
+    before = recommender.signals()
+    rarely_sold = events.events()["item"].value_counts().index[-1]
+    assert rarely_sold not in {r.id for r in recommender.recommend("visitor", k=5)}
+    events.add_many([NewEvent(f"buyer-{n}", rarely_sold, "purchase") for n in range(60)])  # a hit today
+    assert recommender.signals() is before  # a refit started, and the current signals serve meanwhile
+    deadline = time.monotonic() + 60
+    while recommender.signals() is before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert recommender.signals() is not before
+    assert recommender.recommend("visitor", k=5)[0].id == rarely_sold
+    events.add("one-more", rarely_sold, "purchase")
+    assert recommender.refit().popularity[recommender.store.rows_of([rarely_sold])[0]] == recommender.signals().popularity.max()

@@ -9,7 +9,9 @@ applied exactly, and the list is re-ranked for diversity (MMR) with a small shar
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -25,6 +27,7 @@ from ..store import Store
 from .signals import Profile, SignalCounts, Signals, event_weights, interests, variant_groups
 
 SIGNALS = ("history", "variants", "collaborative", "content", "popularity", "favourite_categories")
+logger = logging.getLogger(__name__)
 FIT_CHUNK_ROWS = 100_000  # events read at a time when fitting on a live database
 REASONS = {"history": "bought or liked before", "variants": "another variant of an item you liked",
            "collaborative": "bought together with your items", "content": "your style", "popularity": "popular now",
@@ -55,7 +58,7 @@ class RecommenderConfig:
     alike_above: float = 0.7      # MMR pushes apart only items more similar than this (cosine)
     exploration: float = 0.08     # share of slots given to less certain candidates
     variant_column: str | None = "auto"  # "auto": product_code when the catalog has one
-    refit_seconds: float = 60.0   # with a live database: refit catalog-wide signals at most this often
+    refit_seconds: float = 60.0   # with a live database: look for new events at most this often (refits run in the background)
     seed: int = 0
 
     def __post_init__(self):
@@ -106,6 +109,8 @@ class Recommender:
         self._signals: Signals | None = None
         self._fitted: tuple | None = None
         self._fitted_at = 0.0
+        self._lock = threading.Lock()
+        self._refitting: threading.Thread | None = None
         self._profiles: dict[str, Profile] = {}
 
     @classmethod
@@ -136,18 +141,44 @@ class Recommender:
         return self._rank(profile, self.signals(), k, filters, seed_key="|".join(sorted(map(str, weights))), exclude=rows)
 
     def signals(self) -> Signals:
-        """Catalog-wide signals, fitted on first use and refitted when the database has changed."""
+        """Catalog-wide signals, fitted on first use. With a live database, a change to it (looked for at most every
+        ``refit_seconds``) starts a refit in a background thread, and feeds go on with the current signals meanwhile."""
         if self._table is not None:
             if self._signals is None:
                 self._signals = self._fit_table(self._table)
             return self._signals
-        now = time.monotonic()
-        if self._signals is None or now - self._fitted_at > self.config.refit_seconds:
-            change = self._database.last_change()
-            if change != self._fitted:
-                self._signals, self._fitted = self._fit_database(), change
-            self._fitted_at = now
-        return self._signals
+        with self._lock:  # requests arriving together fit once
+            if self._signals is None:
+                self._fitted, self._signals = self._database.last_change(), self._fit_database()
+                self._fitted_at = time.monotonic()
+            elif self._refitting is None and time.monotonic() - self._fitted_at > self.config.refit_seconds:
+                self._fitted_at = time.monotonic()
+                change = self._database.last_change()
+                if change != self._fitted:
+                    self._refitting = threading.Thread(target=self._refit, args=(change,), name="dressup-refit", daemon=True)
+                    self._refitting.start()
+            return self._signals
+
+    def refit(self) -> Signals:
+        """Fit the catalog-wide signals now and return them (after a bulk import, say), waiting for a background refit."""
+        if self._table is not None:
+            return self.signals()
+        if (running := self._refitting) is not None:
+            running.join()
+        with self._lock:
+            self._fitted, self._signals = self._database.last_change(), self._fit_database()
+            self._fitted_at = time.monotonic()
+            return self._signals
+
+    def _refit(self, change: tuple) -> None:
+        try:
+            signals = self._fit_database()
+            with self._lock:
+                self._signals, self._fitted = signals, change
+        except Exception:  # the database went away, say: keep serving the current signals and try again later
+            logger.exception("refitting the recommender failed; the previous signals stay in use")
+        finally:
+            self._refitting = None
 
     # -- fitting -----------------------------------------------------------------------------
     def _fit_table(self, events: pd.DataFrame) -> Signals:
