@@ -222,5 +222,8 @@ def test_a_changed_database_is_refitted_in_the_background(hm_events, tmp_path):
         time.sleep(0.05)
     assert recommender.signals() is not before
     assert recommender.recommend("visitor", k=5)[0].id == rarely_sold
-    events.add("one-more", rarely_sold, "purchase")
-    assert recommender.refit().popularity[recommender.store.rows_of([rarely_sold])[0]] == recommender.signals().popularity.max()
+    rows = recommender.store.rows_of([rarely_sold, events.events()["item"].value_counts().drop(rarely_sold).index[0]])
+    assert recommender.signals().co_occurrence[rows[0], rows[1]] == 0
+    events.add("buyer-0", recommender.store.ids[rows[1]], "purchase")  # now bought together with the hit
+    current = recommender.signals()
+    assert recommender.refit() is not current and recommender.signals().co_occurrence[rows[0], rows[1]] > 0

@@ -219,7 +219,7 @@ def test_future_timestamps_are_bad_rows(hm_store_path, tmp_path, events_url):
         events.add("ann", item, "like", timestamp=datetime(2999, 1, 1))
 
 
-def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+def test_connections_opening_a_new_database_at_once_all_succeed(tmp_path):
     """SQLite refuses a second switch to WAL at once ("locked", no waiting): openers of a new file try again."""
     failures = []
 
@@ -227,7 +227,7 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
         ready.wait()
         try:
             EventStore.open(url=url).close()
-        except EventError as error:
+        except BaseException as error:  # noqa: BLE001 - any failure fails the test, not just a warning
             failures.append(error)
 
     for trial in range(30):
@@ -238,6 +238,17 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
         for thread in threads:
             thread.join()
     assert not failures, failures[:3]
+
+
+def test_an_in_memory_database_is_one_database_for_every_thread():
+    """A background refit reads from its own thread: it must see the events, not a new empty database."""
+    events = EventStore.open(url="sqlite://")
+    events.add("ann", "0108775015", "view")
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(events.count()))
+    thread.start()
+    thread.join()
+    assert seen == [1]
 
 
 def test_opening_needs_no_write_lock(tmp_path):

@@ -109,8 +109,9 @@ class Recommender:
         self._signals: Signals | None = None
         self._fitted: tuple | None = None
         self._fitted_at = 0.0
-        self._lock = threading.Lock()
-        self._refitting: threading.Thread | None = None
+        self._fitting = threading.Lock()  # one fit at a time
+        self._state = threading.Lock()    # guards the fields above and _refitting
+        self._refitting = False
         self._profiles: dict[str, Profile] = {}
 
     @classmethod
@@ -142,43 +143,57 @@ class Recommender:
 
     def signals(self) -> Signals:
         """Catalog-wide signals, fitted on first use. With a live database, a change to it (looked for at most every
-        ``refit_seconds``) starts a refit in a background thread, and feeds go on with the current signals meanwhile."""
+        ``refit_seconds``) is refitted in a background thread, and feeds go on with the current signals meanwhile."""
         if self._table is not None:
             if self._signals is None:
                 self._signals = self._fit_table(self._table)
             return self._signals
-        with self._lock:  # requests arriving together fit once
-            if self._signals is None:
-                self._fitted, self._signals = self._database.last_change(), self._fit_database()
-                self._fitted_at = time.monotonic()
-            elif self._refitting is None and time.monotonic() - self._fitted_at > self.config.refit_seconds:
-                self._fitted_at = time.monotonic()
-                change = self._database.last_change()
-                if change != self._fitted:
-                    self._refitting = threading.Thread(target=self._refit, args=(change,), name="dressup-refit", daemon=True)
-                    self._refitting.start()
-            return self._signals
+        if self._signals is None:
+            with self._fitting:  # requests arriving together fit once
+                if self._signals is None:
+                    self._fit_now()
+        elif self._refit_due():
+            self._start_refit()
+        return self._signals
 
     def refit(self) -> Signals:
-        """Fit the catalog-wide signals now and return them (after a bulk import, say), waiting for a background refit."""
+        """Fit the catalog-wide signals now and return them (after a bulk import, say); feeds go on meanwhile."""
         if self._table is not None:
             return self.signals()
-        if (running := self._refitting) is not None:
-            running.join()
-        with self._lock:
-            self._fitted, self._signals = self._database.last_change(), self._fit_database()
-            self._fitted_at = time.monotonic()
-            return self._signals
+        with self._fitting:
+            return self._fit_now()
 
-    def _refit(self, change: tuple) -> None:
+    def _refit_due(self) -> bool:
+        with self._state:
+            if self._refitting or time.monotonic() - self._fitted_at <= self.config.refit_seconds:
+                return False
+            self._refitting, self._fitted_at = True, time.monotonic()
+            return True
+
+    def _start_refit(self) -> None:
         try:
-            signals = self._fit_database()
-            with self._lock:
-                self._signals, self._fitted = signals, change
-        except Exception:  # the database went away, say: keep serving the current signals and try again later
-            logger.exception("refitting the recommender failed; the previous signals stay in use")
+            threading.Thread(target=self._refit_if_changed, name="dressup-refit", daemon=True).start()
+        except RuntimeError:  # no thread to be had (or the interpreter is shutting down): try at the next look
+            self._refitting = False
+            logger.exception("could not start a refit; the current signals stay in use")
+
+    def _refit_if_changed(self) -> None:
+        try:
+            with self._fitting:
+                if self._database.last_change() != self._fitted:
+                    self._fit_now()
+        except Exception:  # the database went away, say: keep the current signals and try again later
+            logger.exception("refitting the recommender failed; the current signals stay in use")
         finally:
-            self._refitting = None
+            self._refitting = False
+
+    def _fit_now(self) -> Signals:
+        """Fit and swap in the new signals (the caller holds ``_fitting``, so fits never overtake each other)."""
+        change = self._database.last_change()
+        signals = self._fit_database()
+        with self._state:
+            self._signals, self._fitted, self._fitted_at = signals, change, time.monotonic()
+        return signals
 
     # -- fitting -----------------------------------------------------------------------------
     def _fit_table(self, events: pd.DataFrame) -> Signals:
@@ -192,7 +207,7 @@ class Recommender:
                            self.config.popularity_half_life_days)
 
     def _fit_database(self) -> Signals:
-        """Signals of a live database, read a chunk at a time: memory does not grow with the number of events."""
+        """Signals of a live database, read a chunk at a time: memory for one chunk, not for all the events."""
         latest = self._database.latest()
         as_of = pd.Timestamp(latest).tz_convert(None) if latest is not None else pd.Timestamp.now()
         counts = SignalCounts(len(self.store), as_of, self.config.popularity_half_life_days)

@@ -90,7 +90,8 @@ class Signals:
 
 
 class SignalCounts:
-    """`Signals` fitted on events that arrive in chunks: the counts grow, the events are not kept."""
+    """`Signals` fitted on events that arrive in chunks: counts per item and an 8-byte code per user-item pair
+    (once per chunk) are kept, not the events."""
 
     def __init__(self, items: int, as_of: pd.Timestamp, popularity_half_life_days: float):
         self.items, self.as_of, self.half_life = items, as_of, popularity_half_life_days

@@ -328,7 +328,10 @@ class EventStore:
 
 def _engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        if sa.engine.make_url(url).database in (None, "", ":memory:"):  # one connection, or each thread sees its own
+            engine = sa.create_engine(url, connect_args={"check_same_thread": False}, poolclass=sa.pool.StaticPool)
+        else:
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
         def _connect(connection, _record):
