@@ -151,7 +151,7 @@ class Recommender:
         if self._signals is None:
             with self._fitting:  # requests arriving together fit once
                 if self._signals is None:
-                    self._fit_now()
+                    self._fit_now(self._database.last_change())
         elif self._refit_due():
             self._start_refit()
         return self._signals
@@ -161,7 +161,7 @@ class Recommender:
         if self._table is not None:
             return self.signals()
         with self._fitting:
-            return self._fit_now()
+            return self._fit_now(self._database.last_change())
 
     def _refit_due(self) -> bool:
         with self._state:
@@ -180,16 +180,16 @@ class Recommender:
     def _refit_if_changed(self) -> None:
         try:
             with self._fitting:
-                if self._database.last_change() != self._fitted:
-                    self._fit_now()
+                if (change := self._database.last_change()) != self._fitted:
+                    self._fit_now(change)
         except Exception:  # the database went away, say: keep the current signals and try again later
             logger.exception("refitting the recommender failed; the current signals stay in use")
         finally:
             self._refitting = False
 
-    def _fit_now(self) -> Signals:
-        """Fit and swap in the new signals (the caller holds ``_fitting``, so fits never overtake each other)."""
-        change = self._database.last_change()
+    def _fit_now(self, change: tuple) -> Signals:
+        """Fit and swap in the new signals, as of the database's ``change`` (the caller holds ``_fitting``, so fits
+        never overtake each other)."""
         signals = self._fit_database()
         with self._state:
             self._signals, self._fitted, self._fitted_at = signals, change, time.monotonic()
