@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -308,6 +308,10 @@ def test_reading_events_filters_by_user_kind_and_date(events_url):
     assert events.events(kinds=["like", "purchase"])["item"].tolist() == ["2", "1"]
     assert events.events(before=datetime(2024, 2, 15))["kind"].tolist() == ["view", "purchase"]
     assert events.users() == ["ann", "bob"] and events.has_user("bob") and not events.has_user("carol")
+    assert events.latest() == datetime(2024, 3, 1, tzinfo=UTC)
+    chunks = list(events.event_chunks(rows=2))  # a streaming cursor: in the order stored, two events at a time
+    assert [len(chunk) for chunk in chunks] == [2, 1]
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), events.events())
 
 
 def concurrent_writers(url: str, writers: int, seconds: float) -> tuple[int, int]:
