@@ -33,6 +33,24 @@ def events_url(request, tmp_path) -> str:
     return server.rsplit("/", 1)[0] + "/" + name
 
 
+def in_threads(work, arguments: list[tuple]) -> list[BaseException]:
+    """``work(*args)`` for each entry of ``arguments``, each in a thread of its own, all at once; what they raised."""
+    failures = []
+
+    def run(*args):
+        try:
+            work(*args)
+        except BaseException as error:  # noqa: BLE001 - any failure is the test's failure, not just a warning
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=args) for args in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
 def test_schema_is_created_by_the_alembic_migration_and_reopening_changes_nothing(events_url):
     events = EventStore.open(url=events_url)
     assert events.revision() == "0002"
@@ -185,23 +203,16 @@ def test_the_same_file_imported_twice_at_once_is_stored_once(hm_store_path, tmp_
     """Two imports that reach their storing step together: the second sees what the first stored."""
     path = hm_store_path.parent / "catalog" / "transactions.csv"
     both_read = threading.Barrier(2, timeout=60)
-    reports, failures = [], []
+    reports = []
 
     def meet(step, done, total):
         if step == "storing events" and done == 0:
             both_read.wait()
 
     def run():
-        try:
-            reports.append(import_events(hm_store_path, path, EventStore.open(url=events_url), progress=meet))
-        except Exception as error:  # noqa: BLE001 - reported below
-            failures.append(error)
+        reports.append(import_events(hm_store_path, path, EventStore.open(url=events_url), progress=meet))
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = in_threads(run, [()] * 2)
     assert not failures, failures
     rows = len(pd.read_csv(path))
     assert sorted(report.added for report in reports) == [0, rows]
@@ -221,22 +232,14 @@ def test_future_timestamps_are_bad_rows(hm_store_path, tmp_path, events_url):
 
 def test_connections_opening_a_new_database_at_once_all_succeed(tmp_path):
     """SQLite refuses a second switch to WAL at once ("locked", no waiting): openers of a new file try again."""
-    failures = []
-
     def open_when_all_ready(url, ready):
         ready.wait()
-        try:
-            EventStore.open(url=url).close()
-        except BaseException as error:  # noqa: BLE001 - any failure fails the test, not just a warning
-            failures.append(error)
+        EventStore.open(url=url).close()
 
+    failures = []
     for trial in range(30):
         url, ready = f"sqlite:///{tmp_path / f'users-{trial}.sqlite'}", threading.Barrier(6, timeout=60)
-        threads = [threading.Thread(target=open_when_all_ready, args=(url, ready)) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        failures += in_threads(open_when_all_ready, [(url, ready)] * 6)
     assert not failures, failures[:3]
 
 
@@ -317,7 +320,6 @@ def test_reading_events_filters_by_user_kind_and_date(events_url):
 def concurrent_writers(url: str, writers: int, seconds: float) -> tuple[int, int]:
     """``writers`` threads, each with its own connection pool, adding events for ``seconds``: (acknowledged, stored)."""
     acknowledged = [0] * writers
-    failures: list[Exception] = []
     deadline = time.monotonic() + seconds
 
     def write(number: int):
@@ -326,16 +328,10 @@ def concurrent_writers(url: str, writers: int, seconds: float) -> tuple[int, int
             while time.monotonic() < deadline:
                 events.add(f"user-{number % 7}", f"item-{acknowledged[number]}", "view")
                 acknowledged[number] += 1
-        except Exception as error:  # noqa: BLE001 - any failure is the test's failure
-            failures.append(error)
         finally:
             events.close()
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = in_threads(write, [(n,) for n in range(writers)])
     assert not failures, failures[:3]
     return sum(acknowledged), EventStore.open(url=url).count()
 
