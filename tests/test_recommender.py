@@ -206,6 +206,31 @@ def test_a_database_is_fitted_a_chunk_at_a_time_to_the_same_signals(hm_events, m
     assert from_chunks.co_occurrence.nnz > 1000 and abs(from_chunks.co_occurrence - whole.co_occurrence).max() < 1e-12
 
 
+def test_co_purchases_keep_each_items_strongest_partners_computed_in_blocks(hm_events, monkeypatch):
+    """The co-purchase matrix, built a block of items at a time, is the cosine-normalised count of shared buyers
+    (checked against the whole product); capped, each item keeps exactly its strongest partners."""
+    from scipy import sparse
+
+    from dressup.recommenders import signals
+
+    events = EventStore.open(hm_events).events()
+    store = Store.open(hm_events)
+    users, rows = events["user"].astype("category").cat.codes.to_numpy(), store.rows_of(events["item"].to_numpy())
+    liked = sparse.csr_matrix((np.ones(len(events)), (users, rows)), shape=(users.max() + 1, len(store)))
+    liked.data[:] = 1.0  # bought at all, not how often
+    together = (liked.T @ liked).toarray()
+    np.fill_diagonal(together, 0)
+    degree = np.sqrt(liked.sum(axis=0).A.ravel()) + 1e-12
+    expected = together / degree[:, None] / degree[None, :]
+    monkeypatch.setattr(signals, "BLOCK_CELLS", 7 * len(store))  # many blocks of 7 items
+    assert abs(signals.co_purchases(liked, len(store)).toarray() - expected).max() < 1e-12
+    capped = signals.co_purchases(liked, 3).toarray()
+    partners = (expected > 0).sum(axis=1)
+    assert partners.max() > 3 and ((capped > 0).sum(axis=1) == np.minimum(partners, 3)).all()
+    for row in np.flatnonzero(partners > 3):
+        kept = capped[row][capped[row] > 0]
+        assert kept.min() >= np.sort(expected[row])[-3] - 1e-15 and np.allclose(kept, expected[row][capped[row] > 0])
+
 def test_a_changed_database_is_refitted_in_the_background(hm_events, tmp_path):
     """New sales change "popular now" after a refit that runs beside the requests, which go on with the current signals."""
     store = tmp_path / "store"

@@ -13,6 +13,8 @@ import pandas as pd
 from scipy import sparse
 
 LONG_RUN_SHARE = 0.2      # of popularity that comes from all-time counts
+CO_PURCHASE_NEIGHBOURS = 100  # partners kept per item: the strongest, so memory follows the catalog, not the events
+BLOCK_CELLS = 8_000_000   # (item, item) cells one block of the co-purchase product may hold
 MIN_RECENT_SUPPORT = 5.0  # decayed events the most popular item needs to count as fully "popular now"
 EVENT_WEIGHTS = {"purchase": 1.0, "cart": 0.6, "like": 0.8, "view": 0.15, "dislike": -1.0}
 """How much each kind of event says about a user's taste; ratings weigh (value - 3) / 2, from -1 to +1."""
@@ -117,12 +119,37 @@ class SignalCounts:
         pairs = np.unique(np.concatenate(self._pairs)) if self._pairs else np.empty(0, np.int64)
         liked = sparse.csr_matrix((np.ones(len(pairs)), (pairs // self.items, pairs % self.items)),
                                   shape=(len(self._users), self.items))  # did the user like the item at all, not how often
-        together = (liked.T @ liked).tocsr()
-        together.setdiag(0)
-        together.eliminate_zeros()
-        degree = np.sqrt(np.asarray(liked.sum(axis=0)).ravel()) + 1e-12
-        scale = sparse.diags(1.0 / degree)
-        return Signals(popularity, (scale @ together @ scale).tocsr(), self.as_of)
+        return Signals(popularity, co_purchases(liked, CO_PURCHASE_NEIGHBOURS), self.as_of)
+
+
+def co_purchases(liked: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
+    """Item x item: the cosine-normalised count of users who liked both, keeping each item's ``neighbours`` strongest
+    partners. Computed a block of items at a time, so the whole product never sits in memory (at 3M events it
+    would take 1.8 GB; it grows with the events until the catalog's every pair is in it)."""
+    items = liked.shape[1]
+    degree = np.sqrt(np.asarray(liked.sum(axis=0)).ravel()) + 1e-12
+    by_item = liked.T.tocsr()
+    step = max(1, BLOCK_CELLS // max(items, 1))
+    blocks = []
+    for start in range(0, items, step):
+        block = (by_item[start : start + step] @ liked).tocoo()
+        rows, cols = block.row + start, block.col
+        partner = rows != cols
+        rows, cols = rows[partner], cols[partner]
+        block = sparse.csr_matrix((block.data[partner] / (degree[rows] * degree[cols]), (rows - start, cols)), shape=block.shape)
+        blocks.append(_strongest_per_row(block, neighbours))
+    return sparse.vstack(blocks, format="csr") if blocks else sparse.csr_matrix((0, 0))
+
+
+def _strongest_per_row(matrix: sparse.csr_matrix, count: int) -> sparse.csr_matrix:
+    """``matrix`` with only the ``count`` largest values of each row."""
+    keep = np.ones(matrix.nnz, bool)
+    for row in np.flatnonzero(np.diff(matrix.indptr) > count):  # few rows with sparse data; each one partitioned
+        low, high = matrix.indptr[row], matrix.indptr[row + 1]
+        weakest = np.argpartition(-matrix.data[low:high], count - 1)[count:]
+        keep[low + weakest] = False
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    return sparse.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
 
 
 def variant_groups(items: pd.DataFrame, column: str | None) -> np.ndarray | None:
