@@ -15,6 +15,7 @@ from dressup.cli import app
 from dressup.metrics import intra_list_diversity
 from dressup.recommenders import Recommender, RecommenderConfig, RecommendError
 from dressup.recommenders import recommender as recommender_module
+from dressup.recommenders.signals import once_buyers
 from dressup.users import EventStore, NewEvent, import_events
 
 runner = CliRunner()
@@ -230,6 +231,28 @@ def test_co_purchases_keep_each_items_strongest_partners_computed_in_blocks(hm_e
     for row in np.flatnonzero(partners > 3):
         kept = capped[row][capped[row] > 0]
         assert kept.min() >= np.sort(expected[row])[-3] - 1e-15 and np.allclose(kept, expected[row][capped[row] > 0])
+
+def test_customers_who_never_rebuy_see_fewer_of_their_own_items_until_they_rebuy(hm_events, tmp_path):
+    """Own items weigh half for a customer who never bought an item on two days (they rarely rebuy); buying one
+    again on another day gives them their full weight, at once."""
+    store = tmp_path / "store"
+    shutil.copytree(hm_events, store)
+    events = EventStore.open(store)
+    table = events.events()
+    once = once_buyers(table)
+    assert 0 < len(once) < table["user"].nunique()
+    config = RecommenderConfig(exploration=0, refit_seconds=3600)
+    halved = Recommender(Store.open(store), events, config)
+    full = Recommender(Store.open(store), events, config.with_options(once_buyer_history=1.0))
+
+    def own_items(recommender, user):
+        own = set(table["item"][table["user"] == user])
+        return [r.id for r in recommender.recommend(user, k=12) if r.id in own]
+
+    user = next(u for u in table["user"].value_counts().index if u in once and len(own_items(halved, u)) < len(own_items(full, u)))
+    events.add(user, own_items(full, user)[0], "purchase")  # today, so on another day than before
+    assert own_items(halved, user) == own_items(full, user)
+
 
 def test_a_changed_database_is_refitted_in_the_background(hm_events, tmp_path):
     """New sales change "popular now" after a refit that runs beside the requests, which go on with the current signals."""

@@ -24,7 +24,7 @@ import pandas as pd
 from ..errors import DressUpError
 from ..filters import Filters
 from ..store import Store
-from .signals import Profile, SignalCounts, Signals, event_weights, interests, variant_groups
+from .signals import Profile, SignalCounts, Signals, event_weights, interests, once_buyers, variant_groups
 
 SIGNALS = ("history", "variants", "collaborative", "content", "popularity", "favourite_categories")
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class RecommenderConfig:
     """How signals are weighed; the defaults were chosen on H&M validation months before 2020-06 (see README)."""
 
     history: float = 2.0          # items the user bought or liked again
+    once_buyer_history: float = 0.5  # share of that weight for users who never bought an item on two days
     variants: float = 0.5         # other variants (e.g. colours, `variant_column`) of those items
     collaborative: float = 0.2    # bought together with them by other users
     content: float = 0.3          # visually close to one of the user's interests
@@ -69,7 +70,7 @@ class RecommenderConfig:
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise RecommendError(f"recommender setting {name} must be a number, not {value!r}")
         limits = {name: (0.0, math.inf) for name in (*SIGNALS, "refit_seconds", "seed")}
-        limits.update(diversity=(0.0, 1.0), exploration=(0.0, 0.5), alike_above=(-1.0, 0.999))
+        limits.update(diversity=(0.0, 1.0), exploration=(0.0, 0.5), alike_above=(-1.0, 0.999), once_buyer_history=(0.0, 1.0))
         for name, (low, high) in limits.items():
             if not low <= getattr(self, name) <= high:
                 raise RecommendError(f"recommender setting {name} must be within {low:g} and {high:g}, not {getattr(self, name)!r}")
@@ -201,7 +202,8 @@ class Recommender:
         as_of = events["timestamp"].max() if len(events) else pd.Timestamp.now()
         rows = self.store.rows_of(events["item"].to_numpy())
         weights = event_weights(events, as_of, self.config.half_life_days)
-        self._profiles = {user: Profile.of(rows[index], weights[index])
+        once = once_buyers(events)
+        self._profiles = {user: Profile.of(rows[index], weights[index], user in once)
                           for user, index in events.groupby("user", sort=False).indices.items()}
         return Signals.fit(rows, events["user"].to_numpy(), weights, events["timestamp"], len(self.store), as_of,
                            self.config.popularity_half_life_days)
@@ -222,7 +224,7 @@ class Recommender:
         events = self._database.events(user=user)  # fresh: a like counts at once
         rows = self.store.rows_of(events["item"].to_numpy())
         return Profile.of(rows, event_weights(events, max(signals.as_of, events["timestamp"].max()) if len(events)
-                                              else signals.as_of, self.config.half_life_days))
+                                              else signals.as_of, self.config.half_life_days), bool(once_buyers(events)))
 
     def _variant_column(self) -> str | None:
         column = self.config.variant_column
@@ -285,6 +287,8 @@ class Recommender:
             similarity = np.maximum(self.vectors[candidates] @ centres.T, 0) ** self.config.content_power
             scores[:, 3] = (similarity * (shares / shares.max())).max(axis=1)
             scores[:, 5] = np.maximum(in_favourites[candidates], 0)
+            if profile.once_buyer:  # they rarely rebuy: their own items give way to new ones
+                scores[:, 0] *= self.config.once_buyer_history
         if len(profile.disliked):  # close look-alikes of disliked items fall back
             close = np.maximum(self.vectors[candidates] @ self.vectors[profile.disliked].T, 0).max(axis=1)
             scores[:, 3] -= close ** self.config.content_power
