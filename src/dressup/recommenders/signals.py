@@ -138,8 +138,8 @@ class SignalCounts:
 
 def co_purchases(liked: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
     """Item x item: the cosine-normalised count of users who liked both, keeping each item's ``neighbours`` strongest
-    partners. Computed a block of items at a time, so the whole product never sits in memory (at 3M events it
-    would take 1.8 GB; it grows with the events until the catalog's every pair is in it)."""
+    partners. Computed a block of items at a time, so the whole product, which grows with the purchases until the
+    catalog's every pair is in it, never sits in memory (benchmarks/co_purchase_scale.py)."""
     items = liked.shape[1]
     degree = np.sqrt(np.asarray(liked.sum(axis=0)).ravel()) + 1e-12
     by_item = liked.T.tocsr()
