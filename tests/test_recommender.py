@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from datetime import UTC, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -232,9 +234,22 @@ def test_co_purchases_keep_each_items_strongest_partners_computed_in_blocks(hm_e
         kept = capped[row][capped[row] > 0]
         assert kept.min() >= np.sort(expected[row])[-3] - 1e-15 and np.allclose(kept, expected[row][capped[row] > 0])
 
-def test_customers_who_never_rebuy_see_fewer_of_their_own_items_until_they_rebuy(hm_events, tmp_path):
-    """Own items weigh half for a customer who never bought an item on two days (they rarely rebuy); buying one
-    again on another day gives them their full weight, at once."""
+def test_once_buyers_are_the_buyers_who_never_bought_an_item_on_two_days():
+    times = pd.to_datetime(["2020-01-01 09:00", "2020-01-01 18:00", "2020-01-01 09:00", "2020-01-05 09:00", "2020-01-01 09:00",
+                            "2020-01-05 09:00", "2020-01-01 09:00", "2020-01-05 09:00", "2020-01-03 09:00"], utc=True)
+    events = pd.DataFrame({"user": ["same day", "same day", "two days", "two days", "liker", "liker", "liked, then bought",
+                                    "liked, then bought", "viewer"],
+                           "item": ["a", "a", "a", "a", "a", "a", "b", "b", "c"],
+                           "kind": ["purchase", "purchase", "purchase", "purchase", "like", "like", "like", "purchase", "view"],
+                           "value": np.nan, "timestamp": times})
+    assert once_buyers(events) == {"same day", "liked, then bought"}
+    assert once_buyers(events.head(0)) == set()
+
+
+def test_customers_who_never_rebuy_see_fewer_of_what_they_bought_until_they_rebuy(hm_events, tmp_path):
+    """What a customer who never bought an item on two days bought weighs half (they rarely rebuy), from a fixed
+    table and from the live database; what they like keeps its weight, and buying an item again on another day
+    gives back the full weight, at once."""
     store = tmp_path / "store"
     shutil.copytree(hm_events, store)
     events = EventStore.open(store)
@@ -242,15 +257,25 @@ def test_customers_who_never_rebuy_see_fewer_of_their_own_items_until_they_rebuy
     once = once_buyers(table)
     assert 0 < len(once) < table["user"].nunique()
     config = RecommenderConfig(exploration=0, refit_seconds=3600)
-    halved = Recommender(Store.open(store), events, config)
-    full = Recommender(Store.open(store), events, config.with_options(once_buyer_history=1.0))
 
     def own_items(recommender, user):
         own = set(table["item"][table["user"] == user])
         return [r.id for r in recommender.recommend(user, k=12) if r.id in own]
 
+    def halved_and_full(source):
+        return (Recommender(Store.open(store), source, config),
+                Recommender(Store.open(store), source, config.with_options(once_buyer_history=1.0)))
+
+    halved, full = halved_and_full(table)
     user = next(u for u in table["user"].value_counts().index if u in once and len(own_items(halved, u)) < len(own_items(full, u)))
-    events.add(user, own_items(full, user)[0], "purchase")  # today, so on another day than before
+    halved, full = halved_and_full(events)
+    assert len(own_items(halved, user)) < len(own_items(full, user))
+    next_day = table["timestamp"][table["user"] == user].max().to_pydatetime().replace(tzinfo=UTC) + timedelta(days=1)
+    liked = next(i for i in table["item"].value_counts().index if i not in set(table["item"][table["user"] == user]))
+    events.add(user, liked, "like", timestamp=next_day)
+    scores = [{r.id: r.score for r in recommender.recommend(user, k=12)}.get(liked) for recommender in (halved, full)]
+    assert scores[0] is not None and scores[0] == scores[1]
+    events.add(user, own_items(full, user)[0], "purchase", timestamp=next_day)  # on another day than before
     assert own_items(halved, user) == own_items(full, user)
 
 

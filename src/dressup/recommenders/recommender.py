@@ -44,7 +44,7 @@ class RecommenderConfig:
     """How signals are weighed; the defaults were chosen on H&M validation months before 2020-06 (see README)."""
 
     history: float = 2.0          # items the user bought or liked again
-    once_buyer_history: float = 0.5  # share of that weight for users who never bought an item on two days
+    once_buyer_history: float = 0.5  # share of that weight for what was bought by users who never bought an item on two days
     variants: float = 0.5         # other variants (e.g. colours, `variant_column`) of those items
     collaborative: float = 0.2    # bought together with them by other users
     content: float = 0.3          # visually close to one of the user's interests
@@ -202,8 +202,8 @@ class Recommender:
         as_of = events["timestamp"].max() if len(events) else pd.Timestamp.now()
         rows = self.store.rows_of(events["item"].to_numpy())
         weights = event_weights(events, as_of, self.config.half_life_days)
-        once = once_buyers(events)
-        self._profiles = {user: Profile.of(rows[index], weights[index], user in once)
+        once, bought = once_buyers(events), (events["kind"] == "purchase").to_numpy()
+        self._profiles = {user: Profile.of(rows[index], weights[index], rows[index[bought[index]]] if user in once else None)
                           for user, index in events.groupby("user", sort=False).indices.items()}
         return Signals.fit(rows, events["user"].to_numpy(), weights, events["timestamp"], len(self.store), as_of,
                            self.config.popularity_half_life_days)
@@ -223,8 +223,9 @@ class Recommender:
             return self._profiles.get(user, Profile(np.empty(0, np.int64), np.empty(0)))
         events = self._database.events(user=user)  # fresh: a like counts at once
         rows = self.store.rows_of(events["item"].to_numpy())
+        bought_once = rows[(events["kind"] == "purchase").to_numpy()] if once_buyers(events) else None
         return Profile.of(rows, event_weights(events, max(signals.as_of, events["timestamp"].max()) if len(events)
-                                              else signals.as_of, self.config.half_life_days), bool(once_buyers(events)))
+                                              else signals.as_of, self.config.half_life_days), bought_once)
 
     def _variant_column(self) -> str | None:
         column = self.config.variant_column
@@ -287,8 +288,8 @@ class Recommender:
             similarity = np.maximum(self.vectors[candidates] @ centres.T, 0) ** self.config.content_power
             scores[:, 3] = (similarity * (shares / shares.max())).max(axis=1)
             scores[:, 5] = np.maximum(in_favourites[candidates], 0)
-            if profile.once_buyer:  # they rarely rebuy: their own items give way to new ones
-                scores[:, 0] *= self.config.once_buyer_history
+            if len(profile.bought_once):  # they rarely rebuy: what they bought gives way to new items, not what they like
+                scores[np.isin(candidates, profile.bought_once), 0] *= self.config.once_buyer_history
         if len(profile.disliked):  # close look-alikes of disliked items fall back
             close = np.maximum(self.vectors[candidates] @ self.vectors[profile.disliked].T, 0).max(axis=1)
             scores[:, 3] -= close ** self.config.content_power

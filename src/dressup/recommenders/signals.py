@@ -6,7 +6,7 @@ million events, and is plain NumPy/SciPy: no training step, no torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,7 @@ class Profile:
 
     rows: np.ndarray     # store rows, unique
     weights: np.ndarray  # summed signed weight per row
-    once_buyer: bool = False  # bought things, but never the same item on two days
+    bought_once: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows a once-buyer bought
 
     @property
     def liked(self) -> np.ndarray:
@@ -50,10 +50,12 @@ class Profile:
         return self.rows[self.weights < 0]
 
     @classmethod
-    def of(cls, rows: np.ndarray, weights: np.ndarray, once_buyer: bool = False) -> Profile:
+    def of(cls, rows: np.ndarray, weights: np.ndarray, bought_once: np.ndarray | None = None) -> Profile:
+        """From event rows and weights; ``bought_once``: the rows bought, for a user in `once_buyers`."""
         keep = rows >= 0
         unique, inverse = np.unique(rows[keep], return_inverse=True)
-        return cls(unique, np.bincount(inverse, weights=weights[keep], minlength=len(unique)), once_buyer)
+        bought_once = np.unique(bought_once[bought_once >= 0]) if bought_once is not None else np.empty(0, np.int64)
+        return cls(unique, np.bincount(inverse, weights=weights[keep], minlength=len(unique)), bought_once)
 
 
 def once_buyers(events: pd.DataFrame) -> set:
