@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from child_process import run_python
 from scipy import sparse
 
 MEAN_BASKET = 23.0
@@ -60,13 +58,8 @@ def child(method: str, customers: int, items: int) -> None:
 
 def measure(method: str, customers: int, items: int) -> dict:
     """One run in a child process: its own seconds, item pairs kept and peak memory ("none" only draws the purchases)."""
-    process = subprocess.Popen([sys.executable, __file__, "--child", method, "--customers", str(customers), "--items", str(items)],
-                               stdout=subprocess.PIPE, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{method} on {customers} customers failed")
-    return {**json.loads(output), "peak_mib": usage.ru_maxrss / 1024}
+    output, _, peak_mib = run_python(__file__, "--child", method, "--customers", str(customers), "--items", str(items))
+    return {**json.loads(output.strip().splitlines()[-1]), "peak_mib": peak_mib}
 
 
 def main() -> None:

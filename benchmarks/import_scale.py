@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+from child_process import run_python
 
 
 def synthetic(events: Path, rows: int, out: Path) -> Path:
@@ -36,20 +33,9 @@ def synthetic(events: Path, rows: int, out: Path) -> Path:
 
 
 def cli(*arguments: str, summary=lambda text: text.splitlines()[0]) -> dict:
-    """Run a CLI command in a child process; its wall time, peak memory (from the kernel, for that child alone) and
-    a summary of its output."""
-    began = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as output:
-        child = subprocess.Popen([sys.executable, "-m", "dressup.cli", *arguments], stdout=output, stderr=subprocess.STDOUT,
-                                 text=True, env={**os.environ, "COLUMNS": "200"})
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - began
-        output.seek(0)
-        text = output.read()
-    if child.returncode:
-        raise SystemExit(text)
-    return {"seconds": round(seconds, 1), "peak_mib": round(usage.ru_maxrss / 1024), "output": summary(text.strip())}
+    """Run a CLI command in a child process; its wall time, peak memory (for that child alone) and a summary of its output."""
+    text, seconds, peak_mib = run_python("-m", "dressup.cli", *arguments, env={"COLUMNS": "200"})
+    return {"seconds": round(seconds, 1), "peak_mib": round(peak_mib), "output": summary(text.strip())}
 
 
 def main() -> None:
