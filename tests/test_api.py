@@ -255,3 +255,33 @@ def test_a_reloaded_shop_never_mixes_generations(api_store, tmp_path):
     assert after is not before and len(after.items) == len(ids) - 1
     assert all(shop.item(item_id).id == item_id for item_id in ids[1:])  # every id still finds its own item
     assert all(before.items[before.store.row(item_id)].id == item_id for item_id in ids)  # the old one stays whole
+
+
+def test_numbers_json_cannot_hold_are_a_422_not_a_500(client, catalog):
+    user = signed_in(client)
+    item_id = catalog["id"].iat[0]
+    for value in ("NaN", "Infinity", "-Infinity", "1e400"):
+        body = f'{{"item_id": "{item_id}", "type": "rating", "value": {value}}}'
+        response = client.post("/users/me/events", content=body, headers={**auth(user), "Content-Type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", "value"]
+    response = client.post("/recommend", content=f'{{"liked": ["{item_id}"], "k": 1e400}}', headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["detail"][0]["input"] == "inf"
+    assert client.get("/users/me", headers=auth(user)).json()["events"] == {}
+
+
+def test_an_imported_customer_gets_a_token_from_the_admin(client, api_store):
+    from dressup.users import EventStore
+
+    database = EventStore.open(api_store)
+    database.add("imported-customer-7", "0706016001", "purchase", 25.0)
+    database.close()
+    admin = {"X-API-Key": ADMIN_KEY}
+    assert client.post("/users/imported-customer-7/token").status_code == 401
+    assert client.post("/users/nobody-at-all/token", headers=admin).status_code == 404
+    first = client.post("/users/imported-customer-7/token", headers=admin).json()
+    second = client.post("/users/imported-customer-7/token", headers=admin).json()
+    assert first["user_id"] == second["user_id"] == "imported-customer-7" and first["token"] != second["token"]
+    me = client.get("/users/me", headers={"Authorization": f"Bearer {second['token']}"}).json()
+    assert me["events"] == {"purchase": 1}
+    assert client.get("/users/me", headers={"Authorization": f"Bearer {first['token']}"}).status_code == 401

@@ -14,7 +14,8 @@ from conftest import HM
 from typer.testing import CliRunner
 
 from dressup.cli import app
-from dressup.users import EventError, EventStore, NewEvent, import_events, read_events
+from dressup.users import DatabaseError, EventError, EventStore, NewEvent, UnknownUserError, import_events, read_events
+from dressup.users.importing import UNREADABLE_TIMESTAMP
 
 runner = CliRunner()
 
@@ -53,12 +54,12 @@ def in_threads(work, arguments: list[tuple]) -> list[BaseException]:
 
 def test_schema_is_created_by_the_alembic_migration_and_reopening_changes_nothing(events_url):
     events = EventStore.open(url=events_url)
-    assert events.revision() == "0002"
+    assert events.revision() == "0003"
     tables = set(sa.inspect(events.engine).get_table_names())
     assert {"users", "events", "event_imports", "alembic_version"} <= tables
     events.add("alice", "0706016001", "like")
     again = EventStore.open(url=events_url)
-    assert again.revision() == "0002" and again.count() == 1
+    assert again.revision() == "0003" and again.count() == 1
 
 
 def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_url):
@@ -68,10 +69,27 @@ def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_
     old.migrate("0001")
     old.add_many([NewEvent("alice", "0706016001", "like"), NewEvent("alice", "0706016001", "rating", value=4)])
     upgraded = EventStore.open(url=events_url)
-    assert upgraded.revision() == "0002" and upgraded.count() == 2 and upgraded.has_user("alice")
+    assert upgraded.revision() == "0003" and upgraded.count() == 2 and upgraded.has_user("alice")
     user, token = upgraded.register()
     assert upgraded.user_for_token(token) == user and upgraded.user_for_token(token + "x") is None
     assert upgraded.forget("alice") == 2 and upgraded.count() == 0
+
+
+def test_forgetting_the_newest_events_and_adding_as_many_is_a_change(events_url):
+    """The recommender refits when (events, largest id) changes: SQLite must not hand a deleted id out again."""
+    from dressup.users.database import _engine
+
+    old = EventStore(_engine(events_url))
+    old.migrate("0002")
+    old.add_many([NewEvent("bob", "1", "like"), NewEvent("alice", "2", "like")])
+    events = EventStore.open(url=events_url)  # upgraded to 0003 with its events
+    assert events.last_change() == (2, 2)
+    events.forget("alice")
+    events.add("carol", "3", "like")
+    assert events.count() == 2 and events.last_change() != (2, 2)
+    with pytest.raises(sa.exc.IntegrityError), events.engine.begin() as connection:  # the rebuilt table kept its checks
+        connection.execute(sa.text("INSERT INTO events (user_id, item_id, kind, value, timestamp) "
+                                   "VALUES ('bob', '1', 'rating', 9, '2020-01-01')"))
 
 
 def test_hm_transactions_import_with_bad_rows_and_unknown_items(hm_store_path, tmp_path, events_url):
@@ -91,8 +109,8 @@ def test_hm_transactions_import_with_bad_rows_and_unknown_items(hm_store_path, t
     size, reading = path.stat().st_size, [done for step, done, _ in progress if step == "reading events"]
     assert len(reading) == -(-(len(sales) + 4) // 200) and reading == sorted(reading) and reading[-1] == size
     assert progress[-2:] == [("storing events", 0, 1), ("storing events", 1, 1)]
-    assert report.skipped == {"unreadable timestamp": 1, "no user id": 1, "value is not a number": 1}
-    assert report.examples["unreadable timestamp"] == [f"line {len(sales) + 2}"]
+    assert report.skipped == {UNREADABLE_TIMESTAMP: 1, "no user id": 1, "value is not a number": 1}
+    assert report.examples[UNREADABLE_TIMESTAMP] == [f"line {len(sales) + 2}"]
     assert report.unknown_items == 1 and report.unknown_item_examples == ["0999999999"]
     assert report.added == len(sales) == events.count()
     stored = events.events()
@@ -121,7 +139,7 @@ def test_generic_layout_with_synonyms_ratings_and_bad_rows(hm_store_path, tmp_pa
     events = EventStore.open(url=events_url)
     report = import_events(hm_store_path, path, events)
     assert report.layout == "generic" and report.added == 5 and report.users == 2
-    assert report.skipped == {"rating not within 1-5": 1, "unknown event kind": 1, "unreadable timestamp": 1}
+    assert report.skipped == {"rating not within 1-5": 1, "unknown event kind": 1, UNREADABLE_TIMESTAMP: 1}
     stored = events.events()
     assert stored["kind"].tolist() == ["like", "cart", "purchase", "rating", "dislike"]
     assert stored["value"].tolist()[2:4] == [19.99, 4.0]
@@ -370,8 +388,6 @@ def test_hm_sample_reads_completely():
 
 
 def test_an_event_racing_forget_me_does_not_bring_the_user_back(events_url):
-    from dressup.users import UnknownUserError
-
     events = EventStore.open(url=events_url)
     user, _ = events.register()
     events.add_for_user(user, "0706016001", "like")
@@ -379,3 +395,85 @@ def test_an_event_racing_forget_me_does_not_bring_the_user_back(events_url):
     with pytest.raises(UnknownUserError):
         events.add_for_user(user, "0706016001", "like")
     assert not events.has_user(user) and events.count() == 0
+
+
+def test_an_imported_customer_gets_a_token_and_a_new_one_revokes_the_old(events_url):
+    events = EventStore.open(url=events_url)
+    events.add("customer-1", "0706016001", "purchase", 19.99)
+    first = events.new_token("customer-1")
+    assert events.user_for_token(first) == "customer-1"
+    second = events.new_token("customer-1")
+    assert events.user_for_token(second) == "customer-1" and events.user_for_token(first) is None
+    with pytest.raises(UnknownUserError):
+        events.new_token("nobody")
+    assert events.count() == 1
+
+
+def test_a_database_that_refuses_writes_is_a_database_error_and_keeps_its_data(tmp_path):
+    path = tmp_path / "users.sqlite"
+    EventStore.open(url=f"sqlite:///{path}").add("ann", "1", "like")
+    read_only = EventStore.open(url=f"sqlite:///file:{path}?mode=ro&uri=true")
+    assert read_only.count() == 1
+    for write in (lambda: read_only.forget("ann"), lambda: read_only.add("ann", "2", "like"),
+                  lambda: read_only.new_token("ann"), lambda: read_only.register("bob")):
+        with pytest.raises(DatabaseError, match="readonly"):
+            write()
+    assert EventStore.open(url=f"sqlite:///{path}").events()["item"].tolist() == ["1"]
+
+
+def test_an_in_memory_database_takes_writes_while_a_refit_reads(tmp_path):
+    """The background refit reads the events in chunks while requests store theirs: neither fails nor waits long."""
+    events = EventStore.open(url="sqlite://")
+    events.add_many([NewEvent(f"u{i}", f"i{i}", "like") for i in range(30)])
+    reading = threading.Event()
+
+    def refit():
+        for _ in events.event_chunks(rows=3):
+            reading.set()
+            time.sleep(0.02)
+
+    def write(user):
+        reading.wait(10)
+        for item in range(10):
+            events.add(user, f"x{item}", "view")
+
+    failures = in_threads(lambda job, *args: job(*args), [(refit,), (refit,)] + [(write, f"w{n}") for n in range(6)])
+    assert not failures, failures[:3]
+    assert events.count() == 30 + 60
+
+
+def test_event_values_and_times_that_are_not_numbers_or_times_are_event_errors(events_url):
+    events = EventStore.open(url=events_url)
+    with pytest.raises(EventError, match="must be a number"):
+        events.add("ann", "1", "rating", value="five")
+    with pytest.raises(EventError, match="unreadable event timestamp"):
+        events.add("ann", "1", "like", timestamp="yesterday-ish")
+    with pytest.raises(EventError, match="cannot be negative"):
+        events.add("ann", "1", "purchase", value=-4)
+    assert events.count() == 0
+
+
+def test_dates_are_read_as_iso_8601_never_guessed_per_row(hm_store_path, tmp_path):
+    """A guess per row would read 01/06/2020 as 6 January and 13/06/2020 as 13 June in the same file."""
+    items = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].tolist()
+    path = tmp_path / "events.csv"
+    path.write_text("user,item,event,timestamp,value\n"
+                    f"ann,{items[0]},view,01/06/2020,\n"
+                    f"ann,{items[1]},view,13/06/2020,\n"
+                    f"ann,{items[2]},view,2020-06-01,\n"
+                    f"ann,{items[3]},view,2020-06-13 14:30,\n"
+                    f"ann,{items[4]},rating,2020-06-13T14:30:00+02:00,\n"
+                    f"ann,{items[4]},purchase,2020-06-13T14:30:00Z,-5\n")
+    events, report = read_events(path)
+    assert report.skipped == {UNREADABLE_TIMESTAMP: 2, "rating without a value": 1, "negative purchase price": 1}
+    assert report.examples[UNREADABLE_TIMESTAMP] == ["line 2", "line 3"]
+    assert events["timestamp"].dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2020-06-01 00:00", "2020-06-13 14:30"]
+
+
+def test_a_folder_or_a_file_that_is_not_utf_8_is_named_in_the_error(hm_store_path, tmp_path):
+    with pytest.raises(EventError, match="is a folder"):
+        read_events(tmp_path)
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"user,item,event,timestamp\n" + b"ann,1,view,2020-06-01\n" * 3 + b"ren\xe9,1,view,2020-06-01\n")
+    with pytest.raises(EventError, match="line 5 is not UTF-8"):
+        read_events(path)

@@ -166,6 +166,9 @@ class Shop:
     def register(self, user_id: str | None = None) -> tuple[str, str]:
         return self.events.register(user_id)
 
+    def new_token(self, user_id: str) -> str:
+        return self.events.new_token(user_id)
+
     def user_for_token(self, token: str) -> str | None:
         return self.events.user_for_token(token)
 

@@ -6,11 +6,14 @@
 
 import json
 import secrets
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -25,21 +28,28 @@ from ..filters import Filters
 from ..outfits import NoOutfitModelError
 from ..service import Shop
 from ..store import StoreBusyError, UnknownItemError
-from ..users import UnknownUserError, UserExistsError
+from ..users import DatabaseError, UnknownUserError, UserExistsError
 from . import schemas
 from .settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 MAX_K = 100
 ERRORS = {401: "missing, invalid or revoked token", 404: "unknown item or user", 409: "id already taken, or no outfit model",
-          413: "request body too large",
+          413: "request body too large", 503: "the users database is unavailable (gone, read-only or locked); try again",
           422: "invalid input (unreadable image, bad filter, rating outside 1-5 ...)"}
 
 
 def create_app(settings: Settings | None = None, shop: Shop | None = None) -> FastAPI:
     """The app for one store; ``settings`` default to the ``DRESSUP_*`` environment variables."""
     settings = settings or Settings()
-    shop = shop or Shop(settings.store, settings.database_url, max_pixels=settings.max_pixels, watch=True)
+    owned, shop = shop is None, shop or Shop(settings.store, settings.database_url, max_pixels=settings.max_pixels, watch=True)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        if owned:  # a shop handed in is the caller's to close
+            shop.close()
+
     # requests run side by side: a team of BLAS/OpenMP threads per vector search would only fight over the cores
     # (limited once FAISS and NumPy have loaded their thread libraries, which the store has done)
     threadpool_limits(settings.search_threads)
@@ -48,6 +58,7 @@ def create_app(settings: Settings | None = None, shop: Shop | None = None) -> Fa
         version=__version__,
         summary="Similar items, personal feeds, complete outfits and tags for a fashion catalog.",
         max_body_size=settings.max_body_bytes,
+        lifespan=lifespan,
         responses={code: {"model": schemas.Problem, "description": text} for code, text in ERRORS.items()},
     )
     app.state.shop, app.state.settings = shop, settings
@@ -68,7 +79,7 @@ def app_from_environment() -> FastAPI:
 # -- errors -----------------------------------------------------------------------------------
 
 def _add_error_handlers(app: FastAPI) -> None:
-    by_class = [(UnknownItemError, 404), (UnknownUserError, 404), (ItemExistsError, 409), (UserExistsError, 409), (NoOutfitModelError, 409), (StoreBusyError, 409),
+    by_class = [(DatabaseError, 503), (UnknownItemError, 404), (UnknownUserError, 404), (ItemExistsError, 409), (UserExistsError, 409), (NoOutfitModelError, 409), (StoreBusyError, 409),
                 (ItemEditError, 422), (DressUpError, 422)]
 
     async def handle(_request: Request, error: Exception) -> JSONResponse:
@@ -77,6 +88,20 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     for kind, _code in by_class:
         app.add_exception_handler(kind, handle)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+
+
+async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 list of problems, but one whose input is not JSON (NaN, Infinity, 1e400) is quoted, not a 500."""
+    return JSONResponse({"detail": [_json_ready(problem) for problem in jsonable_encoder(error.errors())]}, status_code=422)
+
+
+def _json_ready(problem: dict) -> dict:
+    try:
+        json.dumps(problem, allow_nan=False)
+        return problem
+    except ValueError:
+        return {**problem, "input": repr(problem.get("input"))}
 
 
 # -- dependencies -----------------------------------------------------------------------------
@@ -307,6 +332,12 @@ def user_routes():
         """Create an account: its id and the token that signs its requests (shown only once)."""
         user, token = shop.register(request.user_id if request else None)
         return {"user_id": user, "token": token}
+
+    @router.post("/users/{user_id}/token", tags=["users admin"], dependencies=[Depends(require_admin)])
+    def new_token(shop: ShopDep, user_id: str) -> schemas.Registered:
+        """A new token for an existing user, such as a customer whose purchases were imported (admin key needed);
+        the user's earlier token stops working."""
+        return {"user_id": user_id, "token": shop.new_token(user_id)}
 
     @router.get("/users/me")
     def me(shop: ShopDep, user: UserDep) -> schemas.UserOut:

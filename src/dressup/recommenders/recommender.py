@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ FIT_CHUNK_ROWS = 100_000  # events read at a time when fitting on a live databas
 REASONS = {"history": "bought or liked before", "variants": "another variant of an item you liked",
            "collaborative": "bought together with your items", "content": "your style", "popularity": "popular now",
            "favourite_categories": "popular in your categories",
-           "exploration": "something new", "catalog": "matches your filters"}
+           "exploration": "something new", "catalog": "from the catalog"}
 
 
 class RecommendError(DressUpError, ValueError):
@@ -114,6 +115,7 @@ class Recommender:
         self._state = threading.Lock()    # guards the fields above and _refitting
         self._refitting = False
         self._profiles: dict[str, Profile] = {}
+        self._owns_database = False
 
     @classmethod
     def open(cls, store: str | Path | Store, events=None, config: RecommenderConfig | None = None) -> Recommender:
@@ -121,7 +123,20 @@ class Recommender:
         from ..users import EventStore
 
         opened = store if isinstance(store, Store) else Store.open(store)
-        return cls(opened, events if events is not None else EventStore.open(opened.path), config)
+        recommender = cls(opened, events if events is not None else EventStore.open(opened.path), config)
+        recommender._owns_database = events is None
+        return recommender
+
+    def close(self) -> None:
+        """Close the event database if `open` opened it (a database given to it stays open)."""
+        if self._owns_database:
+            self._database.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
 
     # -- public API --------------------------------------------------------------------------
     def recommend(self, user: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
@@ -199,7 +214,7 @@ class Recommender:
     # -- fitting -----------------------------------------------------------------------------
     def _fit_table(self, events: pd.DataFrame) -> Signals:
         """Signals of a fixed events table, and every user's profile at once."""
-        as_of = events["timestamp"].max() if len(events) else pd.Timestamp.now()
+        as_of = events["timestamp"].max() if len(events) else _utc_now()
         rows = self.store.rows_of(events["item"].to_numpy())
         weights = event_weights(events, as_of, self.config.half_life_days)
         once, bought = once_buyers(events), (events["kind"] == "purchase").to_numpy()
@@ -211,7 +226,7 @@ class Recommender:
     def _fit_database(self) -> Signals:
         """Signals of a live database, read a chunk at a time: memory for one chunk, not for all the events."""
         latest = self._database.latest()
-        as_of = pd.Timestamp(latest).tz_convert(None) if latest is not None else pd.Timestamp.now()
+        as_of = pd.Timestamp(latest).tz_convert(None) if latest is not None else _utc_now()
         counts = SignalCounts(len(self.store), as_of, self.config.popularity_half_life_days)
         for events in self._database.event_chunks(FIT_CHUNK_ROWS):
             counts.add(self.store.rows_of(events["item"].to_numpy()), events["user"].to_numpy(),
@@ -336,6 +351,11 @@ def _reason(contributions: np.ndarray) -> str:
     if contributions[0] > 0:
         return REASONS["history"]
     return REASONS[SIGNALS[contributions.argmax()]] if contributions.max() > 0 else REASONS["catalog"]
+
+
+def _utc_now() -> pd.Timestamp:
+    """Now as naive UTC, like the event times."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
 
 
 def _top(values: np.ndarray, count: int) -> np.ndarray:

@@ -9,11 +9,13 @@ the Alembic migrations in `migrations/`, run on open.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
 import secrets
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
@@ -45,6 +47,10 @@ class EventError(DressUpError, ValueError):
     """An event that cannot be stored (unknown kind, rating out of 1-5, empty id ...), or an unusable database."""
 
 
+class DatabaseError(EventError):
+    """The database could not do what was asked (gone, read-only, locked for too long): not the request's fault."""
+
+
 class UserExistsError(EventError):
     """A user id that is already registered."""
 
@@ -71,15 +77,33 @@ class NewEvent:
         user, item = _identifier(self.user, "user"), _identifier(self.item, "item")
         if self.kind not in EVENT_KINDS:
             raise EventError(f"unknown event kind {self.kind!r}; use one of {', '.join(EVENT_KINDS)}")
-        value = None if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)) else float(self.value)
+        try:
+            value = None if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)) else float(self.value)
+        except (TypeError, ValueError):
+            raise EventError(f"event value must be a number, not {self.value!r}") from None
         if self.kind == "rating" and (value is None or not 1 <= value <= 5):
             raise EventError(f"a rating needs a value from 1 to 5, not {self.value!r}")
         if value is not None and not math.isfinite(value):
             raise EventError(f"event value must be a finite number, not {self.value!r}")
+        if self.kind == "purchase" and value is not None and value < 0:
+            raise EventError(f"a purchase price cannot be negative ({value:g})")
         moment = _utc(self.timestamp or now)
         if moment > now + FUTURE_TOLERANCE:
             raise EventError(f"event timestamp {moment:%Y-%m-%d %H:%M} is in the future")
         return {"user_id": user, "item_id": item, "kind": self.kind, "value": value, "timestamp": moment}
+
+
+def _reading(method: Callable) -> Callable:
+    """``method`` with a failing database read as a `DatabaseError`, not a raw SQLAlchemy error."""
+
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"could not read the database: {first_line(error)}") from None
+
+    return read
 
 
 class EventStore:
@@ -163,7 +187,7 @@ class EventStore:
                 added, users = self._transaction(lambda writer: self._store_staged(writer, source), connection)
                 return streamed, added, users
             except SQLAlchemyError as error:
-                raise EventError(f"could not store the events: {first_line(error)}") from None
+                raise DatabaseError(f"could not store the events: {first_line(error)}") from None
             finally:
                 with suppress(SQLAlchemyError), connection.begin():
                     for table in (_STAGED, _FRESH):
@@ -212,10 +236,10 @@ class EventStore:
                     connection.execution_options(write_lock=False)
             except OperationalError as error:
                 if "locked" not in str(error) and "deadlock" not in str(error) or attempt == 7:
-                    raise EventError(f"could not store the events: {first_line(error)}") from None
+                    raise DatabaseError(f"could not store the events: {first_line(error)}") from None
                 time.sleep(0.05 * 2**attempt)
             except SQLAlchemyError as error:
-                raise EventError(f"could not store the events: {first_line(error)}") from None
+                raise DatabaseError(f"could not store the events: {first_line(error)}") from None
         raise AssertionError("unreachable")
 
     # -- accounts ----------------------------------------------------------------------------
@@ -232,7 +256,7 @@ class EventStore:
         except IntegrityError:  # registered at the same moment by another request
             raise UserExistsError(f"user {user!r} already exists") from None
         except SQLAlchemyError as error:
-            raise EventError(f"could not register the user: {first_line(error)}") from None
+            raise DatabaseError(f"could not register the user: {first_line(error)}") from None
         return user, token
 
     def add_for_user(self, user: str, item: str, kind: str, value: float | None = None) -> None:
@@ -247,8 +271,9 @@ class EventStore:
         except IntegrityError:  # deleted between the check and the insert (PostgreSQL): the foreign key refuses it
             raise UnknownUserError(f"unknown user {user!r}") from None
         except SQLAlchemyError as error:
-            raise EventError(f"could not store the event: {first_line(error)}") from None
+            raise DatabaseError(f"could not store the event: {first_line(error)}") from None
 
+    @_reading
     def user_for_token(self, token: str) -> str | None:
         """The user an access token belongs to, or None for a wrong, forged or revoked token."""
         if not token or len(token) > 256:
@@ -256,13 +281,30 @@ class EventStore:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(User.id).where(User.token_digest == _digest(token))).scalar_one_or_none()
 
+    def new_token(self, user: str) -> str:
+        """A fresh access token for an existing user (an imported customer, say), replacing any earlier one, which
+        stops working; `UnknownUserError` for an id the database does not hold."""
+        token = secrets.token_urlsafe(32)
+        try:
+            with self._writer.begin() as connection:
+                changed = connection.execute(sa.update(User).where(User.id == str(user)).values(token_digest=_digest(token))).rowcount
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"could not issue a token: {first_line(error)}") from None
+        if not changed:
+            raise UnknownUserError(f"unknown user {user!r}")
+        return token
+
     def forget(self, user: str) -> int:
         """Delete a user and all their events (one transaction); returns how many events went."""
-        with self._writer.begin() as connection:
-            gone = connection.execute(sa.delete(Event).where(Event.user_id == str(user))).rowcount
-            connection.execute(sa.delete(User).where(User.id == str(user)))
+        try:
+            with self._writer.begin() as connection:
+                gone = connection.execute(sa.delete(Event).where(Event.user_id == str(user))).rowcount
+                connection.execute(sa.delete(User).where(User.id == str(user)))
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"could not delete the user: {first_line(error)}") from None
         return int(gone)
 
+    @_reading
     def summary(self, user: str) -> dict:
         """A user's id, creation time and number of events of each kind."""
         with self.engine.connect() as connection:
@@ -274,6 +316,7 @@ class EventStore:
         return {"user_id": str(user), "created_at": _utc(created), "events": {kind: int(n) for kind, n in counts}}
 
     # -- reading -----------------------------------------------------------------------------
+    @_reading
     def events(self, user: str | None = None, kinds: Sequence[str] | None = None, before: datetime | None = None,
                since: datetime | None = None) -> pd.DataFrame:
         """Events as a table (user, item, kind, value, timestamp in UTC), oldest first; ``since`` <= timestamp < ``before``."""
@@ -293,29 +336,37 @@ class EventStore:
     def event_chunks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
         """All events as tables of at most ``rows`` events (columns as `events`), read from one snapshot with a
         streaming cursor: fitting on millions of events needs memory for a chunk, not for all of them."""
-        with self.engine.connect() as connection, connection.begin():
-            result = connection.execution_options(stream_results=True, yield_per=rows).execute(_events_query().order_by(Event.id))
-            for part in result.partitions():
-                yield _events_table(part)
+        try:
+            with self.engine.connect() as connection, connection.begin():
+                result = connection.execution_options(stream_results=True, yield_per=rows).execute(_events_query().order_by(Event.id))
+                for part in result.partitions():
+                    yield _events_table(part)
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"could not read the events: {first_line(error)}") from None
 
+    @_reading
     def latest(self) -> datetime | None:
         """The time of the newest event, or None when there are none."""
         with self.engine.connect() as connection:
             moment = connection.execute(sa.select(sa.func.max(Event.timestamp))).scalar_one()
         return None if moment is None else _utc(moment)
 
+    @_reading
     def count(self) -> int:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.count()).select_from(Event)).scalar_one()
 
+    @_reading
     def has_user(self, user: str) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(User.id).where(User.id == str(user))).first() is not None
 
+    @_reading
     def users(self) -> list[str]:
         with self.engine.connect() as connection:
             return list(connection.execute(sa.select(User.id).order_by(User.id)).scalars())
 
+    @_reading
     def last_change(self) -> tuple[int, int]:
         """(number of events, largest event id): changes whenever an event is added, to know when to refit."""
         with self.engine.connect() as connection:
@@ -328,10 +379,14 @@ class EventStore:
 
 def _engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        if sa.engine.make_url(url).database in (None, "", ":memory:"):  # one connection, or each thread sees its own
-            engine = sa.create_engine(url, connect_args={"check_same_thread": False}, poolclass=sa.pool.StaticPool)
-        else:
-            engine = sa.create_engine(url, connect_args={"timeout": 60})
+        folder = None
+        if sa.engine.make_url(url).database in (None, "", ":memory:"):
+            # a throw-away file, not memory: SQLite's memory database is one connection per thread, or one shared by all
+            # threads, whose transactions (a background refit's read, a request's write) would then run into each other
+            folder = tempfile.TemporaryDirectory(prefix="dressup-events-")
+            url = f"sqlite:///{Path(folder.name) / DATABASE_FILE}"
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        engine.temporary_folder = folder  # deleted with the engine
 
         @sa.event.listens_for(engine, "connect")
         def _connect(connection, _record):
@@ -402,7 +457,10 @@ def _identifier(value, what: str) -> str:
 
 
 def _utc(moment) -> datetime:
-    moment = pd.Timestamp(moment)
+    try:
+        moment = pd.Timestamp(moment)
+    except (TypeError, ValueError):
+        raise EventError(f"unreadable event timestamp {moment!r}") from None
     if pd.isna(moment):
         raise EventError("event without a valid timestamp")
     moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")

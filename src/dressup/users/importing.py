@@ -29,6 +29,7 @@ EVENT_NAMES = {
     "add-to-cart": "cart", "basket": "cart", "buy": "purchase", "bought": "purchase", "order": "purchase",
     "transaction": "purchase", "sale": "purchase",
 }
+UNREADABLE_TIMESTAMP = "unreadable timestamp (use ISO 8601: 2020-06-01, 2020-06-01 14:30 or 2020-06-01T14:30:00+02:00)"
 EXAMPLES = 5
 CHUNK_ROWS = 100_000  # rows of the file read, validated and staged at a time
 _CSV_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError)  # not a readable CSV
@@ -72,6 +73,7 @@ def import_events(store: str | Path, path: str | Path, events: EventStore | None
     path = Path(path)
     catalog = Store.open(store)
     layout = _layout(path)  # a file that is not an events table fails here, before the database is touched
+    opened = events is None
     events = events or EventStore.open(store)
     report = ImportReport(str(path), layout)
 
@@ -85,7 +87,11 @@ def import_events(store: str | Path, path: str | Path, events: EventStore | None
         if progress:
             progress("storing events", 0, 1)
 
-    streamed, report.added, report.users = events.add_chunks(known_items(), source=(_digest(path), str(path.resolve())))
+    try:
+        streamed, report.added, report.users = events.add_chunks(known_items(), source=(_digest(path), str(path.resolve())))
+    finally:
+        if opened:
+            events.close()
     if progress:
         progress("storing events", 1, 1)
     report.already_stored = streamed - report.added
@@ -94,6 +100,8 @@ def import_events(store: str | Path, path: str | Path, events: EventStore | None
 
 def _layout(path: Path) -> str:
     """"hm" or "generic", from the table's header; an `EventError` for anything else."""
+    if path.is_dir():
+        raise EventError(f"{path}: is a folder, not an events table")
     if not path.is_file():
         raise EventError(f"{path}: no such file")
     try:
@@ -129,8 +137,20 @@ def _csv_chunks(path: Path, handle, rows: int) -> Iterator[pd.DataFrame]:
     try:
         yield from pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
                                on_bad_lines="error", chunksize=rows)
+    except UnicodeDecodeError:
+        raise EventError(f"{path}: line {_first_undecodable_line(path)} is not UTF-8 text; save the file as UTF-8") from None
     except _CSV_ERRORS as error:
         raise EventError(f"{path}: not a readable CSV table ({first_line(error)})") from None
+
+
+def _first_undecodable_line(path: Path) -> int:
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def _as_events(raw: pd.DataFrame, layout: str) -> pd.DataFrame:
@@ -148,7 +168,8 @@ def _valid(table: pd.DataFrame, report: ImportReport, first_line: int = 2) -> pd
     line = pd.Series(np.arange(len(table)) + first_line, index=table.index)  # the file's line number (header = line 1)
     table = table.assign(user=table["user"].str.strip(), item=table["item"].str.strip())
     kind = table["kind"].fillna("").str.strip().str.lower().map(EVENT_NAMES)
-    timestamp = pd.to_datetime(table["timestamp"], errors="coerce", utc=True, format="mixed")
+    # ISO 8601 only: a guess per row would read 01/03 as 3 January in one row and 13/03 as 13 March in the next
+    timestamp = pd.to_datetime(table["timestamp"], errors="coerce", utc=True, format="ISO8601")
     value = pd.to_numeric(table["value"], errors="coerce")
     bad_value = (table["value"].notna() & value.isna()) | np.isinf(value.fillna(0))
     future = timestamp > pd.Timestamp.now(tz="UTC") + FUTURE_TOLERANCE
@@ -156,10 +177,12 @@ def _valid(table: pd.DataFrame, report: ImportReport, first_line: int = 2) -> pd
         ("no user id", table["user"].isna() | (table["user"] == "")),
         ("no item id", table["item"].isna() | (table["item"] == "")),
         ("unknown event kind", kind.isna()),
-        ("unreadable timestamp", timestamp.isna()),
+        (UNREADABLE_TIMESTAMP, timestamp.isna()),
         ("timestamp in the future", future),
         ("value is not a number", bad_value),
+        ("rating without a value", (kind == "rating") & table["value"].isna()),
         ("rating not within 1-5", (kind == "rating") & ~value.between(1, 5)),
+        ("negative purchase price", (kind == "purchase") & (value < 0)),
         (f"id longer than {MAX_ID_LENGTH} characters", (table["user"].str.len() > MAX_ID_LENGTH) | (table["item"].str.len() > MAX_ID_LENGTH)),
     ]
     bad = pd.Series(False, index=table.index)

@@ -29,6 +29,7 @@ class Event(Base):
         CheckConstraint(f"kind IN ({', '.join(repr(k) for k in EVENT_KINDS)})", name="event_kind"),
         CheckConstraint("kind != 'rating' OR (value >= 1 AND value <= 5)", name="rating_value"),
         Index("events_user_time", "user_id", "timestamp"),
+        {"sqlite_autoincrement": True},  # ids never reused (migration 0003), as on PostgreSQL
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
