@@ -1,12 +1,13 @@
 """The `dressup` command as a shop's script runs it: exit codes, messages, output files."""
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
-from conftest import FPI
+from conftest import FPI, HM
 
 
 def dressup(*args, check=True):
@@ -123,3 +124,147 @@ def test_serving_path_does_not_import_torch(small_store):
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- users, events and feeds: checked before the work, said on stderr, nothing ignored in silence ---------------
+
+@pytest.fixture(scope="module")
+def hm_events(hm_store_path, tmp_path_factory):
+    """A copy of the H&M subset's store with its real purchases imported by `dressup events import`."""
+    store = tmp_path_factory.mktemp("cli-hm") / "store"
+    shutil.copytree(hm_store_path, store)
+    dressup("events", "import", "--store", store, hm_store_path.parent / "catalog" / "transactions.csv")
+    return store
+
+
+def customers(hm_store_path, count: int) -> list[str]:
+    sales = pd.read_csv(hm_store_path.parent / "catalog" / "transactions.csv", dtype=str)
+    return sales["customer_id"].drop_duplicates().head(count).tolist()
+
+
+def fails_cleanly(result, message: str, status: int = 1) -> None:
+    assert result.returncode == status, result.stderr
+    assert message in " ".join(result.stderr.replace("│", " ").split()), result.stderr  # usage errors come in a box
+    assert "Traceback" not in result.stderr
+
+
+def test_output_paths_are_checked_before_any_work(hm_events, hm_store_path, tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text("\n".join(customers(hm_store_path, 3)) + "\n")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    recommend = ["recommend", "--store", hm_events, "--users", users, "-k", "3", "-o"]
+    fails_cleanly(dressup(*recommend, folder, check=False), f"cannot write {folder}: it is a folder")
+    fails_cleanly(dressup(*recommend, users / "recs.jsonl", check=False), f"{users} is a file, not a folder")
+    fails_cleanly(dressup("similar", "--store", hm_events, "--all", "-o", folder, check=False), "it is a folder")
+    events = HM / "transactions.csv"
+    fails_cleanly(dressup("eval", "personalization", "--store", hm_events, "--events", events, "--split-date", "2020-05-01",
+                          "--output-dir", users, check=False), f"cannot write into {users}: {users} is a file, not a folder")
+    assert users.read_text().count("\n") == 3 and list(folder.iterdir()) == []
+    dressup(*recommend, tmp_path / "new" / "recs.jsonl")  # a missing folder is created, as before
+    assert len((tmp_path / "new" / "recs.jsonl").read_text().splitlines()) == 3
+
+
+def test_events_import_into_a_folder_that_is_not_a_store_creates_nothing(tmp_path):
+    fails_cleanly(dressup("events", "import", "--store", tmp_path, HM / "transactions.csv", check=False), "not a DressUp store")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_feeds_of_users_without_events_are_reported_on_stderr(hm_events, hm_store_path, tmp_path):
+    known = customers(hm_store_path, 2)
+    cold = json.loads(dressup("recommend", "--store", hm_events, "--user", "nobody", "-k", "3", "--json").stdout)
+    assert len(cold["items"]) == 3  # stdout stays JSON
+    assert "user nobody has no events: the feed is popular items" in dressup(
+        "recommend", "--store", hm_events, "--user", "nobody", "-k", "3", "--json").stderr
+    assert "no events" not in dressup("recommend", "--store", hm_events, "--user", known[0], "-k", "3").stderr
+    users = tmp_path / "users.txt"
+    users.write_text(f"{known[0]}\nnobody\n\n{known[1]}\nnobody-else\n")
+    batch = dressup("recommend", "--store", hm_events, "--users", users, "-k", "3", "-o", tmp_path / "recs.jsonl")
+    assert "2 of 4 users have no events: their feeds are popular items" in batch.stderr
+    empty = tmp_path / "store"
+    shutil.copytree(hm_store_path, empty)
+    result = dressup("recommend", "--store", empty, "--user", known[0], "-k", "3")
+    assert "the event database is empty" in " ".join(result.stderr.split())
+
+
+def test_a_users_file_answers_each_user_once(hm_events, hm_store_path, tmp_path):
+    a, b = customers(hm_store_path, 2)
+    users = tmp_path / "users.txt"
+    users.write_text(f"{b}\n\n{a}\n{b}\n  {a}  \n\n")
+    output = tmp_path / "recs.jsonl"
+    result = dressup("recommend", "--store", hm_events, "--users", users, "-k", "4", "-o", output)
+    assert [json.loads(line)["user"] for line in output.read_text().splitlines()] == [b, a]
+    assert "wrote 2 lines" in result.stderr
+
+
+def test_output_with_one_user_writes_the_line_a_users_file_would(hm_events, hm_store_path, tmp_path):
+    user = customers(hm_store_path, 1)[0]
+    (tmp_path / "users.txt").write_text(user + "\n")
+    dressup("recommend", "--store", hm_events, "--users", tmp_path / "users.txt", "-k", "5", "-o", tmp_path / "batch.jsonl")
+    single = dressup("recommend", "--store", hm_events, "--user", user, "-k", "5", "-o", tmp_path / "one.jsonl")
+    assert single.stdout == "" and "wrote 1 line" in single.stderr
+    assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "batch.jsonl").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["recommend", "--users", "USERS", "--json", "-o", "OUT"], "--users always writes JSON lines to --output"),
+        (["recommend", "--user", "nobody", "--json", "-o", "OUT"], "give --json (print the feed) or --output"),
+        (["recommend", "--liked", "0706016001", "-o", "OUT"], "--output goes with --users or --user"),
+        (["similar", "--item", "0706016001", "-o", "OUT"], "--output goes with --all"),
+        (["similar", "--all", "--json", "-o", "OUT"], "--all always writes JSON lines to --output"),
+    ],
+)
+def test_options_that_would_be_ignored_are_errors(hm_events, tmp_path, args, message):
+    (tmp_path / "users.txt").write_text("nobody\n")
+    args = [{"USERS": tmp_path / "users.txt", "OUT": tmp_path / "out.jsonl"}.get(a, a) for a in args]
+    fails_cleanly(dressup(*args, "--store", hm_events, check=False), message)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["recommend", "--user", "u", "--max-price", "-1"], "-1 is not a price"),
+        (["recommend", "--user", "u", "--max-price", "nan"], "nan is not a price"),
+        (["similar", "--item", "i", "--min-price", "inf"], "inf is not a price"),
+        (["similar", "--item", "i", "--max-price", "-0.5"], "-0.5 is not a price"),
+        (["similar", "--item", "i", "--min-price", "5", "--max-price", "1"], "the lowest price (5) is above the highest (1)"),
+        (["outfits", "complete", "--items", "i", "--budget", "-3"], "-3 is not a price"),
+    ],
+)
+def test_prices_must_be_finite_and_not_negative(tmp_path, args, message):
+    fails_cleanly(dressup(*args, "--store", tmp_path, check=False), message, status=2)
+
+
+def test_eval_personalization_dates_and_skipped_rows(hm_events, hm_store_path, tmp_path):
+    events = hm_store_path.parent / "catalog" / "transactions.csv"
+    evaluate = ["eval", "personalization", "--store", hm_events, "--split-date", "2020-05-01", "--output-dir", tmp_path / "out"]
+    fails_cleanly(dressup(*evaluate, "--events", events, "--end-date", "2020-04-01", check=False),
+                  "the end date (2020-04-01) must come after the split date (2020-05-01)")
+    fails_cleanly(dressup(*evaluate, "--events", events, "--end-date", "2020-05-01", check=False), "must come after")
+    with_bad_rows = tmp_path / "transactions.csv"
+    lines = events.read_text().splitlines()
+    with_bad_rows.write_text("\n".join([*lines, "2020-06-31,somebody,0706016001,0.02,2", "2020-06-03,,0706016001,0.02,2"]) + "\n")
+    result = dressup(*evaluate, "--events", with_bad_rows)
+    stderr = " ".join(result.stderr.split())
+    assert f"skipped 1 row(s): no user id (line {len(lines) + 2})" in stderr
+    assert "skipped 1 row(s): unreadable timestamp" in stderr and f"(line {len(lines) + 1})" in stderr
+    assert (tmp_path / "out" / "personalization.json").is_file()
+
+
+def test_help_shows_the_train_extra():
+    assert "(needs the [train] extra)" in " ".join(dressup("--help").stdout.split())
+
+
+def test_an_imported_customer_gets_a_token_for_the_rest_api(hm_events, hm_store_path):
+    from dressup.users import EventStore
+
+    customer = customers(hm_store_path, 1)[0]
+    result = dressup("users", "token", "--store", hm_events, "--user", customer, check=False)
+    assert result.returncode == 0, result.stderr
+    events = EventStore.open(hm_events)
+    assert events.user_for_token(result.stdout.strip()) == customer
+    events.close()
+    fails_cleanly(dressup("users", "token", "--store", hm_events, "--user", "nobody-at-all", check=False), "unknown user 'nobody-at-all'")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,10 +23,13 @@ eval_app = typer.Typer(help="Measure quality on held-out data.", no_args_is_help
 app.add_typer(eval_app, name="eval")
 outfits_app = typer.Typer(help="Complete outfits learned from stylists' outfits.", no_args_is_help=True)
 app.add_typer(outfits_app, name="outfits")
-train_app = typer.Typer(help="Train models on the shop's own data (needs the [train] extra).", no_args_is_help=True)
+# "\\[" keeps Rich from reading "[train]" as markup (and showing nothing)
+train_app = typer.Typer(help="Train models on the shop's own data (needs the \\[train] extra).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 events_app = typer.Typer(help="Users' events (likes, ratings, purchases ...): import and record them.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+users_app = typer.Typer(help="Users' accounts for the REST API.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -34,6 +39,17 @@ DatabaseOption = Annotated[str | None, typer.Option(
     "--database", envvar="DRESSUP_DATABASE_URL", help="Database URL for users and events (default: STORE/users.sqlite).")]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Recommender setting NAME=VALUE (e.g. diversity=0.3); repeat.")]
 WhereOption = Annotated[list[str] | None, typer.Option("--where", "-w", help="Filter column=value or column!=value; repeat for more.")]
+
+
+def _price(value: float | None) -> float | None:
+    """A price option's value: a finite number, 0 or more (as the REST API asks)."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value:g} is not a price; give a number of 0 or more")
+    return value
+
+
+MinPriceOption = Annotated[float | None, typer.Option(callback=_price, help="Lowest price.")]
+MaxPriceOption = Annotated[float | None, typer.Option(callback=_price, help="Highest price (budget).")]
 
 
 @contextmanager
@@ -126,6 +142,9 @@ def index(
 def _filters(where, category, gender, colour, min_price, max_price, size):
     from .filters import Filters
 
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise typer.BadParameter(f"the lowest price ({min_price:g}) is above the highest ({max_price:g})",
+                                 param_hint="'--min-price' / '--max-price'")
     expressions = list(where or [])
     for column, value in (("category", category), ("gender", gender), ("colour", colour)):
         if value:
@@ -144,8 +163,8 @@ def similar(
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
     gender: Annotated[str | None, typer.Option(help="Only this gender.")] = None,
     colour: Annotated[str | None, typer.Option("--colour", "--color", help="Only this colour.")] = None,
-    min_price: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
-    max_price: Annotated[float | None, typer.Option(help="Highest price (budget).")] = None,
+    min_price: MinPriceOption = None,
+    max_price: MaxPriceOption = None,
     size: Annotated[str | None, typer.Option(help="Only items sold in this size.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="With --all: the JSON-lines file to write.")] = None,
@@ -154,8 +173,7 @@ def similar(
     from .store import Store
 
     with user_errors():
-        if sum([item is not None, image is not None, all_items]) != 1:
-            raise DressUpError("give exactly one of --item, --image or --all")
+        _check_similar_options(item, image, all_items, as_json, output)
         filters = _filters(where, category, gender, colour, min_price, max_price, size)
         opened = Store.open(store)
         if all_items:
@@ -179,15 +197,26 @@ def similar(
             errors.print(f"only {len(rows)} item(s) satisfy the filters{hint}")
 
 
+def _check_similar_options(item, image, all_items, as_json, output) -> None:
+    """One query, and --output with --all only (checked before any work)."""
+    if sum([item is not None, image is not None, all_items]) != 1:
+        raise DressUpError("give exactly one of --item, --image or --all")
+    if all_items and output is None:
+        raise DressUpError("--all needs --output FILE.jsonl")
+    if all_items and as_json:
+        raise DressUpError("--all always writes JSON lines to --output; drop --json")
+    if output is not None and not all_items:
+        raise DressUpError("--output goes with --all; for one item, print JSON with --json")
+    if output is not None:
+        _check_output_file(output)
+
+
 def _similar_all(store, k, filters, output):
     from .files import atomic_path
 
-    if output is None:
-        raise DressUpError("--all needs --output FILE.jsonl")
-    output.parent.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("similar"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True)) as bar:
         task = bar.add_task("similar", total=len(store))
-        with atomic_path(output) as temporary, open(temporary, "w") as handle:
+        with _writing(output), atomic_path(output) as temporary, open(temporary, "w") as handle:
             for item_id, matches in store.similar_all(k=k, filters=filters):
                 handle.write(json.dumps({"item": item_id, "similar": [{"id": m.id, "score": round(m.score, 6)} for m in matches]}) + "\n")
                 bar.advance(task)
@@ -205,9 +234,38 @@ def _summary(store, row) -> dict:
 
 def _write_report(folder: Path, name: str, report: dict) -> Path:
     """Write a JSON report into ``folder`` (created if needed); returns the folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text(json.dumps(report, indent=2))
+    from .files import atomic_write
+
+    with _writing(folder / name):
+        atomic_write(folder / name, json.dumps(report, indent=2))
     return folder
+
+
+def _check_output_file(path: Path) -> None:
+    """Fail now, before any work, where ``path`` cannot be written as a file."""
+    if path.is_dir():
+        raise DressUpError(f"cannot write {path}: it is a folder; give a file name")
+    _check_output_folder(path.parent, writing=path)
+
+
+def _check_output_folder(folder: Path, writing: Path | None = None) -> None:
+    """Fail now, before any work, where ``folder`` cannot be created or written into."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    what = f"write {writing}" if writing else f"write into {folder}"
+    if not existing.is_dir():
+        raise DressUpError(f"cannot {what}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DressUpError(f"cannot {what}: no permission to write in {existing}")
+
+
+@contextmanager
+def _writing(path: Path):
+    """Create ``path``'s folder; a failing write (disk full ...) is one clear message, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield
+    except OSError as error:
+        raise DressUpError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _cell(value) -> str:
@@ -255,6 +313,7 @@ def eval_retrieval(
     from .store import Store
 
     with user_errors():
+        _check_output_folder(output_dir or store / "reports")
         opened = Store.open(store)
         queries = read_split_queries(opened, split_file, split) if split_file else None
         precomputed = read_results(opened, results) if results else None
@@ -408,6 +467,7 @@ def eval_tagging(
     from .tagging import Tagger
 
     with user_errors():
+        _check_output_folder(output_dir)
         tagger = Tagger(create_encoder(model or DEFAULT_TAGGER), use_colour_stage=not heads_only)
         report = evaluate_tagging(tagger, catalog, split_file, split, label, confusion_dir=output_dir)
         table = Table(title=f"tagging: {report.items:,} {split} items, model {report.encoder}")
@@ -437,6 +497,7 @@ def eval_outfits(
     from .store import Store
 
     with user_errors():
+        _check_output_folder(output_dir or store / "reports")
         with _train_extra("evaluating outfits trains a model, which needs torch"):
             from .outfits.evaluation import evaluate_outfits, plot_outfits
             from .outfits.train import OutfitTrainConfig
@@ -495,7 +556,7 @@ def outfits_complete(
     n: Annotated[int, typer.Option("-n", min=1, max=50, help="How many outfits.")] = 5,
     where: WhereOption = None,
     gender: Annotated[str | None, typer.Option(help="Only products for this gender.")] = None,
-    budget: Annotated[float | None, typer.Option(help="Most the whole outfit may cost.")] = None,
+    budget: Annotated[float | None, typer.Option(callback=_price, help="Most the whole outfit may cost.")] = None,
     size: Annotated[str | None, typer.Option(help="Only products sold in this size.")] = None,
     exclude_category: Annotated[list[str] | None, typer.Option(help="Never add products of this category; repeat.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
@@ -562,8 +623,8 @@ def _jsonl_records(path: Path):
 def _write_jsonl(output: Path, lines: list[dict]) -> None:
     from .files import atomic_write
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(output, "".join(json.dumps(line) + "\n" for line in lines))
+    with _writing(output):
+        atomic_write(output, "".join(json.dumps(line) + "\n" for line in lines))
 
 
 def _answer_lines(store: Path, path: Path, output: Path, ids_of, answer, empty: dict, what: str) -> None:
@@ -574,6 +635,7 @@ def _answer_lines(store: Path, path: Path, output: Path, ids_of, answer, empty: 
     """
     from .outfits import OutfitModel
 
+    _check_output_file(output)
     model = OutfitModel.load(store)
     lines, problems = [], 0
     for number, record in _jsonl_records(path):
@@ -641,8 +703,13 @@ def events_import(
     database: DatabaseOption = None,
 ):
     """Import events; bad rows and unknown items are counted and skipped, the rest stored in one transaction."""
+    from .store import read_manifest
     from .users import EventStore, import_events
 
+    with user_errors():
+        read_manifest(store)  # not a store: say so before a database is created in it
+        # without --database the library opens STORE/users.sqlite itself, once the store and the file are checked
+        events = EventStore.open(store, database) if database else None
     with user_errors(), _progress(stderr=True, transient=True) as bar:
         tasks = {}
 
@@ -651,14 +718,19 @@ def events_import(
                 tasks[step] = bar.add_task(step, total=total)
             bar.update(tasks[step], completed=done)
 
-        report = import_events(store, events_file, EventStore.open(store, database), progress=advance)
+        report = import_events(store, events_file, events, progress=advance)
     console.print(f"[green]{events_file}[/] ({report.layout} layout): {report.rows:,} rows, stored {report.added:,} new events "
                   f"of {report.users:,} users" + (f"; {report.already_stored:,} were stored already" if report.already_stored else ""))
-    for reason, count in report.skipped.items():
-        errors.print(f"[yellow]skipped {count:,} row(s): {reason}[/] ({', '.join(report.examples[reason])})", highlight=False)
+    _print_skipped_rows(report)
     if report.unknown_items:
         errors.print(f"[yellow]skipped {report.unknown_items:,} event(s) on items the store lacks[/] "
                      f"(e.g. {', '.join(report.unknown_item_examples)})", highlight=False)
+
+
+def _print_skipped_rows(report) -> None:
+    """On stderr: the rows of an events table that were skipped, by reason, with a few line numbers."""
+    for reason, count in report.skipped.items():
+        errors.print(f"[yellow]skipped {count:,} row(s): {escape(reason)}[/] ({', '.join(report.examples[reason])})", highlight=False)
 
 
 @events_app.command("add")
@@ -678,6 +750,26 @@ def events_add(
         Store.open(store).row(item)  # an unknown item is an error here, not a silent row
         EventStore.open(store, database).add(user, item, kind, value)
     console.print(f"{user} {kind} {item}")
+
+
+@users_app.command("token")
+def users_token(
+    store: StoreOption,
+    user: Annotated[str, typer.Option("--user", "-u", help="An existing user id, e.g. an imported customer.")],
+    database: DatabaseOption = None,
+):
+    """Issue a REST API token for an existing user (printed once; the user's earlier token stops working)."""
+    from .store import read_manifest
+    from .users import EventStore
+
+    with user_errors():
+        read_manifest(store)  # not a store: say so before a database is created in it
+        events = EventStore.open(store, database)
+        try:
+            token = events.new_token(user)
+        finally:
+            events.close()
+    print(token)
 
 
 def _recommender_config(settings):
@@ -708,38 +800,47 @@ def _setting_value(text: str):
 def recommend(
     store: StoreOption,
     user: Annotated[str | None, typer.Option("--user", "-u", help="A user's id.")] = None,
-    users: Annotated[Path | None, typer.Option("--users", help="File of user ids, one per line (batch).")] = None,
+    users: Annotated[Path | None, typer.Option("--users", help="File of user ids, one per line (batch; each id answered once).")] = None,
     liked: Annotated[list[str] | None, typer.Option("--liked", help="Recommend from these liked item ids, without a stored user; repeat.")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many items.")] = 12,
     where: WhereOption = None,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
     gender: Annotated[str | None, typer.Option(help="Only this gender.")] = None,
     colour: Annotated[str | None, typer.Option("--colour", "--color", help="Only this colour.")] = None,
-    max_price: Annotated[float | None, typer.Option(help="Highest price (budget).")] = None,
+    max_price: MaxPriceOption = None,
     size: Annotated[str | None, typer.Option(help="Only items sold in this size.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="With --users: the JSON-lines file to write.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="With --user or --liked: JSON instead of a table.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help='JSON-lines file to write, a line {"user", "items"} per user: '
+                                                "needed by --users; with --user, that user's one line instead of the table.")] = None,
     settings: SetOption = None,
     database: DatabaseOption = None,
 ):
-    """A user's personal feed (or, with --users, every listed user's, as JSON lines)."""
+    """A user's personal feed (or, with --users, every listed user's, as JSON lines).
+
+    Users without events get popular items; stderr says so (stdout stays the table or the JSON).
+    """
     from .recommenders import Recommender
+    from .store import Store
     from .users import EventStore
 
     with user_errors():
-        if sum([user is not None, users is not None, bool(liked)]) != 1:
-            raise DressUpError("give exactly one of --user, --users or --liked")
+        _check_recommend_options(user, users, liked, as_json, output)
         filters = _filters(where, category, gender, colour, None, max_price, size)
-        from .store import Store
-
+        ids = _user_ids(users) if users is not None else None  # an unreadable or empty list fails before any work
         opened = Store.open(store)
-        recommender = Recommender(opened, EventStore.open(store, database), _recommender_config(settings))
-        if users is not None:
-            if output is None:
-                raise DressUpError("--users needs --output FILE.jsonl")
-            _recommend_batch(recommender, users, k, filters, output)
+        events = EventStore.open(store, database)
+        recommender = Recommender(opened, events, _recommender_config(settings))
+        any_events = _any_events(events)
+        if ids is not None:
+            _recommend_batch(recommender, ids, k, filters, output, events if any_events else None)
             return
+        if user is not None and any_events and events.events(user=user).empty:
+            errors.print(f"user {user} has no events: the feed is popular items", highlight=False, markup=False)
         found = recommender.recommend(user, k, filters) if user is not None else recommender.recommend_from_items(liked, k, filters)
+        if output is not None:
+            _write_jsonl(output, [{"user": user, "items": [r.id for r in found]}])
+            errors.print(f"wrote 1 line to {output}", highlight=False, markup=False)
+            return
         rows = [{"id": r.id, "score": r.score, "reason": r.reason, **_summary(opened, opened.row(r.id))} for r in found]
         if as_json:
             print(json.dumps({"user": user, "liked": liked, "items": rows}, indent=2, default=str))
@@ -754,21 +855,57 @@ def recommend(
             errors.print(f"only {len(rows)} item(s) satisfy the filters")
 
 
-def _recommend_batch(recommender, users: Path, k: int, filters, output: Path) -> None:
+def _check_recommend_options(user, users, liked, as_json, output) -> None:
+    """One kind of query, and --json / --output only where they mean something (checked before any work)."""
+    if sum([user is not None, users is not None, bool(liked)]) != 1:
+        raise DressUpError("give exactly one of --user, --users or --liked")
+    if users is not None and as_json:
+        raise DressUpError("--users always writes JSON lines to --output; drop --json")
+    if users is not None and output is None:
+        raise DressUpError("--users needs --output FILE.jsonl")
+    if liked and output is not None:
+        raise DressUpError("--output goes with --users or --user; for --liked, print JSON with --json")
+    if as_json and output is not None:
+        raise DressUpError("give --json (print the feed) or --output (write it to a file), not both")
+    if output is not None:
+        _check_output_file(output)
+
+
+def _user_ids(users: Path) -> list[str]:
+    """The ids of a --users file, each once, in the order first seen; blank lines are skipped."""
     try:
-        ids = [line.strip() for line in users.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        lines = users.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise DressUpError(f"{users}: cannot read the user list ({error})") from None
+    ids = list(dict.fromkeys(line.strip() for line in lines if line.strip()))
     if not ids:
         raise DressUpError(f"{users}: no user ids")
-    lines = []
+    return ids
+
+
+def _any_events(events) -> bool:
+    """Whether the database holds any events; if not, say so on stderr."""
+    if events.count():
+        return True
+    errors.print("the event database is empty (import events with `dressup events import`): "
+                 "no user has a history and no item is popular yet", highlight=False, markup=False)
+    return False
+
+
+def _recommend_batch(recommender, ids: list[str], k: int, filters, output: Path, events=None) -> None:
+    """Write each user's feed as a JSON line; with ``events``, count on stderr the users who have none."""
+    lines, without_events = [], 0
     with Progress(TextColumn("recommending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True)) as bar:
         task = bar.add_task("recommending", total=len(ids))
         for user in ids:
             lines.append({"user": user, "items": [r.id for r in recommender.recommend(user, k, filters)]})
+            if events is not None and events.events(user=user).empty:
+                without_events += 1
             bar.advance(task)
     _write_jsonl(output, lines)
-    errors.print(f"wrote {len(lines):,} lines to {output}")
+    errors.print(f"wrote {len(lines):,} lines to {output}", highlight=False, markup=False)
+    if without_events:
+        errors.print(f"{without_events:,} of {len(ids):,} users have no events: their feeds are popular items", highlight=False)
 
 
 @eval_app.command("personalization")
@@ -782,20 +919,18 @@ def eval_personalization(
     output_dir: Annotated[Path | None, typer.Option(help="Where to write the JSON report and PNG (default STORE/reports).")] = None,
 ):
     """MAP@k, HR@k, coverage and diversity of personal feeds vs baselines, on purchases after a date."""
-    import pandas as pd
-
     from .recommenders.evaluation import MODEL, evaluate_personalization, plot_personalization
     from .store import Store
     from .users import read_events
 
     with user_errors():
-        for date in (split_date, end_date):
-            try:
-                pd.Timestamp(date)
-            except (ValueError, TypeError):
-                raise DressUpError(f"not a date: {date!r} (use YYYY-MM-DD)") from None
+        split = _date(split_date)
+        if end_date is not None and _date(end_date) <= split:
+            raise DressUpError(f"the end date ({end_date}) must come after the split date ({split_date})")
+        _check_output_folder(output_dir or store / "reports")
         opened = Store.open(store)
-        events, _ = read_events(events_file)
+        events, read = read_events(events_file)
+        _print_skipped_rows(read)
         report, _ = evaluate_personalization(opened, events, split_date, k, end_date, _recommender_config(settings))
         table = Table(title=f"purchases from {report.split_date}: {report.test_users:,} users ({report.cold_users:,} new), "
                             f"trained on {report.train_events:,} events")
@@ -813,6 +948,19 @@ def eval_personalization(
         folder = _write_report(output_dir or store / "reports", "personalization.json", summary)
         picture = plot_personalization(report, folder / "personalization.png")
         console.print(f"report: {folder / 'personalization.json'}, {picture}")
+
+
+def _date(text: str):
+    """``text`` as a UTC moment (naive), or one clear error."""
+    import pandas as pd
+
+    try:
+        moment = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        moment = pd.NaT
+    if moment is pd.NaT:
+        raise DressUpError(f"not a date: {text!r} (use YYYY-MM-DD)")
+    return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo is not None else moment
 
 
 @app.command()
