@@ -300,3 +300,22 @@ def test_a_changed_database_is_refitted_in_the_background(hm_events, tmp_path):
     events.add("buyer-0", recommender.store.ids[rows[1]], "purchase")  # now bought together with the hit
     current = recommender.signals()
     assert recommender.refit() is not current and recommender.signals().co_occurrence[rows[0], rows[1]] > 0
+
+
+def test_a_forgotten_users_purchases_stop_counting_at_the_next_request(hm_events, tmp_path):
+    """"Forget me" refits at the next request, not an hour later: the user's purchases leave "popular now"."""
+    from dressup.service import Shop
+
+    store = tmp_path / "store"
+    shutil.copytree(hm_events, store)
+    shop = Shop(store, recommender_config=RecommenderConfig(refit_seconds=3600, exploration=0))
+    rarely_sold = shop.events.events()["item"].value_counts().index[-1]
+    shop.events.add_many([NewEvent("fan", rarely_sold, "purchase") for _ in range(60)])
+    assert shop.recommend("visitor", k=5)[0].id == rarely_sold
+    before = shop.recommender.signals()
+    shop.forget("fan")
+    deadline = time.monotonic() + 60
+    while shop.recommender.signals() is before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rarely_sold not in {r.id for r in shop.recommend("visitor", k=5)}
+    shop.close()

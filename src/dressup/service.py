@@ -181,7 +181,10 @@ class Shop:
         return self.events.summary(user_id)
 
     def forget(self, user_id: str) -> int:
-        return self.events.forget(user_id)
+        """Delete a user and their events; the feeds stop using them from the next request (refitted in the background)."""
+        gone = self.events.forget(user_id)
+        self.recommender.refit_soon()
+        return gone
 
     # -- recommendations and outfits ----------------------------------------------------------
     @property

@@ -179,6 +179,12 @@ class Recommender:
         with self._fitting:
             return self._fit_now(self._database.last_change())
 
+    def refit_soon(self) -> None:
+        """Look for changes at the next request rather than after ``refit_seconds``: after a "forget me", say, whose
+        events must stop counting in popularity and co-purchases."""
+        with self._state:
+            self._fitted_at = -math.inf
+
     def _refit_due(self) -> bool:
         with self._state:
             if self._refitting or time.monotonic() - self._fitted_at <= self.config.refit_seconds:
