@@ -919,14 +919,12 @@ def eval_personalization(
     output_dir: Annotated[Path | None, typer.Option(help="Where to write the JSON report and PNG (default STORE/reports).")] = None,
 ):
     """MAP@k, HR@k, coverage and diversity of personal feeds vs baselines, on purchases after a date."""
-    from .recommenders.evaluation import MODEL, evaluate_personalization, plot_personalization
+    from .recommenders.evaluation import MODEL, evaluate_personalization, evaluation_period, plot_personalization
     from .store import Store
     from .users import read_events
 
     with user_errors():
-        split = _date(split_date)
-        if end_date is not None and _date(end_date) <= split:
-            raise DressUpError(f"the end date ({end_date}) must come after the split date ({split_date})")
+        evaluation_period(split_date, end_date)  # a bad date fails before the events are read
         _check_output_folder(output_dir or store / "reports")
         opened = Store.open(store)
         events, read = read_events(events_file)
@@ -948,19 +946,6 @@ def eval_personalization(
         folder = _write_report(output_dir or store / "reports", "personalization.json", summary)
         picture = plot_personalization(report, folder / "personalization.png")
         console.print(f"report: {folder / 'personalization.json'}, {picture}")
-
-
-def _date(text: str):
-    """``text`` as a UTC moment (naive), or one clear error."""
-    import pandas as pd
-
-    try:
-        moment = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        moment = pd.NaT
-    if moment is pd.NaT:
-        raise DressUpError(f"not a date: {text!r} (use YYYY-MM-DD)")
-    return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo is not None else moment
 
 
 @app.command()

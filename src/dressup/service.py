@@ -183,7 +183,8 @@ class Shop:
     def forget(self, user_id: str) -> int:
         """Delete a user and their events; the feeds stop using them from the next request (refitted in the background)."""
         gone = self.events.forget(user_id)
-        self.recommender.refit_soon()
+        if (recommender := self.generation.recommender) is not None:  # none yet: its first fit will not see them
+            recommender.refit_soon()
         return gone
 
     # -- recommendations and outfits ----------------------------------------------------------

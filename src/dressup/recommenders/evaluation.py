@@ -53,7 +53,7 @@ class PersonalizationReport:
 def evaluate_personalization(store: Store, events: pd.DataFrame, split_date, k: int = 12, end_date=None,
                              config: RecommenderConfig | None = None) -> tuple[PersonalizationReport, dict[str, list[list[str]]]]:
     """Score every method's k-item lists on the purchases made from ``split_date`` (until ``end_date``)."""
-    split, end = _utc_naive(split_date), _utc_naive(end_date) if end_date is not None else None
+    split, end = evaluation_period(split_date, end_date)
     if getattr(events["timestamp"].dtype, "tz", None) is not None:  # compare in naive UTC, as the database returns
         events = events.assign(timestamp=events["timestamp"].dt.tz_convert(None))
     train = events[events["timestamp"] < split]
@@ -125,10 +125,23 @@ def _fill(first: list[str], then: list[str], k: int) -> list[str]:
     return list(dict.fromkeys([*first[:k], *then[: 2 * k]]))[:k]
 
 
+def evaluation_period(split_date, end_date=None) -> tuple[pd.Timestamp, pd.Timestamp | None]:
+    """The split and end dates as naive UTC; a `RecommendError` for a date that is none, or an end not after the split."""
+    split, end = _utc_naive(split_date), _utc_naive(end_date) if end_date is not None else None
+    if end is not None and end <= split:
+        raise RecommendError(f"the end date ({end_date}) must come after the split date ({split_date})")
+    return split, end
+
+
 def _utc_naive(moment) -> pd.Timestamp:
     """A date or time as naive UTC (a time with an offset is converted)."""
-    moment = pd.Timestamp(moment)
-    return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo is not None else moment
+    try:
+        parsed = pd.Timestamp(moment)
+    except (ValueError, TypeError):
+        parsed = pd.NaT
+    if parsed is pd.NaT:
+        raise RecommendError(f"not a date: {moment!r} (use YYYY-MM-DD)")
+    return parsed.tz_convert("UTC").tz_localize(None) if parsed.tzinfo is not None else parsed
 
 
 def plot_personalization(report: PersonalizationReport, path: str | Path) -> Path:

@@ -9,7 +9,6 @@ the Alembic migrations in `migrations/`, run on open.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import os
@@ -18,7 +17,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,17 +92,14 @@ class NewEvent:
         return {"user_id": user, "item_id": item, "kind": self.kind, "value": value, "timestamp": moment}
 
 
-def _reading(method: Callable) -> Callable:
-    """``method`` with a failing database read as a `DatabaseError`, not a raw SQLAlchemy error."""
-
-    @functools.wraps(method)
-    def read(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except SQLAlchemyError as error:
-            raise DatabaseError(f"could not read the database: {first_line(error)}") from None
-
-    return read
+@contextmanager
+def _database_errors(doing: str) -> Iterator[None]:
+    """A failing database call as a `DatabaseError` saying what could not be done, not a raw SQLAlchemy error;
+    also a decorator (``@_database_errors("read the database")``)."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        raise DatabaseError(f"could not {doing}: {first_line(error)}") from None
 
 
 class EventStore:
@@ -173,7 +169,7 @@ class EventStore:
         The stream is first staged in a temporary table of this connection, without the write lock (other writers go on
         meanwhile) and without growing memory; then one write transaction tells the new events apart in SQL and stores them.
         """
-        with self.engine.connect() as connection:
+        with _database_errors("store the events"), self.engine.connect() as connection:
             try:
                 with connection.begin():  # temporary tables only: SQLite takes no lock on the database file
                     for table in (_STAGED, _FRESH):  # left on this pooled connection by an import that failed, if any
@@ -186,8 +182,6 @@ class EventStore:
                             streamed += len(part)
                 added, users = self._transaction(lambda writer: self._store_staged(writer, source), connection)
                 return streamed, added, users
-            except SQLAlchemyError as error:
-                raise DatabaseError(f"could not store the events: {first_line(error)}") from None
             finally:
                 with suppress(SQLAlchemyError), connection.begin():
                     for table in (_STAGED, _FRESH):
@@ -223,23 +217,22 @@ class EventStore:
     def _transaction(self, work: Callable, connection: sa.Connection | None = None):
         """``work(connection)`` in one write transaction (on ``connection`` if given), tried again from the start
         while the database is locked."""
-        for attempt in range(8):
-            try:
-                if connection is None:
-                    with self._writer.begin() as writer:
-                        return work(writer)
-                connection.execution_options(write_lock=True)
+        with _database_errors("store the events"):
+            for attempt in range(8):
                 try:
-                    with connection.begin():
-                        return work(connection)
-                finally:
-                    connection.execution_options(write_lock=False)
-            except OperationalError as error:
-                if "locked" not in str(error) and "deadlock" not in str(error) or attempt == 7:
-                    raise DatabaseError(f"could not store the events: {first_line(error)}") from None
-                time.sleep(0.05 * 2**attempt)
-            except SQLAlchemyError as error:
-                raise DatabaseError(f"could not store the events: {first_line(error)}") from None
+                    if connection is None:
+                        with self._writer.begin() as writer:
+                            return work(writer)
+                    connection.execution_options(write_lock=True)
+                    try:
+                        with connection.begin():
+                            return work(connection)
+                    finally:
+                        connection.execution_options(write_lock=False)
+                except OperationalError as error:
+                    if "locked" not in str(error) and "deadlock" not in str(error) or attempt == 7:
+                        raise
+                    time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
 
     # -- accounts ----------------------------------------------------------------------------
@@ -273,7 +266,7 @@ class EventStore:
         except SQLAlchemyError as error:
             raise DatabaseError(f"could not store the event: {first_line(error)}") from None
 
-    @_reading
+    @_database_errors("read the database")
     def user_for_token(self, token: str) -> str | None:
         """The user an access token belongs to, or None for a wrong, forged or revoked token."""
         if not token or len(token) > 256:
@@ -285,26 +278,20 @@ class EventStore:
         """A fresh access token for an existing user (an imported customer, say), replacing any earlier one, which
         stops working; `UnknownUserError` for an id the database does not hold."""
         token = secrets.token_urlsafe(32)
-        try:
-            with self._writer.begin() as connection:
-                changed = connection.execute(sa.update(User).where(User.id == str(user)).values(token_digest=_digest(token))).rowcount
-        except SQLAlchemyError as error:
-            raise DatabaseError(f"could not issue a token: {first_line(error)}") from None
+        with _database_errors("issue a token"), self._writer.begin() as connection:
+            changed = connection.execute(sa.update(User).where(User.id == str(user)).values(token_digest=_digest(token))).rowcount
         if not changed:
             raise UnknownUserError(f"unknown user {user!r}")
         return token
 
     def forget(self, user: str) -> int:
         """Delete a user and all their events (one transaction); returns how many events went."""
-        try:
-            with self._writer.begin() as connection:
-                gone = connection.execute(sa.delete(Event).where(Event.user_id == str(user))).rowcount
-                connection.execute(sa.delete(User).where(User.id == str(user)))
-        except SQLAlchemyError as error:
-            raise DatabaseError(f"could not delete the user: {first_line(error)}") from None
+        with _database_errors("delete the user"), self._writer.begin() as connection:
+            gone = connection.execute(sa.delete(Event).where(Event.user_id == str(user))).rowcount
+            connection.execute(sa.delete(User).where(User.id == str(user)))
         return int(gone)
 
-    @_reading
+    @_database_errors("read the database")
     def summary(self, user: str) -> dict:
         """A user's id, creation time and number of events of each kind."""
         with self.engine.connect() as connection:
@@ -316,7 +303,7 @@ class EventStore:
         return {"user_id": str(user), "created_at": _utc(created), "events": {kind: int(n) for kind, n in counts}}
 
     # -- reading -----------------------------------------------------------------------------
-    @_reading
+    @_database_errors("read the database")
     def events(self, user: str | None = None, kinds: Sequence[str] | None = None, before: datetime | None = None,
                since: datetime | None = None) -> pd.DataFrame:
         """Events as a table (user, item, kind, value, timestamp in UTC), oldest first; ``since`` <= timestamp < ``before``."""
@@ -336,37 +323,34 @@ class EventStore:
     def event_chunks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
         """All events as tables of at most ``rows`` events (columns as `events`), read from one snapshot with a
         streaming cursor: fitting on millions of events needs memory for a chunk, not for all of them."""
-        try:
-            with self.engine.connect() as connection, connection.begin():
-                result = connection.execution_options(stream_results=True, yield_per=rows).execute(_events_query().order_by(Event.id))
-                for part in result.partitions():
-                    yield _events_table(part)
-        except SQLAlchemyError as error:
-            raise DatabaseError(f"could not read the events: {first_line(error)}") from None
+        with _database_errors("read the events"), self.engine.connect() as connection, connection.begin():
+            result = connection.execution_options(stream_results=True, yield_per=rows).execute(_events_query().order_by(Event.id))
+            for part in result.partitions():
+                yield _events_table(part)
 
-    @_reading
+    @_database_errors("read the database")
     def latest(self) -> datetime | None:
         """The time of the newest event, or None when there are none."""
         with self.engine.connect() as connection:
             moment = connection.execute(sa.select(sa.func.max(Event.timestamp))).scalar_one()
         return None if moment is None else _utc(moment)
 
-    @_reading
+    @_database_errors("read the database")
     def count(self) -> int:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.count()).select_from(Event)).scalar_one()
 
-    @_reading
+    @_database_errors("read the database")
     def has_user(self, user: str) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(User.id).where(User.id == str(user))).first() is not None
 
-    @_reading
+    @_database_errors("read the database")
     def users(self) -> list[str]:
         with self.engine.connect() as connection:
             return list(connection.execute(sa.select(User.id).order_by(User.id)).scalars())
 
-    @_reading
+    @_database_errors("read the database")
     def last_change(self) -> tuple[int, int]:
         """(number of events, largest event id): changes whenever an event is added, to know when to refit."""
         with self.engine.connect() as connection:
