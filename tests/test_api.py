@@ -285,3 +285,17 @@ def test_an_imported_customer_gets_a_token_from_the_admin(client, api_store):
     me = client.get("/users/me", headers={"Authorization": f"Bearer {second['token']}"}).json()
     assert me["events"] == {"purchase": 1}
     assert client.get("/users/me", headers={"Authorization": f"Bearer {first['token']}"}).status_code == 401
+
+
+def test_user_ids_follow_one_rule_in_the_api_and_the_import(client, api_store):
+    """Ids the import accepts (spaces included) are reachable here; ids with '/' are refused everywhere."""
+    from dressup.users import EventStore
+
+    database = EventStore.open(api_store)
+    database.add("jane doe", "0706016001", "view")
+    database.close()
+    token = client.post("/users/jane%20doe/token", headers={"X-API-Key": ADMIN_KEY}).json()["token"]
+    assert client.get("/users/me", headers={"Authorization": f"Bearer {token}"}).json()["user_id"] == "jane doe"
+    assert client.post("/users", json={"user_id": "john doe"}).json()["user_id"] == "john doe"
+    refused = client.post("/users", json={"user_id": "shop/john"})
+    assert refused.status_code == 422 and "'/'" in refused.json()["detail"]

@@ -73,3 +73,13 @@ def test_parse_expressions():
 
 def test_a_sizes_filter_means_sold_in_that_size():
     assert allowed(Filters(where={"sizes": "M"})) == allowed(Filters(size="M")) == ["1", "2", "5"]
+
+
+def test_a_catalog_without_sizes_or_prices_says_so_instead_of_matching_nothing():
+    bare = ITEMS.assign(sizes="", price=np.nan)
+    for filters in (Filters(size="M"), Filters(where={"sizes": "M"})):
+        with pytest.raises(FilterError, match="lists its sizes"):
+            FilterIndex(bare).mask(filters)
+    with pytest.raises(FilterError, match="has a price"):
+        FilterIndex(bare).mask(Filters(max_price=50))
+    assert FilterIndex(bare).mask(Filters(where={"colour": "Red"})).sum() == 1  # other filters still work

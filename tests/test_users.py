@@ -135,15 +135,20 @@ def test_generic_layout_with_synonyms_ratings_and_bad_rows(hm_store_path, tmp_pa
         f"bob,{items[3]},teleport,2024-05-03,\n"        # unknown kind
         f"bob,{items[4]},view,not a date,\n"            # bad timestamp
         f"bob,{items[4]},Dislike,2024-05-04T00:00:00+02:00,\n"
+        f"shop/bob,{items[4]},view,2024-05-04,\n"        # a '/' would make the user unreachable in the API's paths
+        f"jane doe,{items[5]},view,2024-05-04,\n"        # a space is fine
     )
     events = EventStore.open(url=events_url)
     report = import_events(hm_store_path, path, events)
-    assert report.layout == "generic" and report.added == 5 and report.users == 2
-    assert report.skipped == {"rating not within 1-5": 1, "unknown event kind": 1, UNREADABLE_TIMESTAMP: 1}
+    assert report.layout == "generic" and report.added == 6 and report.users == 3
+    assert report.skipped == {"rating not within 1-5": 1, "unknown event kind": 1, UNREADABLE_TIMESTAMP: 1,
+                              "user id with a '/' or a control character": 1}
+    assert report.examples["user id with a '/' or a control character"] == ["line 10"]
     stored = events.events()
-    assert stored["kind"].tolist() == ["like", "cart", "purchase", "rating", "dislike"]
+    assert stored["kind"].tolist() == ["like", "cart", "purchase", "rating", "dislike", "view"]
     assert stored["value"].tolist()[2:4] == [19.99, 4.0]
     assert stored["timestamp"].iat[4] == pd.Timestamp("2024-05-03 22:00")  # stored in UTC
+    assert sorted(set(stored["user"])) == ["ann", "bob", "jane doe"]
 
 
 def test_importing_again_adds_only_new_events(hm_store_path, tmp_path):
@@ -329,6 +334,7 @@ def test_reading_events_filters_by_user_kind_and_date(events_url):
     assert events.events(kinds=["like", "purchase"])["item"].tolist() == ["2", "1"]
     assert events.events(before=datetime(2024, 2, 15))["kind"].tolist() == ["view", "purchase"]
     assert events.users() == ["ann", "bob"] and events.has_user("bob") and not events.has_user("carol")
+    assert events.with_events(["carol", "bob", "ann", "bob"]) == events.with_events(["carol", "bob", "ann"], chunk=1) == {"ann", "bob"}
     assert events.latest() == datetime(2024, 3, 1, tzinfo=UTC)
     chunks = list(events.event_chunks(rows=2))  # a streaming cursor: in the order stored, two events at a time
     assert [len(chunk) for chunk in chunks] == [2, 1]
@@ -450,6 +456,11 @@ def test_event_values_and_times_that_are_not_numbers_or_times_are_event_errors(e
         events.add("ann", "1", "like", timestamp="yesterday-ish")
     with pytest.raises(EventError, match="cannot be negative"):
         events.add("ann", "1", "purchase", value=-4)
+    for user in ("shop/ann", "ann\tsmith"):
+        with pytest.raises(EventError, match="a '/' or a control character"):
+            events.add(user, "1", "like")
+        with pytest.raises(EventError, match="a '/' or a control character"):
+            events.register(user)
     assert events.count() == 0
 
 

@@ -834,7 +834,7 @@ def recommend(
         if ids is not None:
             _recommend_batch(recommender, ids, k, filters, output, events if any_events else None)
             return
-        if user is not None and any_events and events.events(user=user).empty:
+        if user is not None and any_events and not events.with_events([user]):
             errors.print(f"user {user} has no events: the feed is popular items", highlight=False, markup=False)
         found = recommender.recommend(user, k, filters) if user is not None else recommender.recommend_from_items(liked, k, filters)
         if output is not None:
@@ -894,14 +894,13 @@ def _any_events(events) -> bool:
 
 def _recommend_batch(recommender, ids: list[str], k: int, filters, output: Path, events=None) -> None:
     """Write each user's feed as a JSON line; with ``events``, count on stderr the users who have none."""
-    lines, without_events = [], 0
+    lines = []
     with Progress(TextColumn("recommending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True)) as bar:
         task = bar.add_task("recommending", total=len(ids))
         for user in ids:
             lines.append({"user": user, "items": [r.id for r in recommender.recommend(user, k, filters)]})
-            if events is not None and events.events(user=user).empty:
-                without_events += 1
             bar.advance(task)
+    without_events = len(ids) - len(events.with_events(ids)) if events is not None else 0
     _write_jsonl(output, lines)
     errors.print(f"wrote {len(lines):,} lines to {output}", highlight=False, markup=False)
     if without_events:

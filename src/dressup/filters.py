@@ -84,6 +84,9 @@ class FilterIndex:
             allowed &= ~self._matches(name, values)
         if filters.min_price is not None or filters.max_price is not None:
             price = self.items["price"].to_numpy(dtype=float)
+            if np.isnan(price).all():
+                raise FilterError("no item of this catalog has a price, so a price filter would match nothing; "
+                                  "add a price column to the catalog")
             with np.errstate(invalid="ignore"):
                 allowed &= ~np.isnan(price)
                 if filters.min_price is not None:
@@ -116,6 +119,9 @@ class FilterIndex:
     def _size_sets(self) -> list[set[str]]:
         if self._sizes is None:
             self._sizes = [{s.lower() for s in split_sizes(v)} for v in self.items["sizes"]]
+        if not any(self._sizes):
+            raise FilterError("no item of this catalog lists its sizes, so a size filter would match nothing; "
+                              "add a sizes column to the catalog")
         return self._sizes
 
 

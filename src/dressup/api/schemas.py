@@ -90,8 +90,8 @@ class Tags(BaseModel):
 
 
 class RegisterRequest(BaseModel):
-    user_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[^\s/]+$",
-                                description="an id of your choice; a random one when left out")
+    user_id: str | None = Field(None, min_length=1, max_length=128,
+                                description="an id of your choice, without '/' or control characters; a random one when left out")
 
 
 class Registered(BaseModel):

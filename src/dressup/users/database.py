@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import secrets
 import sqlite3
 import tempfile
@@ -37,6 +38,7 @@ DATABASE_FILE = "users.sqlite"
 URL_VARIABLE = "DRESSUP_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_ID_LENGTH = 128
+UNUSABLE_IN_USER_ID = r"[/\x00-\x1f\x7f]"  # user ids are parts of URL paths (/users/{user_id}/feed)
 FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks differ; an event further ahead than this is a bad timestamp
 _LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
 _IMPORT_LOCK_KEY = 7_305_118  # and while an import tells new events from stored ones
@@ -346,6 +348,16 @@ class EventStore:
             return connection.execute(sa.select(User.id).where(User.id == str(user))).first() is not None
 
     @_database_errors("read the database")
+    def with_events(self, users: Sequence[str], chunk: int = 500) -> set[str]:
+        """Which of ``users`` have at least one event: an indexed query per ``chunk`` ids."""
+        ids, found = list(dict.fromkeys(str(user) for user in users)), set()
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), chunk):
+                query = sa.select(Event.user_id).where(Event.user_id.in_(ids[start:start + chunk])).distinct()
+                found.update(connection.execute(query).scalars())
+        return found
+
+    @_database_errors("read the database")
     def users(self) -> list[str]:
         with self.engine.connect() as connection:
             return list(connection.execute(sa.select(User.id).order_by(User.id)).scalars())
@@ -437,6 +449,8 @@ def _identifier(value, what: str) -> str:
         raise EventError(f"empty {what} id")
     if len(text) > MAX_ID_LENGTH:
         raise EventError(f"{what} id longer than {MAX_ID_LENGTH} characters: {text[:40]!r}...")
+    if what == "user" and re.search(UNUSABLE_IN_USER_ID, text):
+        raise EventError(f"user id {text!r} contains a '/' or a control character")
     return text
 
 
