@@ -38,7 +38,7 @@ DATABASE_FILE = "users.sqlite"
 URL_VARIABLE = "DRESSUP_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_ID_LENGTH = 128
-UNUSABLE_IN_USER_ID = r"[/\x00-\x1f\x7f]"  # user ids are parts of URL paths (/users/{user_id}/feed)
+UNUSABLE_IN_USER_ID = r"[/\x00-\x1f\x7f]"  # user ids are parts of URL paths (/users/{user_id}/token)
 FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks differ; an event further ahead than this is a bad timestamp
 _LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
 _IMPORT_LOCK_KEY = 7_305_118  # and while an import tells new events from stored ones
