@@ -299,3 +299,27 @@ def test_user_ids_follow_one_rule_in_the_api_and_the_import(client, api_store):
     assert client.post("/users", json={"user_id": "john doe"}).json()["user_id"] == "john doe"
     refused = client.post("/users", json={"user_id": "shop/john"})
     assert refused.status_code == 422 and "'/'" in refused.json()["detail"]
+
+
+def test_items_whose_ids_hold_a_slash_are_reachable(tmp_path, styles, encoder):
+    """Shops' SKUs such as "AB/12": every /items/{id} route takes them percent-encoded."""
+    from urllib.parse import quote
+
+    from conftest import fpi_table
+
+    from dressup import index_catalog
+
+    table = fpi_table(styles, 8)
+    table["id"] = [f"AB/{i}" for i in table["id"]]
+    table.to_csv(tmp_path / "catalog.csv", index=False)
+    index_catalog(tmp_path / "catalog.csv", tmp_path / "store", encoder=encoder)
+    first, second = table["id"].iat[0], table["id"].iat[1]
+    with running_server(tmp_path / "store") as url, httpx.Client(base_url=url, timeout=60) as session:
+        item = session.get(f"/items/{quote(first, safe='')}").json()
+        assert item["id"] == first and item["image_url"] == f"/items/{quote(first, safe='')}/image"
+        assert session.get(item["image_url"]).headers["content-type"] == "image/jpeg"
+        similar = session.get(f"/items/{quote(first, safe='')}/similar", params={"k": 3}).json()["items"]
+        assert len(similar) == 3 and first not in [s["id"] for s in similar]
+        assert session.delete(f"/items/{quote(second, safe='')}", headers={"X-API-Key": ADMIN_KEY}).status_code == 204
+        assert session.get(f"/items/{quote(second, safe='')}").status_code == 404
+        assert session.get("/items/AB%2Fnone").json()["detail"].startswith("unknown item")

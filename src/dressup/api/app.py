@@ -232,11 +232,8 @@ def catalog_routes():
         """Values to offer in filter menus, and the price range."""
         return shop.facets().__dict__
 
-    @router.get("/items/{item_id}", tags=["catalog"])
-    def get_item(shop: ShopDep, item_id: str) -> schemas.ItemOut:
-        return item_out(shop.item(item_id))
-
-    @router.get("/items/{item_id}/image", tags=["catalog"], response_class=FileResponse,
+    # {item_id:path}: a catalog's ids may hold "/" (sent as %2F); the routes with a suffix come before the bare one
+    @router.get("/items/{item_id:path}/image", tags=["catalog"], response_class=FileResponse,
                 responses={200: {"content": {"image/*": {}}, "description": "the product photo"}})
     def item_image(shop: ShopDep, item_id: str):
         image = shop.item(item_id).image
@@ -246,10 +243,14 @@ def catalog_routes():
             raise HTTPException(404, f"item {item_id!r} has no image file")
         return FileResponse(image, headers={"Cache-Control": "public, max-age=3600"})
 
-    @router.get("/items/{item_id}/similar", tags=["search"], response_model=schemas.ItemList)
+    @router.get("/items/{item_id:path}/similar", tags=["search"], response_model=schemas.ItemList)
     async def similar_items(shop: ShopDep, item_id: str, filters: QueryFilters, k: K = 10):
         """The k products most similar to a catalog product."""
         return matches_out(shop, shop.similar_to_item(item_id, k, filters))
+
+    @router.get("/items/{item_id:path}", tags=["catalog"])
+    def get_item(shop: ShopDep, item_id: str) -> schemas.ItemOut:
+        return item_out(shop.item(item_id))
 
     @router.post("/similar", tags=["search"], response_model=schemas.ItemList)
     def similar_to_photo(shop: ShopDep, image: Annotated[bytes, Depends(read_upload)], filters: FormFilters,
@@ -285,14 +286,14 @@ def catalog_routes():
             raise HTTPException(422, "a new item needs an id")
         return item_out(shop.add_item(fields, image))
 
-    @router.put("/items/{item_id}", tags=["catalog admin"], dependencies=admin)
+    @router.put("/items/{item_id:path}", tags=["catalog admin"], dependencies=admin)
     def update_item(shop: ShopDep, item_id: str, fields: Annotated[dict, Depends(item_form)],
                     image: Annotated[UploadFile | None, File(description="a new photo")] = None) -> schemas.ItemOut:
         """Change the fields given (and the photo, if one is uploaded); other fields keep their values."""
         data = image.file.read() if image is not None else None
         return item_out(shop.update_item(item_id, {k: v for k, v in fields.items() if k != "id"}, data or None))
 
-    @router.delete("/items/{item_id}", tags=["catalog admin"], status_code=204, dependencies=admin)
+    @router.delete("/items/{item_id:path}", tags=["catalog admin"], status_code=204, dependencies=admin)
     def delete_item(shop: ShopDep, item_id: str) -> Response:
         shop.remove_item(item_id)
         return Response(status_code=204)
