@@ -135,20 +135,20 @@ def test_generic_layout_with_synonyms_ratings_and_bad_rows(hm_store_path, tmp_pa
         f"bob,{items[3]},teleport,2024-05-03,\n"        # unknown kind
         f"bob,{items[4]},view,not a date,\n"            # bad timestamp
         f"bob,{items[4]},Dislike,2024-05-04T00:00:00+02:00,\n"
-        f"shop/bob,{items[4]},view,2024-05-04,\n"        # a '/' would make the user unreachable in the API's paths
-        f"jane doe,{items[5]},view,2024-05-04,\n"        # a space is fine
+        f"bob\x07,{items[4]},view,2024-05-04,\n"         # a control character: an id a --users file cannot hold
+        f"shop/jane doe,{items[5]},view,2024-05-04,\n"   # '/' and spaces are fine
     )
     events = EventStore.open(url=events_url)
     report = import_events(hm_store_path, path, events)
     assert report.layout == "generic" and report.added == 6 and report.users == 3
     assert report.skipped == {"rating not within 1-5": 1, "unknown event kind": 1, UNREADABLE_TIMESTAMP: 1,
-                              "user id with a '/' or a control character": 1}
-    assert report.examples["user id with a '/' or a control character"] == ["line 10"]
+                              "id with a control character": 1}
+    assert report.examples["id with a control character"] == ["line 10"]
     stored = events.events()
     assert stored["kind"].tolist() == ["like", "cart", "purchase", "rating", "dislike", "view"]
     assert stored["value"].tolist()[2:4] == [19.99, 4.0]
     assert stored["timestamp"].iat[4] == pd.Timestamp("2024-05-03 22:00")  # stored in UTC
-    assert sorted(set(stored["user"])) == ["ann", "bob", "jane doe"]
+    assert sorted(set(stored["user"])) == ["ann", "bob", "shop/jane doe"]
 
 
 def test_importing_again_adds_only_new_events(hm_store_path, tmp_path):
@@ -456,10 +456,10 @@ def test_event_values_and_times_that_are_not_numbers_or_times_are_event_errors(e
         events.add("ann", "1", "like", timestamp="yesterday-ish")
     with pytest.raises(EventError, match="cannot be negative"):
         events.add("ann", "1", "purchase", value=-4)
-    for user in ("shop/ann", "ann\tsmith"):
-        with pytest.raises(EventError, match="a '/' or a control character"):
+    for user in ("ann\tsmith", "ann\nsmith"):
+        with pytest.raises(EventError, match="control character"):
             events.add(user, "1", "like")
-        with pytest.raises(EventError, match="a '/' or a control character"):
+        with pytest.raises(EventError, match="control character"):
             events.register(user)
     assert events.count() == 0
 

@@ -26,6 +26,8 @@ from .errors import DressUpError, first_line
 
 ITEM_FIELDS = ("id", "title", "category", "subcategory", "colour", "gender", "price", "sizes", "brand", "image")
 ATTRIBUTE_PREFIX = "attr:"
+MAX_ID_LENGTH = 128  # of item and user ids
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"  # never in ids: files such as a --users list hold one id per line
 LAYOUTS = ("fashion-product-images", "hm", "mango", "generic")
 
 _GENDERS = {

@@ -12,6 +12,7 @@ contents, edits included.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 from pyarrow import ArrowException
 
-from .catalog import ATTRIBUTE_PREFIX, ITEM_FIELDS, Item, parquet_safe, split_sizes
+from .catalog import ATTRIBUTE_PREFIX, CONTROL_CHARACTERS, ITEM_FIELDS, MAX_ID_LENGTH, Item, parquet_safe, split_sizes
 from .errors import DressUpError
 from .files import atomic_write
 from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, content_hash, load_image
@@ -29,7 +30,6 @@ from .store import Store, UnknownItemError, index_fits, store_lock, write_genera
 IMAGES_DIR = "images"
 EDITABLE_FIELDS = tuple(f for f in ITEM_FIELDS if f not in ("id", "image"))
 TEXT_FIELDS = tuple(f for f in EDITABLE_FIELDS if f != "price")  # a new item starts with these empty
-MAX_ID_LENGTH = 128
 LOCK_WAIT_SECONDS = 30.0
 
 
@@ -137,8 +137,8 @@ def _item_id(value) -> str:
     text = "" if value is None else str(value).strip()
     if not text:
         raise ItemEditError("an item needs a non-empty id")
-    if len(text) > MAX_ID_LENGTH or any(c in text for c in "/\\\n\r\t"):
-        raise ItemEditError(f"item ids are at most {MAX_ID_LENGTH} characters without slashes or line breaks")
+    if len(text) > MAX_ID_LENGTH or re.search(CONTROL_CHARACTERS, text):
+        raise ItemEditError(f"item ids are at most {MAX_ID_LENGTH} characters, without tabs or line breaks")
     return text
 
 

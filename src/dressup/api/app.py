@@ -232,7 +232,7 @@ def catalog_routes():
         """Values to offer in filter menus, and the price range."""
         return shop.facets().__dict__
 
-    # {item_id:path}: a catalog's ids may hold "/" (sent as %2F); the routes with a suffix come before the bare one
+    # {item_id:path}: ids may hold "/" (sent as %2F); the routes with a suffix come before the bare one
     @router.get("/items/{item_id:path}/image", tags=["catalog"], response_class=FileResponse,
                 responses={200: {"content": {"image/*": {}}, "description": "the product photo"}})
     def item_image(shop: ShopDep, item_id: str):
@@ -334,7 +334,7 @@ def user_routes():
         user, token = shop.register(request.user_id if request else None)
         return {"user_id": user, "token": token}
 
-    @router.post("/users/{user_id}/token", tags=["users admin"], dependencies=[Depends(require_admin)])
+    @router.post("/users/{user_id:path}/token", tags=["users admin"], dependencies=[Depends(require_admin)])
     def new_token(shop: ShopDep, user_id: str) -> schemas.Registered:
         """A new token for an existing user, such as a customer whose purchases were imported (admin key needed);
         the user's earlier token stops working."""

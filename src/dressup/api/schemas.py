@@ -91,7 +91,7 @@ class Tags(BaseModel):
 
 class RegisterRequest(BaseModel):
     user_id: str | None = Field(None, min_length=1, max_length=128,
-                                description="an id of your choice, without '/' or control characters; a random one when left out")
+                                description="an id of your choice (no tabs or line breaks); a random one when left out")
 
 
 class Registered(BaseModel):

@@ -31,14 +31,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from ..catalog import CONTROL_CHARACTERS, MAX_ID_LENGTH
 from ..errors import DressUpError, first_line
 from .schema import EVENT_KINDS, Event, EventImport, User
 
 DATABASE_FILE = "users.sqlite"
 URL_VARIABLE = "DRESSUP_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
-MAX_ID_LENGTH = 128
-UNUSABLE_IN_USER_ID = r"[/\x00-\x1f\x7f]"  # user ids are parts of URL paths (/users/{user_id}/token)
 FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks differ; an event further ahead than this is a bad timestamp
 _LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
 _IMPORT_LOCK_KEY = 7_305_118  # and while an import tells new events from stored ones
@@ -449,8 +448,8 @@ def _identifier(value, what: str) -> str:
         raise EventError(f"empty {what} id")
     if len(text) > MAX_ID_LENGTH:
         raise EventError(f"{what} id longer than {MAX_ID_LENGTH} characters: {text[:40]!r}...")
-    if what == "user" and re.search(UNUSABLE_IN_USER_ID, text):
-        raise EventError(f"user id {text!r} contains a '/' or a control character")
+    if re.search(CONTROL_CHARACTERS, text):
+        raise EventError(f"{what} id {text!r} contains a control character (a tab or a line break, say)")
     return text
 
 

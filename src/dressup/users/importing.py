@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..catalog import CONTROL_CHARACTERS, MAX_ID_LENGTH
 from ..errors import first_line
-from .database import FUTURE_TOLERANCE, MAX_ID_LENGTH, UNUSABLE_IN_USER_ID, EventError, EventStore
+from .database import FUTURE_TOLERANCE, EventError, EventStore
 from .schema import EVENT_KINDS
 
 HM_COLUMNS = ("t_dat", "customer_id", "article_id", "price")
@@ -176,7 +177,7 @@ def _valid(table: pd.DataFrame, report: ImportReport, first_line: int = 2) -> pd
     problems = [
         ("no user id", table["user"].isna() | (table["user"] == "")),
         ("no item id", table["item"].isna() | (table["item"] == "")),
-        ("user id with a '/' or a control character", table["user"].str.contains(UNUSABLE_IN_USER_ID, regex=True)),
+        ("id with a control character", table["user"].str.contains(CONTROL_CHARACTERS) | table["item"].str.contains(CONTROL_CHARACTERS)),
         ("unknown event kind", kind.isna()),
         (UNREADABLE_TIMESTAMP, timestamp.isna()),
         ("timestamp in the future", future),
