@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,19 @@ ATTRIBUTE_PREFIX = "attr:"
 MAX_ID_LENGTH = 128  # of item and user ids
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"  # never in ids: files such as a --users list hold one id per line
 LAYOUTS = ("fashion-product-images", "hm", "mango", "generic")
+
+
+
+def id_problem(text: str, what: str = "item") -> str | None:
+    """Why ``text`` cannot be an item or user id (``what``), or None: the one rule for ids, wherever they come in."""
+    if not text:
+        return f"empty {what} id"
+    if len(text) > MAX_ID_LENGTH:
+        return f"{what} id longer than {MAX_ID_LENGTH} characters: {text[:40]!r}..."
+    if re.search(CONTROL_CHARACTERS, text):
+        return f"{what} id {text[:40]!r} contains a control character: no tabs or line breaks"
+    return None
+
 
 _GENDERS = {
     "men": "Men", "male": "Men", "man": "Men", "menswear": "Men",

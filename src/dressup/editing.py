@@ -12,7 +12,6 @@ contents, edits included.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pyarrow import ArrowException
 
-from .catalog import ATTRIBUTE_PREFIX, CONTROL_CHARACTERS, ITEM_FIELDS, MAX_ID_LENGTH, Item, parquet_safe, split_sizes
+from .catalog import ATTRIBUTE_PREFIX, ITEM_FIELDS, Item, id_problem, parquet_safe, split_sizes
 from .errors import DressUpError
 from .files import atomic_write
 from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, content_hash, load_image
@@ -135,10 +134,8 @@ def _price(value) -> float:
 
 def _item_id(value) -> str:
     text = "" if value is None else str(value).strip()
-    if not text:
-        raise ItemEditError("an item needs a non-empty id")
-    if len(text) > MAX_ID_LENGTH or re.search(CONTROL_CHARACTERS, text):
-        raise ItemEditError(f"item ids are at most {MAX_ID_LENGTH} characters, without tabs or line breaks")
+    if problem := id_problem(text):
+        raise ItemEditError(problem)
     return text
 
 

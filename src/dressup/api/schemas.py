@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..catalog import MAX_ID_LENGTH
 from ..users import EVENT_KINDS
 
 ItemId = Annotated[str, Field(min_length=1, max_length=128, examples=["15970"])]
@@ -90,7 +91,7 @@ class Tags(BaseModel):
 
 
 class RegisterRequest(BaseModel):
-    user_id: str | None = Field(None, min_length=1, max_length=128,
+    user_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH,
                                 description="an id of your choice (no tabs or line breaks); a random one when left out")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import secrets
 import sqlite3
 import tempfile
@@ -31,7 +30,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from ..catalog import CONTROL_CHARACTERS, MAX_ID_LENGTH
+from ..catalog import MAX_ID_LENGTH, id_problem
 from ..errors import DressUpError, first_line
 from .schema import EVENT_KINDS, Event, EventImport, User
 
@@ -444,12 +443,8 @@ def _has_import(connection, digest: str) -> bool:
 
 def _identifier(value, what: str) -> str:
     text = "" if value is None else str(value).strip()
-    if not text:
-        raise EventError(f"empty {what} id")
-    if len(text) > MAX_ID_LENGTH:
-        raise EventError(f"{what} id longer than {MAX_ID_LENGTH} characters: {text[:40]!r}...")
-    if re.search(CONTROL_CHARACTERS, text):
-        raise EventError(f"{what} id {text!r} contains a control character (a tab or a line break, say)")
+    if problem := id_problem(text, what):
+        raise EventError(problem)
     return text
 
 
