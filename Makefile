@@ -32,7 +32,8 @@ demo: install
 serve: install  # the REST API and web page over the demo's Mango store (outfits, tags, feed): http://127.0.0.1:8000/
 	$(BIN)/dressup serve --store stores/mango --workers 2
 
-test: install
+test: install  # the style check, then the tests and the docstrings' examples
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest
 
 bench: install

@@ -69,7 +69,8 @@ def start_server(store: Path, port: int, workers: int, database: str | None) -> 
 def call(port: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
                                      data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read() or b"null")
 
@@ -147,14 +148,16 @@ def drive_wrk(port: int, requests: list[tuple[str, str, dict, bytes]], connectio
         return f"{{{lua_string(method)}, {lua_string(path)}, {{{fields}}}, {lua_string(body)}}}"
 
     entries = ",\n".join(entry(*request) for request in requests)
-    script = f"local requests = {{{entries}}}\nmath.randomseed(0)\nrequest = function()\n  local r = requests[math.random(#requests)]\n" \
+    script = f"local requests = {{{entries}}}\nmath.randomseed(0)\n" \
+             "request = function()\n  local r = requests[math.random(#requests)]\n" \
              f"  return wrk.format(r[1], r[2], r[3], r[4] ~= '' and r[4] or nil)\nend\n{WRK_REPORT}"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
         command = ["wrk", "-t1", f"-c{connections}", "-s", handle.name, f"http://127.0.0.1:{port}"]
         subprocess.run([*command[:3], f"-d{max(1, int(warmup))}s", *command[3:]], check=True, capture_output=True)
-        output = subprocess.run([*command[:3], f"-d{int(seconds)}s", *command[3:]], check=True, capture_output=True, text=True).stdout
+        output = subprocess.run([*command[:3], f"-d{int(seconds)}s", *command[3:]], check=True, capture_output=True,
+                                text=True).stdout
     finally:
         os.unlink(handle.name)
     report = json.loads(output.strip().splitlines()[-1])
@@ -169,7 +172,8 @@ def drive_python(port: int, requests: list, connections: int, seconds: float, wa
 
 def multipart(photo: bytes, fields: dict) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode() for name, value in fields.items()]
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode() for name,
+             value in fields.items()]
     parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
                  f"Content-Type: image/jpeg\r\n\r\n".encode() + photo + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
@@ -207,7 +211,8 @@ def main() -> None:
             "health": ([("GET", "/health", {}, b"")], args.concurrency),
             "similar-by-id": ([("GET", f"/items/{item}/similar?k=10", {}, b"") for item in rng.sample(ids, min(2000, len(ids)))],
                               args.concurrency),
-            "recommendations": ([("GET", "/users/me/recommendations?k=12", {"Authorization": f"Bearer {t}"}, b"") for t in tokens],
+            "recommendations": ([("GET", "/users/me/recommendations?k=12", {"Authorization": f"Bearer {t}"},
+                                  b"") for t in tokens],
                                 args.concurrency),
             "upload (one at a time)": ([("POST", "/similar", {"Content-Type": f"multipart/form-data; boundary={b}"}, body)
                                         for body, b in uploads], 1),
@@ -225,7 +230,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=60)
     report = {"store": str(args.store), "items": len(store), "workers": args.workers, "cpu_cores": os.cpu_count(),
-              "seconds_per_run": args.seconds, "runs_per_scenario": args.repeats, "client": f"{args.client}, keep-alive connections, on the same machine",
+              "seconds_per_run": args.seconds, "runs_per_scenario": args.repeats,
+              "client": f"{args.client}, keep-alive connections, on the same machine",
               "results": results}
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

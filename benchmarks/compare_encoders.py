@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from dressup import Store, create_encoder, index_catalog
-from dressup.evaluation import evaluate_retrieval
+from dressup.evaluation.retrieval import evaluate_retrieval
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-product-images"
 

@@ -72,7 +72,8 @@ def main() -> None:
     report = {}
     for name, url in urls.items():
         EventStore.open(url=url)  # migrate before the writers start
-        report[name] = {"baseline (1 writer)": run(url, 1, args.seconds), f"{args.writers} writers": run(url, args.writers, args.seconds)}
+        report[name] = {"baseline (1 writer)": run(url, 1, args.seconds), f"{args.writers} writers": run(url, args.writers,
+                                                                                                         args.seconds)}
         print(name, json.dumps(report[name], indent=1), flush=True)
     report["versions"] = {"sqlalchemy": sa.__version__}
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,8 @@ def main() -> None:
     faster = ("1x1 convolution", "depthwise convolution")
     for kinds in (faster[:1], faster):
         left = sum(share / args.int8_speedup if kind in kinds else share for kind, share in shares.items())
-        print(f"int8 at most {1 / left:.2f}x fp32 with {' and '.join(k.split()[0] for k in kinds)} convolutions {args.int8_speedup:g}x faster")
+        print(f"int8 at most {1 / left:.2f}x fp32 with {' and '.join(k.split()[0] for k in kinds)} convolutions "
+              f"{args.int8_speedup:g}x faster")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dressup import Store, create_encoder, index_catalog
-from dressup.evaluation import evaluate_retrieval, read_split_queries
+from dressup.evaluation.retrieval import evaluate_retrieval, read_split_queries
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MODEL = Path(__file__).resolve().parents[1] / "src" / "dressup" / "models" / "fashion-mobilenetv2"
@@ -61,7 +61,8 @@ def main() -> None:
         if args.only and not any(part in label for part in args.only):
             continue
         encoder = make()
-        result = {"encoder": label, "model_img_s": round(throughput(encoder, np.stack([encoder.preprocess(p) for p in sample]), args.repeats), 1)}
+        result = {"encoder": label, "model_img_s": round(throughput(encoder, np.stack([encoder.preprocess(p) for p in sample]),
+                                                                    args.repeats), 1)}
         with tempfile.TemporaryDirectory() as folder:
             store_path = Path(folder) / "fpi"
             index_catalog(fpi, store_path, encoder=encoder)

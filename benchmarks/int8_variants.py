@@ -26,7 +26,7 @@ from fashion_encoder import throughput  # a sibling script: its folder is on the
 
 from dressup import Store, index_catalog
 from dressup.encoders.image_encoder import ImageEncoder
-from dressup.evaluation import evaluate_retrieval, read_split_queries
+from dressup.evaluation.retrieval import evaluate_retrieval, read_split_queries
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-product-images"
 MODEL = Path(__file__).resolve().parents[1] / "src" / "dressup" / "models" / "fashion-mobilenetv2"
@@ -75,7 +75,8 @@ def article_type_p10(encoder: ImageEncoder, data: Path, folder: Path) -> float:
     store_path = folder / "store"
     index_catalog(data, store_path, encoder=encoder)
     store = Store.open(store_path)
-    quality, _, _ = evaluate_retrieval(store, ["articleType"], k=10, query_rows=read_split_queries(store, data / "splits.csv", "test"))
+    quality, _, _ = evaluate_retrieval(store, ["articleType"], k=10, query_rows=read_split_queries(store, data / "splits.csv",
+                                                                                                   "test"))
     return quality.precision["articleType"]
 
 
@@ -99,7 +100,8 @@ def main() -> None:
         prepared = folder / "fp32.prepared.onnx"
         quant_pre_process(str(args.model / "model.onnx"), str(prepared))
         batches = calibration_batches(fp32, calibration_photos(args.data, args.calibration))
-        encoders = {"fp32": fp32, **{variant: quantise(prepared, fp32.spec, variant, batches, folder) for variant in args.variants}}
+        encoders = {"fp32": fp32, **{variant: quantise(prepared, fp32.spec, variant, batches,
+                                                       folder) for variant in args.variants}}
         speeds: dict[str, list[float]] = {name: [] for name in encoders}
         for _ in range(3):  # interleaved rounds: a slow minute of the CPU hits every model alike
             for name, encoder in encoders.items():
@@ -107,7 +109,8 @@ def main() -> None:
         results = []
         for name, encoder in encoders.items():
             embedding = encoder.forward(pixels)
-            cosine = np.sum(embedding * reference, axis=1) / (np.linalg.norm(embedding, axis=1) * np.linalg.norm(reference, axis=1))
+            cosine = np.sum(embedding * reference,
+                            axis=1) / (np.linalg.norm(embedding, axis=1) * np.linalg.norm(reference, axis=1))
             result = {"model": name, "img_s": round(statistics.median(speeds[name]), 1),
                       "speed_vs_fp32": round(statistics.median(speeds[name]) / statistics.median(speeds["fp32"]), 2),
                       "cosine_to_fp32_mean": round(float(cosine.mean()), 4), "cosine_to_fp32_min": round(float(cosine.min()), 4)}

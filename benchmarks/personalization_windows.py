@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dressup.evaluation.personalization import MODEL, UNDIVERSIFIED, evaluate_personalization
 from dressup.recommenders import RecommenderConfig
-from dressup.recommenders.evaluation import MODEL, UNDIVERSIFIED, evaluate_personalization
 from dressup.store import Store
 from dressup.users import read_events
 
@@ -68,7 +68,8 @@ def main() -> None:
     rows = windows(store, events, list(pd.date_range(args.first, args.last, freq="MS")), args.days)
     ratios = [r["ratio"] for r in rows if r["ratio"]]
     summary = {"windows": rows, "days": args.days, "geometric_mean_ratio": statistics.geometric_mean(ratios),
-               "geometric_mean_undiversified_ratio": statistics.geometric_mean([r["undiversified_ratio"] for r in rows if r["ratio"]]),
+               "geometric_mean_undiversified_ratio":
+                   statistics.geometric_mean([r["undiversified_ratio"] for r in rows if r["ratio"]]),
                "seconds": round(time.perf_counter() - started, 1)}
     print(f"geometric mean of the ratios: {summary['geometric_mean_ratio']:.2f}x "
           f"(undiversified {summary['geometric_mean_undiversified_ratio']:.2f}x) over {len(ratios)} windows")

@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from dressup.recommenders import Recommender, RecommenderConfig
+from dressup.recommenders import DressUpRecommender, RecommenderConfig
 from dressup.store import Store
 from dressup.users import EventStore
 
@@ -27,7 +27,7 @@ def timed(work, *arguments) -> float:
     return time.perf_counter() - began
 
 
-def refit_then_recommend(recommender: Recommender, user: str) -> None:
+def refit_then_recommend(recommender: DressUpRecommender, user: str) -> None:
     recommender.refit()
     recommender.recommend(user, 12)
 
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     store, events = Store.open(args.store), EventStore.open(url=args.database)
     users = events.users()[: args.rounds]
-    recommender = Recommender(store, events, RecommenderConfig(refit_seconds=0))
+    recommender = DressUpRecommender(store, events, RecommenderConfig(refit_seconds=0))
     fit = timed(recommender.signals)
     background, in_request = [], []
     for round_, user in enumerate(users):

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from dressup import Store
-from dressup.index import IndexConfig, VectorIndex, exact_search
 from dressup.metrics import percentile_ms, recall_at_k
+from dressup.store.vectors import FaissIndex as VectorIndex
+from dressup.store.vectors import IndexConfig, exact_search
 
 
 def synthetic_vectors(count: int, seeds: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:

@@ -50,7 +50,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "catalog.csv", index=False)
     split.to_csv(args.out / "splits.csv", index=False)
-    print(f"{args.out}: {len(table):,} products ({(split['split'] == 'train').sum():,} train, {(split['split'] == 'val').sum():,} val); "
+    print(f"{args.out}: {len(table):,} products ({(split['split'] == 'train').sum():,} train, "
+          f"{(split['split'] == 'val').sum():,} val); "
           f"train with --labels {','.join(LABELS)} --tag-labels {','.join(LABELS[1:])}")
 
 

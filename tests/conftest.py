@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +21,67 @@ MANGO = DATA / "mango-outfits"
 def pytest_configure(config):
     if not FPI.is_dir():
         raise pytest.UsageError(f"the real datasets are expected in {DATA} (set DRESSUP_DATA to move them)")
+
+
+# -- progress ------------------------------------------------------------------------------------
+
+def step_recorder(hook=None):
+    """A `Progress` that records each (step, done, total) it hears, and hands it to ``hook`` if given."""
+    from dressup.progress import Progress
+
+    class Recorder(Progress):
+        def __init__(self):
+            self.seen, self.ended, self.notes = [], [], []
+
+        def update(self, step, done, total=None, **figures):
+            self.seen.append((step, done, total))
+            if hook is not None:
+                hook(step, done, total)
+
+        def end(self, step):
+            self.ended.append(step)
+
+        def note(self, message):
+            self.notes.append(message)
+
+    return Recorder()
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def dressup(*args, check: bool = True) -> CliResult:
+    """Run ``dressup ARGS`` (in this process, as the console script would) and return its exit status and output.
+
+    An exception the command did not turn into a message fails the test, as its traceback would in a terminal."""
+    from typer.testing import CliRunner
+
+    from dressup.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    outcome = CliResult(result.exit_code, result.stdout, result.stderr)
+    if check and outcome.returncode != 0:
+        raise AssertionError(f"dressup {' '.join(map(str, args))} failed:\n{outcome.stdout}\n{outcome.stderr}")
+    return outcome
+
+
+def fails_cleanly(result: CliResult, message: str, status: int = 1) -> None:
+    """A command that failed with one clear message (usage errors come in a box) and no traceback."""
+    assert result.returncode == status, result.stderr
+    assert message in " ".join(result.stderr.replace("│", " ").split()), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +105,18 @@ def fpi_table(styles: pd.DataFrame, rows: int, start: int = 0) -> pd.DataFrame:
     return table
 
 
+def layout_folder(tmp_path, dataset, table, rows, extra=()):
+    """A catalog folder in a real layout: the first rows of its table, the real images folder."""
+    folder = tmp_path / dataset.name
+    folder.mkdir()
+    dtype = {"article_id": str}
+    pd.read_csv(dataset / table, dtype=dtype).head(rows).to_csv(folder / table, index=False)
+    for name in extra:
+        pd.read_csv(dataset / name, dtype=dtype).to_csv(folder / name, index=False)
+    (folder / "images").symlink_to(dataset / "images")
+    return folder
+
+
 @pytest.fixture
 def small_catalog(tmp_path, styles) -> Path:
     """120 real products as a generic CSV."""
@@ -50,13 +125,24 @@ def small_catalog(tmp_path, styles) -> Path:
     return path
 
 
-@pytest.fixture
-def small_store(tmp_path, small_catalog, encoder):
-    from dressup import Store, index_catalog
+@pytest.fixture(scope="session")
+def small_store_once(tmp_path_factory, styles, encoder) -> Path:
+    """120 real products indexed once for the whole run, from a catalog beside the store; tests get copies."""
+    from dressup import index_catalog
 
-    store_path = tmp_path / "store"
-    index_catalog(small_catalog, store_path, encoder=encoder)
-    return Store.open(store_path)
+    folder = tmp_path_factory.mktemp("small")
+    fpi_table(styles, 120).to_csv(folder / "catalog.csv", index=False)
+    index_catalog(folder / "catalog.csv", folder / "store", encoder=encoder)
+    return folder / "store"
+
+
+@pytest.fixture
+def small_store(tmp_path, small_catalog, small_store_once):
+    """A store of the 120 products of `small_catalog`, the test's own copy to write into."""
+    from dressup import Store
+
+    shutil.copytree(small_store_once, tmp_path / "store")
+    return Store.open(tmp_path / "store")
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +151,7 @@ def mango_store(tmp_path_factory, encoder) -> Path:
     A folder holding products.csv, outfits.csv and store/; tests that write copy the store first."""
     pytest.importorskip("torch")
     from dressup import Store, index_catalog
-    from dressup.outfits import train_outfit_model
-    from dressup.outfits.train import OutfitTrainConfig
+    from dressup.training import OutfitTrainConfig, train_outfit_model
 
     folder = tmp_path_factory.mktemp("mango")
     outfits = pd.read_csv(MANGO / "outfits.csv", dtype=str)

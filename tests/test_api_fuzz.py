@@ -7,10 +7,11 @@ from collections import Counter
 
 import httpx
 import schemathesis
-from conftest import ADMIN_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+
+from conftest import ADMIN_KEY
 
 CASES = {GenerationMode.POSITIVE: 50, GenerationMode.NEGATIVE: 30}  # per operation: about 1,200 cases in all
 

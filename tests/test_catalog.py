@@ -3,16 +3,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import FPI, HM, MANGO
 
+from conftest import FPI, HM, MANGO
 from dressup.catalog import CatalogError, CatalogSource, Item, detect_layout, read_catalog
 
 
-def test_detects_the_three_real_layouts():
-    assert detect_layout(FPI)[0] == "fashion-product-images"
-    assert detect_layout(HM)[0] == "hm"
-    assert detect_layout(MANGO)[0] == "mango"
-    assert detect_layout(HM / "articles.csv") == ("hm", HM / "articles.csv")
+def layout_of(path, **options):
+    layout, table = detect_layout(CatalogSource(Path(path), **options))
+    return layout.name, table
+
+
+def test_detects_the_three_real_layouts_by_their_columns():
+    assert layout_of(FPI) == ("fashion-product-images", FPI / "styles.csv")
+    assert layout_of(HM) == ("hm", HM / "articles.csv")
+    assert layout_of(MANGO) == ("mango", MANGO / "products.csv")
+    assert layout_of(HM / "articles.csv") == ("hm", HM / "articles.csv")
 
 
 def test_fashion_product_images_rows():
@@ -105,10 +110,12 @@ def test_binary_garbage_and_missing_paths_are_clear_errors(tmp_path):
         read_catalog(CatalogSource(path, columns={"id": "sku"}))
 
 
-def test_a_layout_file_without_its_key_columns_is_an_error(tmp_path):
-    (tmp_path / "styles.csv").write_text("product,colour\n1,Red\n")
-    with pytest.raises(CatalogError, match="missing column"):
+def test_a_table_of_no_known_layout_says_which_column_to_name(tmp_path):
+    (tmp_path / "styles.csv").write_text("product,colour\n1,Red\n")  # the file name of a layout, none of its columns
+    with pytest.raises(CatalogError, match="cannot find the id column; name it with --id-column"):
         read_catalog(tmp_path)
+    with pytest.raises(CatalogError, match="missing column"):
+        read_catalog(CatalogSource(tmp_path, layout="fashion-product-images"))
 
 
 def test_rows_without_an_id_are_an_error(tmp_path):

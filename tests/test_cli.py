@@ -7,14 +7,8 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import FPI, HM
 
-
-def dressup(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "dressup.cli", *map(str, args)], capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"dressup {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+from conftest import FPI, HM, dressup, fails_cleanly
 
 
 def test_similar_table_and_json(small_store):
@@ -32,7 +26,8 @@ def test_similar_table_and_json(small_store):
 
 def test_similar_by_image(small_store):
     item = small_store.items["id"].iat[5]
-    result = json.loads(dressup("similar", "--store", small_store.path, "--image", FPI / "images" / f"{item}.jpg", "--json").stdout)
+    result = json.loads(dressup("similar", "--store", small_store.path, "--image", FPI / "images" / f"{item}.jpg",
+                                "--json").stdout)
     assert result["items"][0]["id"] == item
 
 
@@ -140,12 +135,6 @@ def hm_events(hm_store_path, tmp_path_factory):
 def customers(hm_store_path, count: int) -> list[str]:
     sales = pd.read_csv(hm_store_path.parent / "catalog" / "transactions.csv", dtype=str)
     return sales["customer_id"].drop_duplicates().head(count).tolist()
-
-
-def fails_cleanly(result, message: str, status: int = 1) -> None:
-    assert result.returncode == status, result.stderr
-    assert message in " ".join(result.stderr.replace("│", " ").split()), result.stderr  # usage errors come in a box
-    assert "Traceback" not in result.stderr
 
 
 def test_output_paths_are_checked_before_any_work(hm_events, hm_store_path, tmp_path):
@@ -267,4 +256,5 @@ def test_an_imported_customer_gets_a_token_for_the_rest_api(hm_events, hm_store_
     events = EventStore.open(hm_events)
     assert events.user_for_token(result.stdout.strip()) == customer
     events.close()
-    fails_cleanly(dressup("users", "token", "--store", hm_events, "--user", "nobody-at-all", check=False), "unknown user 'nobody-at-all'")
+    fails_cleanly(dressup("users", "token", "--store", hm_events, "--user", "nobody-at-all", check=False),
+                  "unknown user 'nobody-at-all'")

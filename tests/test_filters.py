@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dressup.filters import FilterError, FilterIndex, Filters
+from dressup.store.filters import FilterError, FilterIndex, Filters
 
 ITEMS = pd.DataFrame({
     "id": ["1", "2", "3", "4", "5"],

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FPI
 
+from conftest import FPI
 from dressup import Store, index_catalog
-from dressup.fusion import FusionError, FusionPart, fuse, parse_fusion
+from dressup.store.fusion import FusionError, FusionPart, fuse, parse_fusion
 
 
 def test_parse_fusion_checks_weights():
@@ -58,7 +58,8 @@ def test_text_fusion_changes_ranking_and_weights_change_without_embedding(tmp_pa
 
 def test_photo_query_on_a_fused_store_ranks_by_image(tmp_path, small_catalog, encoder):
     path = tmp_path / "fused"
-    index_catalog(small_catalog, path, encoder=encoder, fusion=[FusionPart("text", 0.3), FusionPart("efficientnet-lite0-imagenet", 0.2)])
+    index_catalog(small_catalog, path, encoder=encoder,
+                  fusion=[FusionPart("text", 0.3), FusionPart("efficientnet-lite0-imagenet", 0.2)])
     store = Store.open(path)
     assert [p["kind"] for p in store.fusion] == ["text", "image"]
     item = store.items["id"].iat[7]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,10 +11,11 @@ import pytest
 pytest.importorskip("torch")
 
 
+from conftest import dressup, fails_cleanly
 from dressup import Store
-from dressup.outfits import OutfitError, OutfitModel, read_outfits
+from dressup.evaluation.outfits import Question, fitb_accuracy, outfit_auc, split_outfits
+from dressup.outfits import OutfitError, OutfitModel, OutfitScorer, read_outfits
 from dressup.outfits.data import OutfitDataError
-from dressup.outfits.evaluation import Question, fitb_accuracy, outfit_auc, split_outfits
 
 
 def test_read_outfits_counts_unknown_items(mango_store, tmp_path):
@@ -54,7 +53,7 @@ def test_complete_respects_budget_and_exclusions(mango_store):
     top = store.items.loc[store.items["attr:des_product_family"] == "Tops", "id"].iat[0]
     with pytest.raises(OutfitError, match="no prices"):
         model.complete([top], budget=100)
-    from dressup.filters import Filters
+    from dressup.store.filters import Filters
 
     outfits = model.complete([top], n=2, filters=Filters(exclude={"attr:des_product_family": ["Bags"]}))
     assert outfits and all(model.slots[store.row(i.id)] != "Bags" for o in outfits for i in o.items)
@@ -72,16 +71,14 @@ def test_fitb_and_score_commands(mango_store, tmp_path):
         json.dumps({"id": "q1", "outfit": list(first[1:]), "candidates": [first[0], second[0]]}) + "\n"
         + json.dumps({"id": "q2", "outfit": list(first[1:]), "candidates": ["no-such-item", second[0]]}) + "\n"
     )
-    done = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "fitb", "--store", str(mango_store / "store"), str(questions),
-                           "--output", str(tmp_path / "a.jsonl")], capture_output=True, text=True, check=False)
+    done = dressup("outfits", "fitb", "--store", mango_store / "store", questions, "--output", tmp_path / "a.jsonl", check=False)
     assert done.returncode == 1 and "q2" in done.stderr
     answers = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert answers[0]["id"] == "q1" and answers[0]["answer"] in (first[0], second[0]) and len(answers[0]["scores"]) == 2
     assert answers[1]["answer"] is None and "no-such-item" in answers[1]["error"]
     lines = tmp_path / "o.jsonl"
     lines.write_text(json.dumps({"id": 7, "items": list(first)}) + "\n")
-    subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "score", "--store", str(mango_store / "store"), str(lines),
-                    "--output", str(tmp_path / "s.jsonl")], check=True, capture_output=True)
+    dressup("outfits", "score", "--store", mango_store / "store", lines, "--output", tmp_path / "s.jsonl")
     scored = json.loads((tmp_path / "s.jsonl").read_text())
     assert scored["id"] == 7 and -1 <= scored["score"] <= 1
 
@@ -103,10 +100,25 @@ def test_split_makes_cold_items_absent_from_training(mango_store):
     assert len(split.cold) > 0 and len(split.warm) > 0
 
 
+class HandMadeScorer(OutfitScorer):
+    """Candidates scored by a function of their rows alone."""
+
+    name = "hand-made"
+
+    def __init__(self, score):
+        self.score = score
+
+    def candidate_scores(self, outfit, candidates):
+        return self.score(candidates)
+
+    def outfit_score(self, rows):
+        return float(self.score(rows).sum())
+
+
 def test_metrics_on_hand_computed_cases():
     questions = [Question(np.array([0]), np.array([1, 2]), "warm"), Question(np.array([0]), np.array([3, 4]), "warm")]
-    assert fitb_accuracy(questions, lambda outfit, cands: -cands.astype(float)) == 1.0
-    assert fitb_accuracy(questions, lambda outfit, cands: np.zeros(len(cands))) == 0.5  # ties: a fair share
+    assert fitb_accuracy(questions, HandMadeScorer(lambda cands: -cands.astype(float))) == 1.0
+    assert fitb_accuracy(questions, HandMadeScorer(lambda cands: np.zeros(len(cands)))) == 0.5  # ties: a fair share
     real, fake = [np.array([0, 1]), np.array([2, 3])], [np.array([4, 5])]
     assert outfit_auc(real, fake, lambda rows: -rows.sum()) == 1.0
 
@@ -128,24 +140,17 @@ def test_whole_outfit_stays_within_budget(mango_store):
 def test_complete_around_a_photo_and_refuse_a_broken_one(mango_store, tmp_path):
     store = Store.open(mango_store / "store")
     skirt = store.items.loc[store.items["attr:des_product_family"] == "Skirts"].iloc[0]
-    done = subprocess.run(
-        [sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"), "--image", skirt["image"],
-         "-n", "2", "--json"], capture_output=True, text=True, check=True,
-    )
+    done = dressup("outfits", "complete", "--store", mango_store / "store", "--image", skirt["image"], "-n", "2", "--json")
     outfits = json.loads(done.stdout)["outfits"]
     assert len(outfits) == 2
     assert outfits[0]["items"][0]["id"] is None and outfits[0]["items"][0]["slot"] == "Skirts"  # the photo, slot guessed
     assert all(item["id"] != skirt["id"] for o in outfits for item in o["items"][1:])
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\x89PNG broken")
-    failed = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"),
-                             "--image", str(broken)], capture_output=True, text=True, check=False)
-    assert failed.returncode == 1 and "error:" in failed.stderr and "Traceback" not in failed.stderr
+    fails_cleanly(dressup("outfits", "complete", "--store", mango_store / "store", "--image", broken, check=False), "error:")
     top, shoes = (store.items.loc[store.items["attr:des_product_family"] == f, "id"].iat[0] for f in ("Tops", "Footwear"))
-    both = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"),
-                           "--items", top, shoes, "-n", "1", "--json"], capture_output=True, text=True, check=True)
+    both = dressup("outfits", "complete", "--store", mango_store / "store", "--items", top, shoes, "-n", "1", "--json")
     given = [item["id"] for item in json.loads(both.stdout)["outfits"][0]["items"] if item["given"]]
     assert given == [top, shoes]  # --items ID ID: several ids after one option
-    unknown = subprocess.run([sys.executable, "-m", "dressup.cli", "outfits", "complete", "--store", str(mango_store / "store"),
-                              "--items", "no-such-item"], capture_output=True, text=True, check=False)
-    assert unknown.returncode == 1 and "no-such-item" in unknown.stderr
+    fails_cleanly(dressup("outfits", "complete", "--store", mango_store / "store", "--items", "no-such-item", check=False),
+                  "no-such-item")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FPI
 
+from conftest import FPI, dressup, fails_cleanly
 from dressup.images import ImageError
 from dressup.tagging import NoTagsError, Tagger
 
@@ -94,22 +92,18 @@ def test_unreadable_image_and_untrained_encoder_are_refused(tagger, tmp_path, en
 
 def test_tag_command(tmp_path, test_items):
     images = [str(FPI / "images" / f"{i}.jpg") for i in test_items["id"][:2]]
-    done = subprocess.run([sys.executable, "-m", "dressup.cli", "tag", *images, "--json"], capture_output=True, text=True, check=True)
+    done = dressup("tag", *images, "--json")
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["image"] for line in lines] == images
     assert {"value", "confidence"} <= set(lines[0]["tags"]["articleType"])
-    missing = subprocess.run([sys.executable, "-m", "dressup.cli", "tag", str(tmp_path / "none.jpg")], check=False, capture_output=True, text=True)
-    assert missing.returncode == 1 and "error:" in missing.stderr
+    fails_cleanly(dressup("tag", tmp_path / "none.jpg", check=False), "no such file")
 
 
 def test_eval_tagging_command_writes_report_and_confusion(tmp_path, test_items):
     split = pd.DataFrame({"id": test_items["id"].astype(str), "split": "test"})
     split.to_csv(tmp_path / "split.csv", index=False)
-    done = subprocess.run(
-        [sys.executable, "-m", "dressup.cli", "eval", "tagging", "--catalog", str(FPI), "--split-file", str(tmp_path / "split.csv"),
-         "--output-dir", str(tmp_path / "out"), "--label", "articleType", "--label", "baseColour"],
-        capture_output=True, text=True, check=True,
-    )
+    done = dressup("eval", "tagging", "--catalog", FPI, "--split-file", tmp_path / "split.csv", "--output-dir", tmp_path / "out",
+                   "--label", "articleType", "--label", "baseColour")
     report = json.loads((tmp_path / "out" / "tagging.json").read_text())
     assert report["items"] == len(test_items)
     assert report["accuracy"]["articleType"] > 0.85 and 0 < report["macro_f1"]["articleType"] <= 1

@@ -10,14 +10,10 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import HM
-from typer.testing import CliRunner
 
-from dressup.cli import app
+from conftest import HM, dressup, step_recorder
 from dressup.users import DatabaseError, EventError, EventStore, NewEvent, UnknownUserError, import_events, read_events
 from dressup.users.importing import UNREADABLE_TIMESTAMP
-
-runner = CliRunner()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -63,9 +59,9 @@ def test_schema_is_created_by_the_alembic_migration_and_reopening_changes_nothin
 
 
 def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_url):
-    from dressup.users.database import _engine
+    from dressup.users.engines import create_engine
 
-    old = EventStore(_engine(events_url))
+    old = EventStore(create_engine(events_url))
     old.migrate("0001")
     old.add_many([NewEvent("alice", "0706016001", "like"), NewEvent("alice", "0706016001", "rating", value=4)])
     upgraded = EventStore.open(url=events_url)
@@ -77,9 +73,9 @@ def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_
 
 def test_forgetting_the_newest_events_and_adding_as_many_is_a_change(events_url):
     """The recommender refits when (events, largest id) changes: SQLite must not hand a deleted id out again."""
-    from dressup.users.database import _engine
+    from dressup.users.engines import create_engine
 
-    old = EventStore(_engine(events_url))
+    old = EventStore(create_engine(events_url))
     old.migrate("0002")
     old.add_many([NewEvent("bob", "1", "like"), NewEvent("alice", "2", "like")])
     events = EventStore.open(url=events_url)  # upgraded to 0003 with its events
@@ -95,16 +91,20 @@ def test_forgetting_the_newest_events_and_adding_as_many_is_a_change(events_url)
 def test_hm_transactions_import_with_bad_rows_and_unknown_items(hm_store_path, tmp_path, events_url):
     sales = pd.read_csv(hm_store_path.parent / "catalog" / "transactions.csv", dtype=str)
     bad = pd.DataFrame([
-        {"t_dat": "2020-02-30", "customer_id": "c1", "article_id": sales["article_id"].iat[0], "price": "0.02", "sales_channel_id": "1"},
-        {"t_dat": "2020-02-01", "customer_id": "", "article_id": sales["article_id"].iat[0], "price": "0.02", "sales_channel_id": "1"},
+        {"t_dat": "2020-02-30", "customer_id": "c1", "article_id": sales["article_id"].iat[0], "price": "0.02",
+         "sales_channel_id": "1"},
+        {"t_dat": "2020-02-01", "customer_id": "", "article_id": sales["article_id"].iat[0], "price": "0.02",
+         "sales_channel_id": "1"},
         {"t_dat": "2020-02-01", "customer_id": "c1", "article_id": "0999999999", "price": "0.02", "sales_channel_id": "2"},
-        {"t_dat": "2020-02-01", "customer_id": "c1", "article_id": sales["article_id"].iat[1], "price": "cheap", "sales_channel_id": "2"},
+        {"t_dat": "2020-02-01", "customer_id": "c1", "article_id": sales["article_id"].iat[1], "price": "cheap",
+         "sales_channel_id": "2"},
     ])
     path = tmp_path / "transactions.csv"
     pd.concat([sales, bad]).to_csv(path, index=False)
     events = EventStore.open(url=events_url)
-    progress = []
-    report = import_events(hm_store_path, path, events, progress=lambda *step: progress.append(step), chunk_rows=200)
+    recorder = step_recorder()
+    report = import_events(hm_store_path, path, events, progress=recorder, chunk_rows=200)
+    progress = recorder.seen
     assert report.layout == "hm" and report.rows == len(sales) + 4
     size, reading = path.stat().st_size, [done for step, done, _ in progress if step == "reading events"]
     assert len(reading) == -(-(len(sales) + 4) // 200) and reading == sorted(reading) and reading[-1] == size
@@ -157,17 +157,18 @@ def test_importing_again_adds_only_new_events(hm_store_path, tmp_path):
     import shutil
 
     shutil.copytree(hm_store_path, store)
-    first = runner.invoke(app, ["events", "import", str(path), "--store", str(store)])
-    assert first.exit_code == 0, first.output
+    first = dressup("events", "import", str(path), "--store", str(store), check=False)
+    assert first.returncode == 0, first.output
     count = EventStore.open(store).count()
     assert count == len(pd.read_csv(path))
     # the same rows with Windows line endings, and a longer export with 3 new rows (one an exact repeat of an old row)
     crlf = tmp_path / "crlf.csv"
     crlf.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
-    again = runner.invoke(app, ["events", "import", str(crlf), "--store", str(store)])
-    assert again.exit_code == 0 and "stored 0 new events" in again.output and EventStore.open(store).count() == count
+    again = dressup("events", "import", str(crlf), "--store", str(store), check=False)
+    assert again.returncode == 0 and "stored 0 new events" in again.output and EventStore.open(store).count() == count
     sales = pd.read_csv(path, dtype=str)
-    longer = pd.concat([sales, sales.iloc[[0]], sales.iloc[[1]].assign(t_dat="2020-06-30"), sales.iloc[[2]].assign(customer_id="new")])
+    longer = pd.concat([sales, sales.iloc[[0]], sales.iloc[[1]].assign(t_dat="2020-06-30"),
+                        sales.iloc[[2]].assign(customer_id="new")])
     longer.to_csv(tmp_path / "longer.csv", index=False)
     report = import_events(store, tmp_path / "longer.csv")
     assert report.added == 3 and report.already_stored == len(sales)
@@ -213,7 +214,7 @@ def test_chunks_with_nothing_to_store_and_reading_without_the_write_lock(hm_stor
             other.execute("COMMIT")
             written.append(done)
 
-    report = import_events(hm_store_path, path, events, progress=write_meanwhile, chunk_rows=2)
+    report = import_events(hm_store_path, path, events, progress=step_recorder(write_meanwhile), chunk_rows=2)
     assert (report.rows, report.added, report.users, report.unknown_items) == (7, 2, 2, 5)
     assert report.unknown_item_examples == ["0999999999", "0888888888"]
     assert len(written) == 4 and events.count() == 2 and {"ann", "bob"} <= set(events.users())
@@ -233,7 +234,7 @@ def test_the_same_file_imported_twice_at_once_is_stored_once(hm_store_path, tmp_
             both_read.wait()
 
     def run():
-        reports.append(import_events(hm_store_path, path, EventStore.open(url=events_url), progress=meet))
+        reports.append(import_events(hm_store_path, path, EventStore.open(url=events_url), progress=step_recorder(meet)))
 
     failures = in_threads(run, [()] * 2)
     assert not failures, failures
@@ -328,13 +329,15 @@ def test_a_batch_with_one_bad_event_stores_nothing(events_url):
 
 def test_reading_events_filters_by_user_kind_and_date(events_url):
     events = EventStore.open(url=events_url)
-    events.add_many([NewEvent("ann", "1", "view", datetime(2024, 1, 1)), NewEvent("ann", "2", "purchase", datetime(2024, 2, 1), 10.0),
+    events.add_many([NewEvent("ann", "1", "view", datetime(2024, 1, 1)),
+                     NewEvent("ann", "2", "purchase", datetime(2024, 2, 1), 10.0),
                      NewEvent("bob", "1", "like", datetime(2024, 3, 1))])
     assert events.events(user="ann")["item"].tolist() == ["1", "2"]
     assert events.events(kinds=["like", "purchase"])["item"].tolist() == ["2", "1"]
     assert events.events(before=datetime(2024, 2, 15))["kind"].tolist() == ["view", "purchase"]
     assert events.users() == ["ann", "bob"] and events.has_user("bob") and not events.has_user("carol")
-    assert events.with_events(["carol", "bob", "ann", "bob"]) == events.with_events(["carol", "bob", "ann"], chunk=1) == {"ann", "bob"}
+    assert events.with_events(["carol", "bob", "ann", "bob"]) == {"ann", "bob"}
+    assert events.with_events(["carol", "bob", "ann"], chunk=1) == {"ann", "bob"}
     assert events.latest() == datetime(2024, 3, 1, tzinfo=UTC)
     chunks = list(events.event_chunks(rows=2))  # a streaming cursor: in the order stored, two events at a time
     assert [len(chunk) for chunk in chunks] == [2, 1]
@@ -379,11 +382,13 @@ def test_cli_add_rejects_unknown_items(hm_store_path, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(hm_store_path, store)
     item = pd.read_csv(hm_store_path.parent / "catalog" / "articles.csv", dtype=str)["article_id"].iat[0]
-    ok = runner.invoke(app, ["events", "add", "--store", str(store), "--user", "ann", "--item", item, "--kind", "rating", "--value", "5"])
-    assert ok.exit_code == 0, ok.output
-    unknown = runner.invoke(app, ["events", "add", "--store", str(store), "--user", "ann", "--item", "nope", "--kind", "like"])
-    bad = runner.invoke(app, ["events", "add", "--store", str(store), "--user", "ann", "--item", item, "--kind", "rating", "--value", "0"])
-    assert unknown.exit_code == bad.exit_code == 1
+    ok = dressup("events", "add", "--store", str(store), "--user", "ann", "--item", item, "--kind", "rating", "--value", "5",
+                 check=False)
+    assert ok.returncode == 0, ok.output
+    unknown = dressup("events", "add", "--store", str(store), "--user", "ann", "--item", "nope", "--kind", "like", check=False)
+    bad = dressup("events", "add", "--store", str(store), "--user", "ann", "--item", item, "--kind", "rating", "--value", "0",
+                  check=False)
+    assert unknown.returncode == bad.returncode == 1
     assert "unknown item" in unknown.output and "1 to 5" in bad.output
     assert EventStore.open(store).count() == 1
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
 from PIL import Image
+
+from conftest import REPO
 
 playwright = pytest.importorskip("playwright.sync_api")
 

@@ -5,19 +5,27 @@
 >>> [m.id for m in store.similar("15970", k=3)]             # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
 from .catalog import Catalog, CatalogError, CatalogSource, Item, read_catalog
-from .encoders import EncoderSpec, ImageEncoder, create_encoder, list_encoders
+from .encoders import Encoder, EncoderSpec, ImageEncoder, create_encoder, list_encoders
 from .errors import DressUpError
-from .filters import FilterError, Filters
 from .images import ImageError
-from .index import IndexConfig, VectorIndex
-from .indexing import IndexReport, index_catalog
-from .store import Match, Store, StoreError, UnknownItemError
+from .progress import Progress
+from .store import (
+    FilterError,
+    Filters,
+    IndexConfig,
+    IndexReport,
+    Match,
+    Store,
+    StoreError,
+    UnknownItemError,
+    VectorIndex,
+    index_catalog,
+)
+from .version import __version__
 
 __all__ = [
-    "Catalog", "CatalogError", "CatalogSource", "DressUpError", "EncoderSpec", "FilterError", "Filters", "ImageEncoder",
-    "ImageError", "IndexConfig", "IndexReport", "Item", "Match", "Store", "StoreError", "UnknownItemError",
-    "VectorIndex", "create_encoder", "index_catalog", "list_encoders", "read_catalog",
+    "Catalog", "CatalogError", "CatalogSource", "DressUpError", "Encoder", "EncoderSpec", "FilterError", "Filters",
+    "ImageEncoder", "ImageError", "IndexConfig", "IndexReport", "Item", "Match", "Progress", "Store", "StoreError",
+    "UnknownItemError", "VectorIndex", "__version__", "create_encoder", "index_catalog", "list_encoders", "read_catalog",
 ]

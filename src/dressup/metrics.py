@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .embeddings import normalize_rows
+
 
 def precision_at_k(hits: np.ndarray, k: int) -> float:
     """Mean share of relevant results among the first k, per query.
@@ -180,7 +182,7 @@ def intra_list_diversity(vectors_of_lists: list[np.ndarray]) -> float:
     for vectors in vectors_of_lists:
         if len(vectors) < 2:
             continue
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        unit = normalize_rows(vectors)
         similarity = unit @ unit.T
         pairs = len(unit) * (len(unit) - 1)
         values.append(1.0 - (similarity.sum() - np.trace(similarity)) / pairs)

@@ -138,7 +138,8 @@ def colour_histogram(pixels: np.ndarray) -> np.ndarray:
     spread = high - low
     safe = np.where(spread > 0, spread, 1.0)
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    hue = np.where(high == red, (green - blue) / safe % 6, np.where(high == green, (blue - red) / safe + 2, (red - green) / safe + 4)) / 6
+    hue = np.where(high == red, (green - blue) / safe % 6,
+                   np.where(high == green, (blue - red) / safe + 2, (red - green) / safe + 4)) / 6
     saturation = np.where(high > 0, spread / np.where(high > 0, high, 1.0), 0.0)
     hsv_bin = (_bins(hue * (spread > 0), HUE_BINS) * 4 + _bins(saturation, 4)) * 4 + _bins(high, 4)
     cube = _bins(rgb, 4)
@@ -202,9 +203,11 @@ class ColourStage:
     def load(cls, path: str | Path) -> ColourStage:
         try:
             with np.load(path, allow_pickle=False) as data:
-                return cls(str(data["label"]), data["classes"].tolist(), data["mean"], data["scale"], data["coef"], data["intercept"])
+                return cls(str(data["label"]), data["classes"].tolist(), data["mean"], data["scale"], data["coef"],
+                           data["intercept"])
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-            raise DressUpError(f"{path}: not a readable colour stage ({error}); run `dressup train colour` again or delete it") from None
+            raise DressUpError(f"{path}: not a readable colour stage ({error}); "
+                               "run `dressup train colour` again or delete it") from None
 
     @classmethod
     def beside(cls, encoder: ImageEncoder) -> ColourStage | None:

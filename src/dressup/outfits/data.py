@@ -12,9 +12,8 @@ import pandas as pd
 from ..errors import DressUpError
 from ..store import Store
 
-# (outfit column, item column) of the layouts we recognise, the Mango datathon's first
+# (outfit column, item column) of the outfit tables we recognise, the Mango datathon's first
 OUTFIT_COLUMNS = [("cod_outfit", "cod_modelo_color"), ("outfit", "item"), ("outfit_id", "item_id")]
-SLOT_COLUMNS = ["attr:des_product_family", "subcategory", "category"]
 
 
 class OutfitDataError(DressUpError, ValueError):
@@ -77,8 +76,9 @@ def read_outfits(path: str | Path, store: Store) -> OutfitTable:
 
 
 def item_slots(store: Store) -> np.ndarray:
-    """Each item's slot (the part of an outfit it fills): its product family, else subcategory, else category."""
-    for column in SLOT_COLUMNS:
+    """Each item's slot (the part of an outfit it fills): the column its catalog layout names for it (Mango: the
+    product family), else the subcategory, else the category."""
+    for column in (store.layout.role_column("slot"), "subcategory", "category"):
         if column in store.items.columns:
             values = store.items[column].astype(object)
             if values.notna().mean() > 0.5:

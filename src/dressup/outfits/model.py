@@ -18,15 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..encoders.image_encoder import normalize_rows
+from ..embeddings import normalize_rows, principal_components
 from ..errors import DressUpError
 from ..store import Store
 
 MODEL_DIR = "outfits"
-ATTRIBUTE_COLUMNS = [
-    "attr:des_product_family", "attr:des_product_type", "attr:des_agrup_color_eng", "attr:des_fabric", "attr:des_line",
-    "category", "subcategory", "colour", "gender",
-]
+ITEM_FEATURES = ["category", "subcategory", "colour", "gender"]  # besides the columns the catalog layout names
 
 
 class NoOutfitModelError(DressUpError, FileNotFoundError):
@@ -44,17 +41,17 @@ class ItemFeatures:
     components: np.ndarray | None = None  # (dimension, embedding dimension)
 
     @classmethod
-    def fit(cls, items: pd.DataFrame, embeddings: np.ndarray, dimension: int = 128, max_values: int = 200) -> ItemFeatures:
-        columns = [c for c in ATTRIBUTE_COLUMNS if c in items.columns and items[c].notna().any()]
+    def fit(cls, store: Store, dimension: int = 128, max_values: int = 200) -> ItemFeatures:
+        """Features of a store's items: its layout's ``outfit_features`` columns and the main item fields."""
+        items = store.items
+        wanted = [*store.layout.role_columns("outfit_features"), *ITEM_FEATURES]
+        columns = [c for c in wanted if c in items.columns and items[c].notna().any()]
         vocabularies = {}
         for column in columns:
             counts = items[column].dropna().astype(str).value_counts()
             vocabularies[column] = counts.index[:max_values].tolist()
-        unit = normalize_rows(np.asarray(embeddings, np.float32))
-        mean = unit.mean(axis=0)
-        values, vectors = np.linalg.eigh(((unit - mean).T @ (unit - mean)).astype(np.float64))
-        components = vectors[:, np.argsort(values)[::-1][: min(dimension, unit.shape[1])]].T.astype(np.float32)
-        return cls(columns, vocabularies, mean.astype(np.float32), np.ascontiguousarray(components))
+        mean, components = principal_components(normalize_rows(np.asarray(store.embeddings(), np.float32)), dimension)
+        return cls(columns, vocabularies, mean, components)
 
     def image_part(self, embeddings: np.ndarray) -> np.ndarray:
         reduced = (normalize_rows(np.asarray(embeddings, np.float32)) - self.mean) @ self.components.T
@@ -71,7 +68,8 @@ class ItemFeatures:
             vocabulary = self.vocabularies[column]
             lookup = {value: i for i, value in enumerate(vocabulary)}
             if column in items.columns:
-                codes = items[column].astype(object).map(lambda v, lookup=lookup: lookup.get(str(v), -1) if pd.notna(v) else -1).to_numpy()
+                codes = items[column].astype(object).map(lambda v,
+                                                         lookup=lookup: lookup.get(str(v), -1) if pd.notna(v) else -1).to_numpy()
                 rows = np.flatnonzero(codes >= 0)
                 out[rows, offset + codes[rows].astype(np.int64)] = 1.0
             offset += len(vocabulary)
@@ -79,7 +77,8 @@ class ItemFeatures:
 
     def matrix(self, embeddings: np.ndarray, items: pd.DataFrame | None) -> np.ndarray:
         """Model input rows; ``items=None`` for photos, whose attributes are unknown."""
-        attributes = self.attributes(items) if items is not None else np.zeros((len(embeddings), self.attribute_width), np.float32)
+        attributes = self.attributes(items) if items is not None else np.zeros((len(embeddings), self.attribute_width),
+                                                                               np.float32)
         return np.concatenate([self.image_part(embeddings), attributes], axis=1).astype(np.float32)
 
 
@@ -120,7 +119,8 @@ class CompatibilityModel:
         staging = target.with_name(MODEL_DIR + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        np.savez(staging / "weights.npz", **self.weights, features_mean=self.features.mean, features_components=self.features.components)
+        np.savez(staging / "weights.npz", **self.weights, features_mean=self.features.mean,
+                 features_components=self.features.components)
         meta = {"features": {"columns": self.features.columns, "vocabularies": self.features.vocabularies},
                 "memory_ids": self.memory_ids, **self.info}
         (staging / "model.json").write_text(json.dumps(meta, indent=1, default=str))
@@ -140,7 +140,8 @@ class CompatibilityModel:
             if (old / "model.json").is_file():
                 target = old
             else:
-                raise NoOutfitModelError(f"{store_path}: no outfit model; train one with `dressup outfits train --store {store_path} --outfits FILE`")
+                raise NoOutfitModelError(f"{store_path}: no outfit model; train one with `dressup outfits train --store "
+                                         f"{store_path} --outfits FILE`")
         meta = json.loads((target / "model.json").read_text())
         with np.load(target / "weights.npz") as data:
             weights = {k: data[k] for k in data.files}

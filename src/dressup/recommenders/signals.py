@@ -29,7 +29,8 @@ def event_weights(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: flo
         base[kinds == kind] = weight
     ratings = kinds == "rating"
     base[ratings] = (events["value"].to_numpy(dtype=float)[ratings] - 3.0) / 2.0
-    age = (np.datetime64(pd.Timestamp(as_of).to_datetime64(), "ns") - events["timestamp"].to_numpy("datetime64[ns]")) / np.timedelta64(1, "D")
+    age = (np.datetime64(pd.Timestamp(as_of).to_datetime64(),
+                         "ns") - events["timestamp"].to_numpy("datetime64[ns]")) / np.timedelta64(1, "D")
     return np.nan_to_num(base) * 0.5 ** (np.maximum(age, 0.0) / half_life_days)
 
 

@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from ..encoders.image_encoder import SPEC_FILE, ImageEncoder
 from ..errors import DressUpError
 from ..files import atomic_write
+from ..progress import SILENT, Progress
 from ..tagging import COLOUR_STAGE_FILE, HISTOGRAM, PROBABILITIES, ColourStage, Tagger, run_model
 from .dataset import read_labelled_images, training_rows
 
@@ -39,7 +40,7 @@ class ColourStageReport:
 
 
 def fit_colour_stage(model_dir: str | Path, catalog: str | Path, label: str = "baseColour", split_file: str | Path | None = None,
-                     progress=None, seed: int = 0, val_holdout: int | None = None) -> ColourStageReport:
+                     progress: Progress = SILENT, seed: int = 0, val_holdout: int | None = None) -> ColourStageReport:
     """Fit, compare with the head on val, and (if better) save ``colour-stage.npz`` beside the model.
 
     ``seed`` and ``val_holdout`` must be the encoder's own (`TrainConfig`), so that val means the same items.
@@ -56,13 +57,19 @@ def fit_colour_stage(model_dir: str | Path, catalog: str | Path, label: str = "b
     names = np.array(data.classes[label] + [""], dtype=object)[data.codes[label]]
     train, val = (rows[np.isin(names[rows], classes)] for rows in training_rows(data, val_holdout, seed))
     rows = np.concatenate([train, val])
-    task = progress.add_task(f"{label} stage: reading photos", total=len(rows)) if progress else None
+    step, done = f"{label} stage: reading photos", [0]
+
+    def advance(count: int) -> None:
+        done[0] += count
+        progress.update(step, done[0], len(rows))
+
     outputs, readable = run_model(encoder, [data.images[i] for i in rows], ["embedding", PROBABILITIES + label], histograms=True,
-                                  on_batch=(lambda n: progress.update(task, advance=n)) if progress else None)
+                                  on_batch=advance)
     target = np.array([classes.index(name) for name in names[rows[readable]]], dtype=np.int64)
     is_train = (np.arange(len(rows)) < len(train))[readable]
     if len(np.unique(target[is_train])) < 2 or is_train.all():
-        raise DressUpError(f"fitting the {label} stage needs readable train items of two {label} values or more and some val items; "
+        raise DressUpError(f"fitting the {label} stage needs readable train items of two {label} values or more and some val "
+                           "items; "
                            f"found {int(is_train.sum())} train and {int((~is_train).sum())} val items")
     probabilities = outputs[PROBABILITIES + label]
     features = ColourStage.features(outputs["embedding"], probabilities, outputs[HISTOGRAM])
@@ -113,8 +120,10 @@ def _record(model_dir: Path, report: ColourStageReport) -> None:
     card = model_dir / "README.md"
     if card.is_file():
         text = card.read_text().split(CARD_SECTION)[0].rstrip() + "\n"
-        text += (f"\n{CARD_SECTION}\n`{report.label}` is re-predicted by a logistic regression over the head's log-probabilities, "
-                 f"the embedding and a colour histogram of the photo (`dressup train colour`), fitted on {report.train_items:,} train "
+        text += (f"\n{CARD_SECTION}\n`{report.label}` is re-predicted by a logistic regression over the head's "
+                 "log-probabilities, "
+                 "the embedding and a colour histogram of the photo (`dressup train colour`), "
+                 f"fitted on {report.train_items:,} train "
                  f"items and refitted with val: val accuracy {report.head_val_accuracy:.3f} (head alone) -> "
                  f"{report.stage_val_accuracy:.3f} (C={report.strength:g}, chosen on val).\n")
         atomic_write(card, text)

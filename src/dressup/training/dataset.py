@@ -16,6 +16,7 @@ from PIL import Image, ImageEnhance
 from ..catalog import CatalogSource, label_column, read_catalog, read_split, split_file_beside
 from ..files import atomic_path
 from ..images import ImageError, load_image, square_pad
+from ..progress import SILENT, Progress
 
 
 @dataclass
@@ -125,7 +126,7 @@ class FrozenFeatures:
         self.cache_dir = cache_dir
         self.first_trained_block = first_trained_block
 
-    def compute(self, images: list[str], views: int, seed: int, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    def compute(self, images: list[str], views: int, seed: int, progress: Progress = SILENT) -> tuple[np.ndarray, np.ndarray]:
         """(views, n, C, H, W) float16 feature maps and a mask of readable images."""
         stamps = [_file_stamp(path) for path in images]
         key = hashlib.sha256(repr((images, stamps, views, seed, self.spec, self.first_trained_block)).encode()).hexdigest()[:16]
@@ -158,7 +159,6 @@ class FrozenFeatures:
                 return blank
 
         jobs = [(i, v) for v in range(views) for i in range(len(images))]
-        task = progress.add_task("frozen layers", total=len(jobs)) if progress else None
         with ThreadPoolExecutor(max_workers=2) as pool:
             for start in range(0, len(jobs), 64):
                 chunk = jobs[start : start + 64]
@@ -168,6 +168,5 @@ class FrozenFeatures:
                     out = np.zeros((views, len(images), *maps.shape[1:]), np.float16)
                 for (index, v), fmap in zip(chunk, maps, strict=True):
                     out[v, index] = fmap
-                if progress:
-                    progress.advance(task, len(chunk))
+                progress.update("frozen layers", start + len(chunk), len(jobs))
         return out, readable

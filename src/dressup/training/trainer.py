@@ -18,6 +18,7 @@ from ..encoders.convert import load_legacy_state_dict, mobilenetv2_onnx
 from ..encoders.image_encoder import EncoderSpec
 from ..errors import DressUpError
 from ..files import atomic_path
+from ..progress import SILENT, Progress
 from .colour_stage import ColourStageReport, fit_colour_stage
 from .dataset import FrozenFeatures, LabelledImages, read_labelled_images, training_rows
 from .export import export_model_dir
@@ -55,7 +56,8 @@ class TrainConfig:
     threads: int | None = None
     device: str = "cpu"  # "cuda" trains the same way on a GPU
     tag_labels: tuple[str, ...] | None = None  # labels `dressup tag` shows (default: all); others only help training
-    colour_label: str | None = "auto"  # gets a colour stage (`fit_colour_stage`); "auto": the first shown label named *colour*/*color*
+    # gets a colour stage (`fit_colour_stage`); "auto": the first shown label named *colour* or *color*
+    colour_label: str | None = "auto"
 
     def key(self) -> str:
         """What a checkpoint must match to be resumed: the settings and the split file's content."""
@@ -94,8 +96,9 @@ def _frozen_session(weights, spec: EncoderSpec, first: int, threads: int | None)
     return ort.InferenceSession(with_pixel_normalisation(model, spec.mean, spec.std), options, providers=["CPUExecutionProvider"])
 
 
-def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> TrainResult:
-    """Train on the catalog's train items, stop early on its val items, write a model directory."""
+def train_encoder(config: TrainConfig, out_dir: str | Path, progress: Progress = SILENT) -> TrainResult:
+    """Train on the catalog's train items, stop early on its val items, write a model directory; ``progress`` hears of
+    the frozen layers, each epoch (with its loss and accuracy) and the colour stage, and gets each epoch's summary as a note."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".training")
@@ -121,9 +124,11 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
         raise DressUpError("name at least one label column to train on, e.g. --labels articleType,baseColour")
     if len(train_rows) < config.batch_size or len(val_rows) == 0:
         raise DressUpError(
-            f"training needs at least {config.batch_size} train items and one val item; the split has {len(train_rows)} and {len(val_rows)}"
+            f"training needs at least {config.batch_size} train items and one val item; "
+            f"the split has {len(train_rows)} and {len(val_rows)}"
         )
-    frozen = FrozenFeatures(_frozen_session(weights, spec, config.first_trained_block, config.threads), spec, work / "cache", config.first_trained_block)
+    frozen = FrozenFeatures(_frozen_session(weights, spec, config.first_trained_block, config.threads), spec, work / "cache",
+                            config.first_trained_block)
     train_maps, train_ok = frozen.compute([data.images[i] for i in train_rows], config.views, config.seed, progress)
     val_maps, val_ok = frozen.compute([data.images[i] for i in val_rows], 1, config.seed, progress)
     train, val = data.subset(train_rows[train_ok]), data.subset(val_rows[val_ok])
@@ -134,7 +139,8 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
     net.to(config.device, memory_format=torch.channels_last)  # NHWC: about 1.4x faster on CPU (depthwise convolutions)
     steps = _steps_per_epoch(len(train.ids), config)
     optimizer = torch.optim.AdamW(
-        [{"params": net.tail.parameters(), "lr": config.backbone_lr}, {"params": [*net.projection.parameters(), *net.heads.parameters()], "lr": config.head_lr}],
+        [{"params": net.tail.parameters(), "lr": config.backbone_lr},
+         {"params": [*net.projection.parameters(), *net.heads.parameters()], "lr": config.head_lr}],
         weight_decay=config.weight_decay,
     )
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -149,10 +155,10 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
         losses = _train_epoch(net, optimizer, scheduler, train, train_maps, config, epoch, progress)
         scores = evaluate_heads(net, val_maps, val.codes, device=config.device)
         score = float(np.mean(list(scores.values())))
-        record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - tick, 1), **losses, **{f"val_accuracy_{k}": v for k, v in scores.items()}}
+        record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - tick, 1), **losses,
+                  **{f"val_accuracy_{k}": v for k, v in scores.items()}}
         state["history"].append(record)
-        if progress:
-            progress.console.print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        progress.note(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         if score > state["best_score"]:
             state.update(best_score=score, best_epoch=epoch + 1, best={k: v.clone() for k, v in net.state_dict().items()})
         state["epoch"] = epoch + 1
@@ -164,14 +170,16 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress=None) -> Tr
     (out_dir / "training-history.json").write_text(json.dumps(state["history"], indent=2))
     stage = fit_colour_stage(out_dir, config.catalog, colour, config.split_file, progress=progress, seed=config.seed,
                              val_holdout=config.val_holdout) if colour else None
-    return TrainResult(out_dir, state["epoch"], state["best_epoch"], time.perf_counter() - started, state["history"], resumed, stage)
+    return TrainResult(out_dir, state["epoch"], state["best_epoch"], time.perf_counter() - started, state["history"], resumed,
+                       stage)
 
 
 def _colour_label(config: TrainConfig) -> str | None:
     shown = config.tag_labels or config.labels
     if config.colour_label != "auto":
         if config.colour_label is not None and config.colour_label not in shown:
-            raise DressUpError(f"colour label {config.colour_label!r} is not one of the labels the model tags: {', '.join(shown)}")
+            raise DressUpError(f"colour label {config.colour_label!r} is not one of the labels the model tags: "
+                               f"{', '.join(shown)}")
         return config.colour_label
     return next((label for label in shown if "colour" in label.lower() or "color" in label.lower()), None)
 
@@ -193,7 +201,8 @@ def _augment_maps(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return torch.roll(x, shifts=(int(dy), int(dx)), dims=(2, 3))
 
 
-def _train_epoch(net, optimizer, scheduler, train: LabelledImages, maps: np.ndarray, config: TrainConfig, epoch: int, progress) -> dict:
+def _train_epoch(net, optimizer, scheduler, train: LabelledImages, maps: np.ndarray, config: TrainConfig, epoch: int,
+                 progress: Progress) -> dict:
     net.train()
     rng = np.random.default_rng((config.seed, epoch))
     order = rng.permutation(len(train.ids))
@@ -205,14 +214,15 @@ def _train_epoch(net, optimizer, scheduler, train: LabelledImages, maps: np.ndar
     # items missing the first label get a group of their own: never each other's positives
     groups = torch.from_numpy(np.where(train.codes[labels[0]] < 0, -1 - np.arange(len(groups)), groups)).to(config.device)
     codes = {k: torch.from_numpy(v).to(config.device) for k, v in train.codes.items()}
-    task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps, loss=0.0, acc=0.0) if progress else None
+    step_name = f"epoch {epoch + 1}/{config.epochs}"
     totals = {"loss": 0.0, "train_accuracy": 0.0}
     for step in range(steps):
         rows = order[step * config.batch_size : (step + 1) * config.batch_size]
         x = torch.from_numpy(maps[views[rows], rows].astype(np.float32))
         embedding, logits = net(_channels_last(_augment_maps(x, rng)).to(config.device))
         loss = sum(
-            (1.0 if i < 2 else 0.5) * F.cross_entropy(logits[k], codes[k][rows], ignore_index=-1, label_smoothing=config.label_smoothing)
+            (1.0 if i < 2 else 0.5) * F.cross_entropy(logits[k], codes[k][rows], ignore_index=-1,
+                                                      label_smoothing=config.label_smoothing)
             for i, k in enumerate(labels)
         )
         if config.contrastive_weight:
@@ -224,15 +234,14 @@ def _train_epoch(net, optimizer, scheduler, train: LabelledImages, maps: np.ndar
         accuracy = (logits[labels[0]].argmax(1) == codes[labels[0]][rows]).float().mean().item()
         totals["loss"] += loss.item()
         totals["train_accuracy"] += accuracy
-        if progress:
-            progress.update(task, advance=1, loss=totals["loss"] / (step + 1), acc=totals["train_accuracy"] / (step + 1))
-    if progress:
-        progress.remove_task(task)
+        progress.update(step_name, step + 1, steps, loss=totals["loss"] / (step + 1), acc=totals["train_accuracy"] / (step + 1))
+    progress.end(step_name)
     return {k: v / steps for k, v in totals.items()}
 
 
 @torch.no_grad()
-def evaluate_heads(net, maps: np.ndarray, codes: dict[str, np.ndarray], batch_size: int = 256, device: str = "cpu") -> dict[str, float]:
+def evaluate_heads(net, maps: np.ndarray, codes: dict[str, np.ndarray], batch_size: int = 256,
+                   device: str = "cpu") -> dict[str, float]:
     """Accuracy of each label head on cached feature maps (unknown labels ignored)."""
     net.eval()
     predictions = {k: [] for k in codes}
@@ -250,7 +259,8 @@ def evaluate_heads(net, maps: np.ndarray, codes: dict[str, np.ndarray], batch_si
 
 def _save_checkpoint(path: Path, config, net, optimizer, scheduler, state) -> None:
     with atomic_path(path) as temporary:
-        torch.save({"config": config.key(), "net": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "state": state}, temporary)
+        torch.save({"config": config.key(), "net": net.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "state": state}, temporary)
 
 
 def _resume(path: Path, config, net, optimizer, scheduler, state) -> int:
@@ -273,6 +283,7 @@ def _holdout(config: TrainConfig) -> str:
 def model_card(config: TrainConfig, spec: EncoderSpec, state: dict, n_train: int, n_val: int, seconds: float) -> str:
     best = state["history"][state["best_epoch"] - 1] if state["history"] else {}
     val = "\n".join(f"| {k.removeprefix('val_accuracy_')} | {v:.4f} |" for k, v in best.items() if k.startswith("val_accuracy_"))
+    shared = " and ".join(config.labels[: config.contrastive_labels])
     return f"""# {spec.name}
 
 {spec.description}.
@@ -283,7 +294,7 @@ def model_card(config: TrainConfig, spec: EncoderSpec, state: dict, n_train: int
 - **Labels**: {", ".join(f"{k} ({len(v)} classes)" for k, v in spec.extra["labels"].items())}.
 - **Architecture**: features[0:{config.first_trained_block}] frozen, the rest fine-tuned; 1280 -> {config.dimension} projection,
   L2-normalised embedding, one cosine-softmax head per label; loss = cross-entropy per label (label smoothing
-  {config.label_smoothing}) + {config.contrastive_weight} x supervised contrastive (same {" and ".join(config.labels[: config.contrastive_labels])}).
+  {config.label_smoothing}) + {config.contrastive_weight} x supervised contrastive (same {shared}).
 - **Input**: RGB, padded to a white square, resized to {config.resize_size}, centre crop {config.input_size}.
 - **Files**: `model.onnx` (fp32), `model.int8.onnx` (dynamic int8 of the fully connected layers; the convolutions
   stay fp32 because integer convolutions lose the embedding and run slower on CPUs without VNNI), `encoder.json`

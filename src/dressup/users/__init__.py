@@ -2,7 +2,6 @@
 
 from .database import (
            DATABASE_FILE,
-           URL_VARIABLE,
            DatabaseError,
            EventError,
            EventStore,
@@ -10,8 +9,10 @@ from .database import (
            UnknownUserError,
            UserExistsError,
 )
+from .events import EVENT_COLUMNS, EventSource, EventTable
 from .importing import ImportReport, import_events, read_events
 from .schema import EVENT_KINDS
 
-__all__ = ["DATABASE_FILE", "EVENT_KINDS", "URL_VARIABLE", "DatabaseError", "EventError", "EventStore", "ImportReport", "NewEvent",
+__all__ = ["DATABASE_FILE", "EVENT_COLUMNS", "EVENT_KINDS", "EventSource", "EventTable", "DatabaseError", "EventError",
+           "EventStore", "ImportReport", "NewEvent",
            "UnknownUserError", "UserExistsError", "import_events", "read_events"]

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import secrets
-import sqlite3
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -30,12 +27,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from ..catalog import MAX_ID_LENGTH, id_problem
+from ..catalog import id_problem
 from ..errors import DressUpError, first_line
+from .engines import DATABASE_FILE, create_engine, safe_url
+from .events import EventSource
 from .schema import EVENT_KINDS, Event, EventImport, User
+from .staging import FRESH, STAGED, has_import, not_yet_stored, staged_rows
 
-DATABASE_FILE = "users.sqlite"
-URL_VARIABLE = "DRESSUP_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
 FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks differ; an event further ahead than this is a bad timestamp
 _LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
@@ -77,7 +75,8 @@ class NewEvent:
         if self.kind not in EVENT_KINDS:
             raise EventError(f"unknown event kind {self.kind!r}; use one of {', '.join(EVENT_KINDS)}")
         try:
-            value = None if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)) else float(self.value)
+            value = None if self.value is None or (isinstance(self.value,
+                                                              float) and math.isnan(self.value)) else float(self.value)
         except (TypeError, ValueError):
             raise EventError(f"event value must be a number, not {self.value!r}") from None
         if self.kind == "rating" and (value is None or not 1 <= value <= 5):
@@ -102,7 +101,7 @@ def _database_errors(doing: str) -> Iterator[None]:
         raise DatabaseError(f"could not {doing}: {first_line(error)}") from None
 
 
-class EventStore:
+class EventStore(EventSource):
     """Users and events in a SQL database; ``EventStore.open(store)`` or ``EventStore.open(url="postgresql://...")``."""
 
     def __init__(self, engine: sa.Engine):
@@ -113,21 +112,20 @@ class EventStore:
 
     @classmethod
     def open(cls, store: str | Path | None = None, url: str | None = None) -> EventStore:
-        """Open (and create or migrate) the database: ``url``, else $DRESSUP_DATABASE_URL, else STORE/users.sqlite."""
-        url = url or os.environ.get(URL_VARIABLE)
+        """Open (and create or migrate) the database: ``url``, else STORE/users.sqlite."""
         if not url:
             if store is None:
-                raise EventError(f"give a store or a database URL (or set {URL_VARIABLE})")
+                raise EventError("give a store or a database URL")
             store = Path(store)
             if not store.is_dir():
                 raise EventError(f"{store}: no such store; create it with `dressup index`")
             url = f"sqlite:///{store / DATABASE_FILE}"
         try:
-            engine = _engine(url)
+            engine = create_engine(url)
             events = cls(engine)
             events.migrate()
         except (SQLAlchemyError, ImportError) as error:
-            raise EventError(f"cannot open the database {_safe(url)}: {first_line(error)}") from None
+            raise EventError(f"cannot open the database {safe_url(url)}: {first_line(error)}") from None
         return events
 
     # -- schema ------------------------------------------------------------------------------
@@ -172,26 +170,27 @@ class EventStore:
         with _database_errors("store the events"), self.engine.connect() as connection:
             try:
                 with connection.begin():  # temporary tables only: SQLite takes no lock on the database file
-                    for table in (_STAGED, _FRESH):  # left on this pooled connection by an import that failed, if any
+                    for table in (STAGED, FRESH):  # left on this pooled connection by an import that failed, if any
                         table.drop(connection, checkfirst=True)
                         table.create(connection)
                     streamed = 0
                     for part in chunks:
                         if len(part):  # an empty parameter list would insert one row of NULLs
-                            connection.execute(sa.insert(_STAGED), _staged_rows(part, first_line=streamed))
+                            connection.execute(sa.insert(STAGED), staged_rows(part, first_line=streamed))
                             streamed += len(part)
                 added, users = self._transaction(lambda writer: self._store_staged(writer, source), connection)
                 return streamed, added, users
             finally:
                 with suppress(SQLAlchemyError), connection.begin():
-                    for table in (_STAGED, _FRESH):
+                    for table in (STAGED, FRESH):
                         table.drop(connection, checkfirst=True)
 
     def _write(self, rows: list[dict]) -> int:
         def work(connection) -> int:
             users = sorted({row["user_id"] for row in rows})
             now = datetime.now(UTC)
-            connection.execute(_insert_ignoring_duplicates(self.engine, User), [{"id": user, "created_at": now} for user in users])
+            connection.execute(_insert_ignoring_duplicates(self.engine, User),
+                               [{"id": user, "created_at": now} for user in users])
             connection.execute(sa.insert(Event), rows)
             return len(rows)
 
@@ -201,15 +200,15 @@ class EventStore:
         """Store the staged events that are new, in file order, with their new users; (events added, their users)."""
         if not self.is_sqlite:  # one import at a time, each seeing what the last one stored (SQLite: BEGIN IMMEDIATE)
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK_KEY})
-        connection.execute(sa.insert(_FRESH).from_select([c.name for c in _FRESH.columns], _not_yet_stored()))
-        added, users = connection.execute(sa.select(sa.func.count(), sa.func.count(_FRESH.c.user_id.distinct()))).one()
-        new_users = sa.select(_FRESH.c.user_id, sa.literal(datetime.now(UTC), sa.DateTime(timezone=True)))
-        new_users = new_users.where(~sa.exists().where(User.id == _FRESH.c.user_id)).group_by(_FRESH.c.user_id)
+        connection.execute(sa.insert(FRESH).from_select([c.name for c in FRESH.columns], not_yet_stored()))
+        added, users = connection.execute(sa.select(sa.func.count(), sa.func.count(FRESH.c.user_id.distinct()))).one()
+        new_users = sa.select(FRESH.c.user_id, sa.literal(datetime.now(UTC), sa.DateTime(timezone=True)))
+        new_users = new_users.where(~sa.exists().where(User.id == FRESH.c.user_id)).group_by(FRESH.c.user_id)
         connection.execute(_insert_ignoring_duplicates(self.engine, User).from_select(["id", "created_at"], new_users))
         columns = ["user_id", "item_id", "kind", "value", "timestamp"]
-        in_order = sa.select(*(_FRESH.c[name] for name in columns)).order_by(_FRESH.c.line)
+        in_order = sa.select(*(FRESH.c[name] for name in columns)).order_by(FRESH.c.line)
         connection.execute(sa.insert(Event).from_select(columns, in_order))
-        if source is not None and not _has_import(connection, source[0]):
+        if source is not None and not has_import(connection, source[0]):
             connection.execute(sa.insert(EventImport), [{
                 "digest": source[0], "source": source[1][-1024:], "events": added, "imported_at": datetime.now(UTC)}])
         return added, users
@@ -245,7 +244,8 @@ class EventStore:
             with self._writer.begin() as connection:
                 if connection.execute(sa.select(User.id).where(User.id == user)).first() is not None:
                     raise UserExistsError(f"user {user!r} already exists")
-                connection.execute(sa.insert(User), [{"id": user, "created_at": datetime.now(UTC), "token_digest": _digest(token)}])
+                connection.execute(sa.insert(User),
+                                   [{"id": user, "created_at": datetime.now(UTC), "token_digest": _digest(token)}])
         except IntegrityError:  # registered at the same moment by another request
             raise UserExistsError(f"user {user!r} already exists") from None
         except SQLAlchemyError as error:
@@ -371,34 +371,6 @@ class EventStore:
         self.engine.dispose()
 
 
-def _engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite"):
-        folder = None
-        if sa.engine.make_url(url).database in (None, "", ":memory:"):
-            # a throw-away file, not memory: SQLite's memory database is one connection per thread, or one shared by all
-            # threads, whose transactions (a background refit's read, a request's write) would then run into each other
-            folder = tempfile.TemporaryDirectory(prefix="dressup-events-")
-            url = f"sqlite:///{Path(folder.name) / DATABASE_FILE}"
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-        engine.temporary_folder = folder  # deleted with the engine
-
-        @sa.event.listens_for(engine, "connect")
-        def _connect(connection, _record):
-            connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
-            _write_ahead_log(connection)
-            connection.execute("PRAGMA foreign_keys=ON")
-            connection.execute("PRAGMA busy_timeout=60000")
-
-        @sa.event.listens_for(engine, "begin")
-        def _begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("write_lock") else "BEGIN")
-
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=60)
-
-
 def _events_query() -> sa.Select:
     return sa.select(Event.user_id.label("user"), Event.item_id.label("item"), Event.kind, Event.value, Event.timestamp)
 
@@ -412,33 +384,6 @@ def _events_table(rows: Sequence) -> pd.DataFrame:
         "value": pd.Series(values, dtype=float),
         "timestamp": pd.Series(pd.to_datetime(list(moments), utc=True).tz_localize(None), dtype="datetime64[ns]"),
     })
-
-
-def _write_ahead_log(connection, attempts: int = 40) -> None:
-    """Switch an SQLite database to WAL. SQLite answers "locked" at once, not waiting for its busy timeout, while
-    another connection is switching the same new file, so several processes opening a new store try again."""
-    for attempt in range(attempts):
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == attempts - 1:
-                raise
-            time.sleep(0.025 * (1 + attempt % 8))
-
-
-def _insert_ignoring_duplicates(engine: sa.Engine, table):
-    if engine.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        raise EventError(f"unsupported database {engine.dialect.name!r}: use SQLite or PostgreSQL")
-    return insert(table).on_conflict_do_nothing()
-
-
-def _has_import(connection, digest: str) -> bool:
-    return connection.execute(sa.select(EventImport.digest).where(EventImport.digest == digest)).first() is not None
 
 
 def _identifier(value, what: str) -> str:
@@ -463,41 +408,11 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _safe(url: str) -> str:
-    """The URL without its password."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "(malformed URL)"
-
-
-_TEMPORARY = sa.MetaData()
-
-
-def _temporary_events(name: str) -> sa.Table:
-    return sa.Table(name, _TEMPORARY, sa.Column("line", sa.Integer), sa.Column("user_id", sa.String(MAX_ID_LENGTH)),
-                    sa.Column("item_id", sa.String(MAX_ID_LENGTH)), sa.Column("kind", sa.String(16)), sa.Column("value", sa.Float),
-                    sa.Column("timestamp", sa.DateTime(timezone=True)), prefixes=["TEMPORARY"])
-
-
-_STAGED = _temporary_events("import_staged")  # an import's events, in file order (``line``)
-_FRESH = _temporary_events("import_fresh")    # those of them that are not stored yet
-
-
-def _staged_rows(table: pd.DataFrame, first_line: int) -> list[dict]:
-    values = [None if math.isnan(v) else v for v in table["value"].astype(float).tolist()]
-    moments = table["timestamp"].dt.to_pydatetime().tolist()
-    return [{"line": first_line + n, "user_id": u, "item_id": i, "kind": k, "value": v, "timestamp": t}
-            for n, (u, i, k, v, t) in enumerate(zip(table["user"].tolist(), table["item"].tolist(), table["kind"].tolist(), values, moments))]
-
-
-def _not_yet_stored() -> sa.Select:
-    """The staged events that are not stored yet: the k-th copy of an event is new if fewer than k copies are stored."""
-    staged = _STAGED.c
-    copy = sa.func.row_number().over(partition_by=[staged.user_id, staged.item_id, staged.kind, staged.timestamp, staged.value],
-                                     order_by=staged.line)
-    ranked = sa.select(*_STAGED.columns, copy.label("copy")).subquery()
-    stored = sa.select(sa.func.count()).where(
-        Event.user_id == ranked.c.user_id, Event.timestamp == ranked.c.timestamp, Event.item_id == ranked.c.item_id,
-        Event.kind == ranked.c.kind, Event.value.is_not_distinct_from(ranked.c.value)).scalar_subquery()
-    return sa.select(*(ranked.c[c.name] for c in _STAGED.columns)).where(ranked.c.copy > stored)
+def _insert_ignoring_duplicates(engine: sa.Engine, table):
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise EventError(f"unsupported database {engine.dialect.name!r}: use SQLite or PostgreSQL")
+    return insert(table).on_conflict_do_nothing()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..catalog import CONTROL_CHARACTERS, MAX_ID_LENGTH
 from ..errors import first_line
+from ..progress import SILENT, Progress
 from .database import FUTURE_TOLERANCE, EventError, EventStore
 from .schema import EVENT_KINDS
 
@@ -61,18 +62,18 @@ def read_events(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
 
 
 def import_events(store: str | Path, path: str | Path, events: EventStore | None = None,
-                  progress: Callable[[str, int, int], None] | None = None, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
+                  progress: Progress = SILENT, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
     """Read ``path`` and store its valid events on items of ``store``, all in one transaction;
-    ``progress(step, done, total)`` follows the reading (bytes of the file) and the storing.
+    ``progress`` follows the steps "reading events" (bytes of the file) and "storing events".
 
     The file is read ``chunk_rows`` rows at a time, so memory stays flat however long it is. Importing is
     idempotent: events already stored (same user, item, kind, time and value, counted with their multiplicity)
     are skipped, so re-importing a file, or a longer version of it, adds only what is new.
     """
-    from ..store import Store
+    from ..store import read_item_ids
 
     path = Path(path)
-    catalog = Store.open(store)
+    catalog = read_item_ids(Path(store))  # the ids alone: no vectors, no index
     layout = _layout(path)  # a file that is not an events table fails here, before the database is touched
     opened = events is None
     events = events or EventStore.open(store)
@@ -80,21 +81,19 @@ def import_events(store: str | Path, path: str | Path, events: EventStore | None
 
     def known_items():
         for table in _read_chunks(path, report, chunk_rows, progress):
-            known = catalog.rows_of(table["item"].to_numpy()) >= 0
+            known = catalog.get_indexer(pd.Index(table["item"].to_numpy(), dtype=object)) >= 0
             report.unknown_items += int((~known).sum())
             unknown = dict.fromkeys([*report.unknown_item_examples, *table.loc[~known, "item"].drop_duplicates().head(EXAMPLES)])
             report.unknown_item_examples = list(unknown)[:EXAMPLES]
             yield table[known]
-        if progress:
-            progress("storing events", 0, 1)
+        progress.update("storing events", 0, 1)
 
     try:
         streamed, report.added, report.users = events.add_chunks(known_items(), source=(_digest(path), str(path.resolve())))
     finally:
         if opened:
             events.close()
-    if progress:
-        progress("storing events", 1, 1)
+    progress.update("storing events", 1, 1)
     report.already_stored = streamed - report.added
     return report
 
@@ -119,16 +118,14 @@ def _layout(path: Path) -> str:
         f"{', '.join(GENERIC_COLUMNS)}[, value]; found columns {', '.join(map(str, header.columns[:12]))}")
 
 
-def _read_chunks(path: Path, report: ImportReport, rows: int = CHUNK_ROWS,
-                 progress: Callable[[str, int, int], None] | None = None) -> Iterator[pd.DataFrame]:
+def _read_chunks(path: Path, report: ImportReport, rows: int = CHUNK_ROWS, progress: Progress = SILENT) -> Iterator[pd.DataFrame]:
     """The table's valid events, ``rows`` rows of the file at a time; bad rows are counted in ``report``."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         for raw in _csv_chunks(path, handle, rows):
             yield _valid(_as_events(raw, report.layout), report, first_line=report.rows + 2)
             report.rows += len(raw)
-            if progress:
-                progress("reading events", handle.tell(), size)
+            progress.update("reading events", handle.tell(), size)
     if report.rows == 0:
         raise EventError(f"{path}: the table has no rows")
 
@@ -177,7 +174,8 @@ def _valid(table: pd.DataFrame, report: ImportReport, first_line: int = 2) -> pd
     problems = [
         ("no user id", table["user"].isna() | (table["user"] == "")),
         ("no item id", table["item"].isna() | (table["item"] == "")),
-        ("id with a control character", table["user"].str.contains(CONTROL_CHARACTERS) | table["item"].str.contains(CONTROL_CHARACTERS)),
+        ("id with a control character",
+         table["user"].str.contains(CONTROL_CHARACTERS) | table["item"].str.contains(CONTROL_CHARACTERS)),
         ("unknown event kind", kind.isna()),
         (UNREADABLE_TIMESTAMP, timestamp.isna()),
         ("timestamp in the future", future),
@@ -185,7 +183,8 @@ def _valid(table: pd.DataFrame, report: ImportReport, first_line: int = 2) -> pd
         ("rating without a value", (kind == "rating") & table["value"].isna()),
         ("rating not within 1-5", (kind == "rating") & ~value.between(1, 5)),
         ("negative purchase price", (kind == "purchase") & (value < 0)),
-        (f"id longer than {MAX_ID_LENGTH} characters", (table["user"].str.len() > MAX_ID_LENGTH) | (table["item"].str.len() > MAX_ID_LENGTH)),
+        (f"id longer than {MAX_ID_LENGTH} characters",
+         (table["user"].str.len() > MAX_ID_LENGTH) | (table["item"].str.len() > MAX_ID_LENGTH)),
     ]
     bad = pd.Series(False, index=table.index)
     for reason, rows in problems:

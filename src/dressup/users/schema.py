@@ -20,7 +20,8 @@ class User(Base):
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    token_digest: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)  # SHA-256 of the API token
+    token_digest: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True,
+                                                     index=True)  # SHA-256 of the API token
 
 
 class Event(Base):

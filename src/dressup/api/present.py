@@ -1,0 +1,57 @@
+"""How items, search results, feeds and outfits look in responses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from urllib.parse import quote
+from weakref import WeakKeyDictionary
+
+from fastapi import Response
+
+from ..catalog import Item
+from ..outfits import CompletedOutfit
+from ..recommenders import Recommendation
+from ..shop import Generation
+from ..store import Match
+from ..tagging import Tag
+
+# each item's JSON, serialised once per store generation (the hot path of a product page); by id, since rows change
+# meaning when the store changes, and dropped with its generation
+_ITEM_JSON: WeakKeyDictionary[Generation, dict[str, bytes]] = WeakKeyDictionary()
+
+
+def item_out(item: Item, score: float | None = None, **extra) -> dict:
+    data = item.to_dict()
+    del data["image"]
+    return {**data,
+            "score": None if score is None else round(score, 6), "image_url": f"/items/{quote(item.id, safe='')}/image", **extra}
+
+
+def matches_out(generation: Generation, matches: Iterable[Match]) -> Response:
+    """Search results as JSON, from the generation that found them."""
+    serialised = _ITEM_JSON.setdefault(generation, {})
+    parts = []
+    for match in matches:
+        if match.id not in serialised:
+            data = item_out(generation.item(match.id))
+            del data["score"]
+            serialised[match.id] = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()[1:]  # without its "{"
+        parts.append(b'{"score":%s,%s' % (json.dumps(round(match.score, 6)).encode(), serialised[match.id]))
+    return Response(b'{"items":[' + b",".join(parts) + b"]}", media_type="application/json")
+
+
+def recommendations_out(generation: Generation, recommendations: Iterable[Recommendation]) -> dict:
+    return {"items": [item_out(generation.item(r.id), r.score, reason=r.reason) for r in recommendations]}
+
+
+def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> dict:
+    return {"outfits": [
+        {"score": outfit.score, "total_price": outfit.total_price,
+         "items": [item_out(generation.item(i.id), i.score, slot=i.slot,
+                            given=i.given) for i in outfit.items if i.id is not None]}
+        for outfit in outfits]}
+
+
+def tags_out(tags: dict[str, Tag]) -> dict:
+    return {"tags": {label: {"value": tag.value, "confidence": tag.confidence} for label, tag in tags.items()}}

@@ -1,0 +1,59 @@
+"""Catalog writes (admin key needed): add, change and remove products; each is searchable when the call returns."""
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Response, UploadFile
+
+from .. import schemas
+from ..deps import ADMIN, ShopDep, Upload
+from ..present import item_out
+
+router = APIRouter(tags=["catalog admin"], dependencies=ADMIN)
+
+
+def item_form(
+    id: Annotated[str | None, Form(min_length=1, max_length=128)] = None,
+    title: Annotated[str | None, Form(max_length=500)] = None,
+    category: Annotated[str | None, Form(max_length=200)] = None,
+    subcategory: Annotated[str | None, Form(max_length=200)] = None,
+    colour: Annotated[str | None, Form(max_length=200)] = None,
+    gender: Annotated[str | None, Form(max_length=200)] = None,
+    price: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
+    sizes: Annotated[str | None, Form(max_length=500, description="S|M|L")] = None,
+    brand: Annotated[str | None, Form(max_length=200)] = None,
+    attributes: Annotated[str | None, Form(max_length=20_000, description='a JSON object, e.g. {"usage": "Casual"}')] = None,
+) -> dict:
+    """An item's fields from a multipart form: only those sent."""
+    fields = {k: v for k, v in locals().items() if v is not None and k != "attributes"}
+    if attributes is not None:
+        try:
+            fields["attributes"] = json.loads(attributes)
+        except json.JSONDecodeError:
+            raise HTTPException(422, "attributes must be a JSON object") from None
+    return fields
+
+
+ItemFields = Annotated[dict, Depends(item_form)]
+
+
+@router.post("/items", status_code=201)
+def add_item(shop: ShopDep, image: Upload, fields: ItemFields) -> schemas.ItemOut:
+    """Add a product with its photo; it is searchable as soon as this returns."""
+    if "id" not in fields:
+        raise HTTPException(422, "a new item needs an id")
+    return item_out(shop.add_item(fields, image))
+
+
+@router.put("/items/{item_id:path}")
+def update_item(shop: ShopDep, item_id: str, fields: ItemFields,
+                image: Annotated[UploadFile | None, File(description="a new photo")] = None) -> schemas.ItemOut:
+    """Change the fields given (and the photo, if one is uploaded); other fields keep their values."""
+    data = image.file.read() if image is not None else None
+    return item_out(shop.update_item(item_id, {k: v for k, v in fields.items() if k != "id"}, data or None))
+
+
+@router.delete("/items/{item_id:path}", status_code=204)
+def delete_item(shop: ShopDep, item_id: str) -> Response:
+    shop.remove_item(item_id)
+    return Response(status_code=204)

@@ -1,0 +1,28 @@
+"""Similar products, for a catalog product or an uploaded photo, and the tags of a photo."""
+
+from fastapi import APIRouter
+
+from .. import schemas
+from ..deps import FormFilters, FormK, GenerationDep, K, QueryFilters, ShopDep, Upload
+from ..present import matches_out, tags_out
+
+router = APIRouter(tags=["search"])
+
+
+# {item_id:path}: ids may hold "/" (sent as %2F)
+@router.get("/items/{item_id:path}/similar", response_model=schemas.ItemList)
+async def similar_items(generation: GenerationDep, item_id: str, filters: QueryFilters, k: K = 10):
+    """The k products most similar to a catalog product."""
+    return matches_out(generation, generation.similar_to_item(item_id, k, filters))
+
+
+@router.post("/similar", response_model=schemas.ItemList)
+def similar_to_photo(generation: GenerationDep, image: Upload, filters: FormFilters, k: FormK = 10):
+    """Upload a photo (multipart field ``image``): the k most similar products."""
+    return matches_out(generation, generation.similar_to_photo(generation.photo(image), k, filters))
+
+
+@router.post("/tags")
+def tag_photo(shop: ShopDep, image: Upload) -> schemas.Tags:
+    """Predicted attributes (type, colour, gender, usage, season) of an uploaded photo, with confidences."""
+    return tags_out(shop.tags(image))

@@ -1,0 +1,5 @@
+"""``python -m dressup.cli``."""
+
+from . import main
+
+main()

@@ -1,0 +1,52 @@
+"""``dressup tag``: the predicted labels of product photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .common import console, errors, user_errors
+
+
+def tag(
+    images: Annotated[list[Path], typer.Argument(help="Product photos.")],
+    model: Annotated[str | None,
+                     typer.Option(help="Encoder with label heads: name or model directory (default: the built-in fashion "
+                                       "encoder).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+):
+    """Predict category, colour and the other trained labels of product photos."""
+    from ..encoders import DEFAULT_TAGGER
+    from ..images import ImageError
+    from ..tagging import Tagger
+
+    with user_errors():
+        tagger = Tagger.load(model or DEFAULT_TAGGER)
+        failed = 0
+        table = Table(title=f"tags ({tagger.encoder.name})")
+        table.add_column("image")
+        for label in tagger.labels:
+            table.add_column(label)
+        for image in images:
+            try:
+                tags = tagger.tag([image])[0]
+            except ImageError as error:
+                errors.print(f"[bold red]error:[/] {error}", highlight=False)
+                failed += 1
+                continue
+            if as_json:
+                print(json.dumps({"image": str(image),
+                                  "tags": {k: {"value": t.value, "confidence": t.confidence} for k, t in tags.items()}}))
+            else:
+                table.add_row(str(image), *(f"{t.value} ({t.confidence:.2f})" for t in tags.values()))
+        if not as_json and table.rows:
+            console.print(table)
+        if failed:
+            raise typer.Exit(1)
+
+
+COMMANDS = [tag]

@@ -1,0 +1,227 @@
+"""`OutfitModel`: complete outfits around a cart, score outfits and answer fill-in-the-blank questions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..embeddings import normalize_rows
+from ..errors import DressUpError
+from ..images import ImageInput
+from ..store import Filters, Store
+from .data import item_slots
+from .model import CompatibilityModel, outfit_score
+from .scorers import CompatibilityScorer
+
+
+class OutfitError(DressUpError, ValueError):
+    """An outfit request that cannot be answered (no items, impossible budget ...)."""
+
+
+@dataclass(frozen=True)
+class OutfitItem:
+    id: str | None  # None for an uploaded photo
+    slot: str
+    given: bool
+    score: float = 0.0  # compatibility with the rest of the outfit
+    price: float | None = None
+
+
+@dataclass
+class CompletedOutfit:
+    items: list[OutfitItem]
+    score: float
+    template: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def total_price(self) -> float | None:
+        prices = [i.price for i in self.items if i.price is not None]
+        return float(sum(prices)) if prices else None
+
+
+class OutfitModel:
+    """Scores outfits, answers fill-in-the-blank questions and completes outfits from a cart."""
+
+    def __init__(self, store: Store, compatibility: CompatibilityModel):
+        self.store = store
+        self.compatibility = compatibility
+        self.scorer = CompatibilityScorer(compatibility, store)
+        self.vectors = self.scorer.vectors
+        self.slots = item_slots(store)
+        self.types = store.items["category"].astype(object).fillna("").astype(str).to_numpy()
+        self.prices = pd.to_numeric(store.items["price"], errors="coerce").to_numpy(dtype=float)
+        self.templates = [(tuple(t), c) for t, c in compatibility.info.get("templates", [])]
+        slot_frequency = Counter(s for t, c in self.templates for s in t for _ in range(c))
+        self.slot_rank = {s: i for i, (s, _) in enumerate(slot_frequency.most_common())}
+        self._unit_embeddings: np.ndarray | None = None
+
+    @classmethod
+    def load(cls, store: Store | str | Path) -> OutfitModel:
+        store = store if isinstance(store, Store) else Store.open(store)
+        compatibility = CompatibilityModel.load(store.path)
+        trained_on = compatibility.info.get("encoder_fingerprint")
+        if trained_on and trained_on != store.manifest["encoder"].get("fingerprint"):
+            raise OutfitError(
+                f"{store.path}: the outfit model was trained on embeddings of another encoder "
+                f"({compatibility.info.get('encoder')}); train it again with `dressup outfits train`"
+            )
+        return cls(store, compatibility)
+
+    # -- scoring -------------------------------------------------------------------------------
+    def rows(self, items: Sequence[str]) -> np.ndarray:
+        return np.array([self.store.row(item) for item in items], dtype=np.int64)
+
+    def score(self, items: Sequence[str]) -> float:
+        """Compatibility of a set of items: mean cosine over pairs (higher = more compatible)."""
+        return self.scorer.outfit_score(self.rows(items))
+
+    def fitb(self, outfit: Sequence[str], candidates: Sequence[str]) -> tuple[str, list[float]]:
+        """Which candidate completes the outfit best; returns it and every candidate's score."""
+        if not candidates:
+            raise OutfitError("a fill-in-the-blank question needs candidates")
+        scores = self.scorer.candidate_scores(self.rows(outfit), self.rows(candidates))
+        return candidates[int(np.argmax(scores))], [round(float(s), 6) for s in scores]
+
+    # -- completing ----------------------------------------------------------------------------
+    def complete(
+        self,
+        items: Sequence[str] = (),
+        n: int = 5,
+        filters: Filters | None = None,
+        *,
+        images: Sequence[ImageInput] = (),
+        budget: float | None = None,
+    ) -> list[CompletedOutfit]:
+        """Up to ``n`` different outfits that contain the given items (and photos), completed from the catalog.
+
+        Which parts an outfit needs comes from the stylists' outfits (e.g. dress + shoes + bag +
+        jewellery); no outfit holds two products of the same type. ``filters`` apply to the added
+        products, ``budget`` to the whole outfit's price.
+        """
+        given_rows = self.rows(items)
+        if len(given_rows) == 0 and not images:
+            raise OutfitError("give at least one item id or photo to build outfits around")
+        given_vectors = [self.vectors[r] for r in given_rows]
+        given_slots = [self.slots[r] for r in given_rows]
+        given_types = {self.types[r] for r in given_rows}
+        photo_items = []
+        if images:
+            embeddings = self.store.encoder.encode(images)
+            for vector, embedding in zip(self.compatibility.image_vectors(embeddings), embeddings, strict=True):
+                slot, kind = self._guess_slot(embedding)
+                given_vectors.append(vector)
+                given_slots.append(slot)
+                given_types.add(kind)
+                photo_items.append(OutfitItem(None, slot, True))
+        allowed = self._allowed(filters, given_rows)
+        given_price = float(np.nansum(self.prices[given_rows])) if len(given_rows) else 0.0
+        if budget is not None and np.isnan(self.prices).all():
+            raise OutfitError("this store has no prices, so a budget cannot be applied")
+        if budget is not None and (images or np.isnan(self.prices[given_rows]).any()):
+            raise OutfitError("a budget needs the price of every given item; a photo or an item without a price has none")
+        if budget is not None and given_price > budget:
+            raise OutfitError(f"the given items already cost {given_price:.2f}, over the budget of {budget:.2f}")
+        outfits: list[CompletedOutfit] = []
+        seen: set[tuple[int, ...]] = set()
+        used: Counter = Counter()
+        templates = [t for t in self._templates_for(given_slots) if _multiset_minus(t, given_slots)]
+        for template in templates * 3:  # later passes reuse templates with other products (see `used`)
+            if len(outfits) == n:
+                break
+            missing = _multiset_minus(template, given_slots)
+            filled = self._fill(missing, given_vectors, given_types, allowed, used, budget, given_price)
+            if filled is None:
+                continue
+            rows = list(given_rows) + filled
+            vectors = np.stack(given_vectors + [self.vectors[r] for r in filled])
+            key = tuple(sorted(filled))
+            if key in seen:
+                continue
+            seen.add(key)
+            used.update(filled)
+            outfit_items = [self._item(r, vectors, i, given=i < len(given_rows)) for i, r in enumerate(rows[: len(given_rows)])]
+            outfit_items += photo_items
+            outfit_items += [self._item(r, vectors, len(given_vectors) + i, given=False) for i, r in enumerate(filled)]
+            outfits.append(CompletedOutfit(outfit_items, round(outfit_score(vectors), 4), template))
+        return outfits
+
+    def _item(self, row: int, vectors: np.ndarray, position: int, given: bool) -> OutfitItem:
+        others = np.delete(vectors, position, axis=0)
+        score = float((others @ vectors[position]).mean()) if len(others) else 0.0
+        price = None if np.isnan(self.prices[row]) else float(self.prices[row])
+        return OutfitItem(self.store.ids[row], self.slots[row], given, round(score, 4), price)
+
+    def _guess_slot(self, embedding: np.ndarray, k: int = 10) -> tuple[str, str]:
+        """A photo's slot and type: the majority among its most similar catalog items."""
+        if self._unit_embeddings is None:
+            self._unit_embeddings = normalize_rows(np.asarray(self.store.embeddings(), np.float32))
+        similarity = self._unit_embeddings @ (embedding / max(np.linalg.norm(embedding), 1e-12))
+        rows = np.argsort(-similarity)[:k]
+        return Counter(self.slots[rows]).most_common(1)[0][0], Counter(self.types[rows]).most_common(1)[0][0]
+
+    def _allowed(self, filters: Filters | None, given_rows: np.ndarray) -> np.ndarray:
+        allowed = self.store.filter_index.mask(filters)
+        allowed = np.ones(len(self.store), bool) if allowed is None else allowed.copy()
+        allowed[given_rows] = False
+        has_gender = filters is not None and any(k.lower() == "gender" for k in filters.where)
+        genders = {g for g in self.store.items["gender"].iloc[given_rows].dropna().astype(str)} if len(given_rows) else set()
+        if not has_gender and genders:
+            column = self.store.items["gender"].astype(str)
+            allowed &= column.isin(genders | {"Unisex", "nan", "None"}).to_numpy()
+        return allowed
+
+    def _templates_for(self, given_slots: list[str]) -> list[tuple[str, ...]]:
+        """Stylists' slot combinations that contain the given slots, most frequent first; else the
+        most frequent combinations extended by the given slots."""
+        need = Counter(given_slots)
+        fitting = [t for t, _ in self.templates if not need - Counter(t)]
+        if fitting:
+            return fitting
+        extended = []
+        for t, _ in self.templates:
+            merged = tuple(sorted((Counter(t) | need).elements()))
+            if merged not in extended:
+                extended.append(merged)
+        return extended
+
+    def _fill(self, missing, given_vectors, given_types, allowed, used, budget, given_price):
+        """Greedily add the most compatible allowed item for each missing slot; None if a slot cannot be filled."""
+        chosen: list[int] = []
+        types = set(given_types)
+        current = list(given_vectors)
+        remaining = None if budget is None else budget - given_price
+        order = sorted(missing, key=lambda s: self.slot_rank.get(s, 1_000))
+        for position, slot in enumerate(order):
+            mask = allowed & (self.slots == slot) & ~np.isin(self.types, list(types))
+            if chosen:
+                mask[chosen] = False
+            if remaining is not None:
+                cheapest_rest = sum(self._cheapest(s, allowed) for s in order[position + 1 :])
+                mask &= self.prices <= remaining - cheapest_rest
+            candidates = np.flatnonzero(mask)
+            if len(candidates) == 0:
+                return None
+            scores = self.vectors[candidates] @ np.mean(current, axis=0)
+            scores -= 0.5 * np.array([used[c] for c in candidates])  # diversity across the n outfits
+            best = int(candidates[int(np.argmax(scores))])
+            chosen.append(best)
+            types.add(self.types[best])
+            current.append(self.vectors[best])
+            if remaining is not None:
+                remaining -= self.prices[best]
+        return chosen
+
+    def _cheapest(self, slot: str, allowed: np.ndarray) -> float:
+        prices = self.prices[allowed & (self.slots == slot)]
+        prices = prices[~np.isnan(prices)]
+        return float(prices.min()) if len(prices) else np.inf
+
+
+def _multiset_minus(template: tuple[str, ...], given: list[str]) -> list[str]:
+    return list((Counter(template) - Counter(given)).elements())
+

@@ -1,0 +1,243 @@
+"""DressUp's own feed: ``create_recommender("dressup", store, events).recommend("alice", k=12, filters)``.
+
+A user's events become a profile (weighted by kind, rating and recency) split into several interests.
+Candidates come from the vector index around each interest, from items bought together with the user's
+items by other users, from other variants (colours) of the user's items, from the user's own history and
+from recent best-sellers; each candidate is scored by a weighted blend of the signals in `scores`, filters are
+applied exactly, and the list is re-ranked for diversity (MMR) with a small share of exploration.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..store import Filters, Store
+from .base import Recommendation, Recommender, check_k
+from .config import RecommenderConfig
+from .scores import EXPLORATION_REASON, SCORES, Feed, reason
+from .signals import Profile, SignalCounts, Signals, event_weights, interests, once_buyers, variant_groups
+
+logger = logging.getLogger(__name__)
+FIT_CHUNK_ROWS = 100_000  # events read at a time when fitting
+
+
+class DressUpRecommender(Recommender):
+    """Recommends a store's items from users' events; the catalog-wide signals are fitted on first use and, when the
+    events change, refitted in a background thread while feeds go on with the current ones."""
+
+    name = "dressup"
+    title = "DressUp"
+    baseline = False
+
+    def __init__(self, store: Store, events, config: RecommenderConfig | None = None):
+        super().__init__(store, events, config)
+        self.config = config or RecommenderConfig()
+        self.vectors = np.asarray(store.vectors, dtype=np.float32)
+        self.groups = variant_groups(store.items, self._variant_column())
+        self.categories = pd.factorize(store.items["category"].astype(str))[0]
+        self._signals: Signals | None = None
+        self._fitted: tuple | None = None
+        self._fitted_at = 0.0
+        self._fitting = threading.Lock()  # one fit at a time
+        self._state = threading.Lock()    # guards the fields above and _refitting
+        self._refitting = False
+
+    def with_config(self, config: RecommenderConfig) -> DressUpRecommender:
+        """The same recommender, fitted signals included, ranking with other settings (that fit the same signals)."""
+        twin = DressUpRecommender.__new__(DressUpRecommender)
+        twin.__dict__.update(self.__dict__)
+        twin.config, twin._fitting, twin._state = config, threading.Lock(), threading.Lock()
+        return twin
+
+    # -- feeds ---------------------------------------------------------------------------------
+    def recommend(self, user: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
+        """The user's feed, best first; a user with no usable history gets popular items."""
+        signals = self.signals()
+        return self._rank(self._profile(str(user), signals), signals, k, filters, seed_key=str(user))
+
+    def recommend_from_items(self, items: Sequence[str] | Mapping[str, float], k: int = 12,
+                             filters: Filters | None = None) -> list[Recommendation]:
+        rows, weights = self._liked_rows(items)
+        seed_key = "|".join(sorted(map(str, self.store.ids[rows])))
+        return self._rank(Profile.of(rows, weights), self.signals(), k, filters, seed_key=seed_key, exclude=rows)
+
+    # -- fitting -------------------------------------------------------------------------------
+    def signals(self) -> Signals:
+        """Catalog-wide signals, fitted on first use. A change to the events (looked for at most every
+        ``refit_seconds``) is refitted in a background thread, and feeds go on with the current signals meanwhile."""
+        if self._signals is None:
+            with self._fitting:  # requests arriving together fit once
+                if self._signals is None:
+                    self._fit_now(self.events.last_change())
+        elif self._refit_due():
+            self._start_refit()
+        return self._signals
+
+    def refit(self) -> Signals:
+        """Fit the catalog-wide signals now and return them (after a bulk import, say); feeds go on meanwhile."""
+        with self._fitting:
+            return self._fit_now(self.events.last_change())
+
+    def refit_soon(self) -> None:
+        """Look for changes at the next request rather than after ``refit_seconds``: after a "forget me", say, whose
+        events must stop counting in popularity and co-purchases."""
+        with self._state:
+            self._fitted_at = -math.inf
+
+    def _refit_due(self) -> bool:
+        with self._state:
+            if self._refitting or time.monotonic() - self._fitted_at <= self.config.refit_seconds:
+                return False
+            self._refitting, self._fitted_at = True, time.monotonic()
+            return True
+
+    def _start_refit(self) -> None:
+        try:
+            threading.Thread(target=self._refit_if_changed, name="dressup-refit", daemon=True).start()
+        except RuntimeError:  # no thread to be had (or the interpreter is shutting down): try at the next look
+            self._refitting = False
+            logger.exception("could not start a refit; the current signals stay in use")
+
+    def _refit_if_changed(self) -> None:
+        try:
+            with self._fitting:
+                if (change := self.events.last_change()) != self._fitted:
+                    self._fit_now(change)
+        except Exception:  # the database went away, say: keep the current signals and try again later
+            logger.exception("refitting the recommender failed; the current signals stay in use")
+        finally:
+            self._refitting = False
+
+    def _fit_now(self, change: tuple) -> Signals:
+        """Fit and swap in the new signals, as of the events' ``change`` (the caller holds ``_fitting``, so fits
+        never overtake each other)."""
+        signals = self._fit()
+        with self._state:
+            self._signals, self._fitted, self._fitted_at = signals, change, time.monotonic()
+        return signals
+
+    def _fit(self) -> Signals:
+        """Signals of every event, read a chunk at a time: memory for one chunk, not for all the events."""
+        latest = self.events.latest()
+        as_of = _naive_utc(latest) if latest is not None else _naive_utc(pd.Timestamp.now(tz="UTC"))
+        counts = SignalCounts(len(self.store), as_of, self.config.popularity_half_life_days)
+        for events in self.events.event_chunks(FIT_CHUNK_ROWS):
+            counts.add(self.store.rows_of(events["item"].to_numpy()), events["user"].to_numpy(),
+                       event_weights(events, as_of, self.config.half_life_days), events["timestamp"])
+        return counts.signals()
+
+    def _profile(self, user: str, signals: Signals) -> Profile:
+        events = self.events.events(user)  # as they are now: a like counts at once
+        rows = self.store.rows_of(events["item"].to_numpy())
+        bought_once = rows[(events["kind"] == "purchase").to_numpy()] if once_buyers(events) else None
+        as_of = max(signals.as_of, events["timestamp"].max()) if len(events) else signals.as_of
+        return Profile.of(rows, event_weights(events, as_of, self.config.half_life_days), bought_once)
+
+    def _variant_column(self) -> str | None:
+        column = self.config.variant_column
+        if column == "auto":
+            column = self.store.layout.role_column("variant")
+            return column if column in self.store.items.columns else None
+        return self.store.filter_index.column(column) if column is not None else None
+
+    # -- ranking -------------------------------------------------------------------------------
+    def _rank(self, profile: Profile, signals: Signals, k: int, filters: Filters | None, seed_key: str,
+              exclude: np.ndarray | None = None) -> list[Recommendation]:
+        check_k(k)
+        allowed = self.store.filter_index.mask(filters)
+        feed = self._candidates(profile, signals, k, allowed)
+        candidates = feed.candidates
+        contributions = np.zeros((len(candidates), len(SCORES)))
+        if len(candidates):  # each signal scores every candidate (some normalise over them), before any is excluded
+            contributions = np.stack([self.config.weight(name) * score.function(feed) for name, score in SCORES.items()], axis=1)
+        if exclude is not None:
+            keep = ~np.isin(candidates, exclude)
+            candidates, contributions = candidates[keep], contributions[keep]
+        total = contributions.sum(axis=1)
+        order = np.argsort(-total, kind="stable")[: max(10 * k, 100)]
+        chosen, explored = self._diversify(candidates[order], total[order], k, seed_key)
+        return [Recommendation(str(self.store.ids[candidates[order[i]]]), round(float(total[order[i]]), 6),
+                               EXPLORATION_REASON if i in explored else reason(dict(zip(SCORES, contributions[order[i]]))))
+                for i in chosen]
+
+    def _candidates(self, profile: Profile, signals: Signals, k: int, allowed: np.ndarray | None) -> Feed:
+        """The candidate rows of a feed, with what their scores are computed from."""
+        feed = Feed(np.empty(0, np.int64), profile, signals, self.vectors, self.groups, self.config.content_power,
+                    self.config.once_buyer_history)
+        liked, weight = feed.liked, feed.liked_weights
+        pools = [self._popular(signals, allowed, max(4 * k, 50))]
+        if len(liked):
+            pools.append(liked)
+            if self.groups is not None:
+                pools.append(np.flatnonzero(np.isin(self.groups, self.groups[liked])))
+            feed.together = np.asarray(signals.co_occurrence[liked].T @ weight).ravel()
+            pools.append(np.flatnonzero(feed.together))
+            share = np.bincount(self.categories[liked], weights=weight, minlength=self.categories.max() + 1)
+            share /= share.max()
+            feed.in_favourites = np.where(share[self.categories] > 0, signals.popularity * share[self.categories], -1.0)
+            pools.append(_top(feed.in_favourites if allowed is None else np.where(allowed, feed.in_favourites, -1.0), 4 * k))
+            feed.centres, feed.shares = interests(self.vectors[liked], weight, int(self.config.max_interests),
+                                                  int(self.config.seed))
+            found, _ = self.store.index.search(feed.centres.astype(np.float32), int(self.config.neighbours), allowed)
+            pools.append(found[found >= 0])
+        candidates = np.unique(np.concatenate(pools).astype(np.int64))
+        if allowed is not None:
+            candidates = candidates[allowed[candidates]]
+        feed.candidates = candidates[~np.isin(candidates, profile.disliked)]
+        return feed
+
+    def _popular(self, signals: Signals, allowed: np.ndarray | None, count: int) -> np.ndarray:
+        top = _top(signals.popularity if allowed is None else np.where(allowed, signals.popularity, -1.0), count)
+        if len(top) < count and allowed is not None:  # too few sold items pass the filters: any allowed item
+            top = np.concatenate([top, np.flatnonzero(allowed)[: count - len(top)]])
+        return top
+
+    def _diversify(self, rows: np.ndarray, scores: np.ndarray, k: int, seed_key: str) -> tuple[list[int], set[int]]:
+        """MMR re-ranking of the best candidates (near-duplicates of chosen items fall back), with
+        ``exploration`` of the slots drawn from the rest: positions in ``rows``, and those explored."""
+        if len(rows) == 0:
+            return [], set()
+        explore = round(self.config.exploration * k) if len(rows) > k else 0
+        relevance = (scores - scores.min()) / max(scores[0] - scores.min(), 1e-12)
+        alike = self.config.alike_above
+        vectors = self.vectors[rows]
+        closest = np.full(len(rows), -np.inf)
+        available = np.ones(len(rows), bool)
+        chosen: list[int] = []
+        for _ in range(min(k - explore, len(rows))):
+            redundancy = np.maximum(closest - alike, 0) / (1 - alike)  # 0 for items unlike all chosen ones
+            value = (1 - self.config.diversity) * relevance - self.config.diversity * redundancy
+            value[~available] = -np.inf
+            pick = int(np.argmax(value))
+            chosen.append(pick)
+            available[pick] = False
+            closest = np.maximum(closest, vectors @ vectors[pick])
+        explored: list[int] = []
+        if explore:
+            rng = np.random.default_rng(zlib.crc32(f"{self.config.seed}|{seed_key}".encode()))
+            rest = np.flatnonzero(available)
+            explored = rng.choice(rest, min(explore, len(rest)), replace=False).tolist()
+            for pick in explored:  # into the second half of the list, not the top
+                chosen.insert(int(rng.integers(len(chosen) // 2, len(chosen) + 1)), pick)
+        return chosen, set(explored)
+
+
+def _naive_utc(moment) -> pd.Timestamp:
+    """A moment as naive UTC, like the event times."""
+    moment = pd.Timestamp(moment)
+    return moment.tz_convert(None) if moment.tzinfo is not None else moment
+
+
+def _top(values: np.ndarray, count: int) -> np.ndarray:
+    """Rows of the ``count`` largest non-negative values."""
+    count = min(count, len(values))
+    top = np.argpartition(-values, count - 1)[:count]
+    return top[values[top] >= 0]

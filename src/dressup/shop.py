@@ -1,0 +1,248 @@
+"""`Shop`: the one place where a store is wired to its capabilities, for the CLI, the API and Python users.
+
+>>> shop = Shop("stores/mango")                                            # doctest: +SKIP
+>>> shop.generation.similar_to_item("41085800-02", k=5)                    # doctest: +SKIP
+
+A `Shop` opens the store, and on first use its event database, recommender, outfit model and tagger. Everything
+that depends on the catalog lives in a `Generation`, replaced as a whole when another process (``dressup index``,
+a catalog edit in another server worker) writes a new store generation: take ``shop.generation`` once per
+request and use it throughout, so that a request never mixes one generation's rows with another's items.
+A shop is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .catalog import Item
+from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
+from .outfits import CompletedOutfit, NoOutfitModelError, OutfitModel
+from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
+from .store import Filters, Match, Store, editing, read_manifest
+from .tagging import DEFAULT_TAGGER, Tag, Tagger
+from .users import EventStore
+
+FACET_FIELDS = ("category", "gender", "colour", "subcategory", "brand")
+
+
+@dataclass(frozen=True)
+class Facets:
+    """What the catalog's items can be filtered on: the values of the main fields and the price range."""
+
+    values: dict[str, list[str]]
+    min_price: float | None
+    max_price: float | None
+
+
+class Generation:
+    """One store generation and the capabilities derived from it (search, feeds, outfits), built on first use."""
+
+    def __init__(self, store: Store, shop: Shop):
+        self.store = store
+        self.items = [Item.from_row(row) for row in store.items.to_dict("records")]  # one pass: cheap per item
+        self._shop = shop
+        self._lock = threading.Lock()
+        self._facets: Facets | None = None
+        self._recommender: Recommender | None = None
+        self._outfits: OutfitModel | None | bool = None  # False: the store has no outfit model
+
+    @property
+    def name(self) -> str:
+        return self.store.manifest["generation"]
+
+    # -- catalog -------------------------------------------------------------------------------
+    def item(self, item_id: str) -> Item:
+        return self.items[self.store.row(item_id)]
+
+    def page(self, filters: Filters | None = None, limit: int = 24, offset: int = 0) -> tuple[int, list[Item]]:
+        """A page of the catalog (in catalog order) and the number of items that pass the filters."""
+        allowed = self.store.filter_index.mask(filters)
+        rows = np.arange(len(self.store)) if allowed is None else np.flatnonzero(allowed)
+        return len(rows), [self.items[row] for row in rows[offset : offset + limit]]
+
+    def facets(self) -> Facets:
+        """Values to offer in filter menus (the 200 most frequent of each field) and the price range."""
+        if self._facets is None:
+            items, values = self.store.items, {}
+            for name in FACET_FIELDS:
+                counts = items[name].astype(str).replace({"nan": "", "None": ""}).value_counts()
+                values[name] = sorted(v for v in counts.index[:200] if v)
+            prices = pd.to_numeric(items["price"], errors="coerce").dropna()
+            self._facets = Facets(values,
+                                  float(prices.min()) if len(prices) else None, float(prices.max()) if len(prices) else None)
+        return self._facets
+
+    # -- search --------------------------------------------------------------------------------
+    def photo(self, data: ImageInput) -> Image.Image:
+        """An uploaded photo decoded once, within the shop's pixel limit and the upload formats, at the size this
+        generation's encoder needs."""
+        spec = self.store.encoder.spec
+        return load_image(data, max_pixels=self._shop.max_pixels, draft_size=spec.resize_size or spec.input_size,
+                          formats=UPLOAD_FORMATS)
+
+    def similar_to_item(self, item_id: str, k: int = 10, filters: Filters | None = None) -> list[Match]:
+        return self.store.similar(item=item_id, k=k, filters=filters)
+
+    def similar_to_photo(self, photo: ImageInput, k: int = 10, filters: Filters | None = None) -> list[Match]:
+        """Similar items for a photo (decoded by `photo`, or a path)."""
+        return self.store.similar(image=photo, k=k, filters=filters)
+
+    # -- feeds ---------------------------------------------------------------------------------
+    @property
+    def recommender(self) -> Recommender:
+        with self._lock:
+            if self._recommender is None:
+                self._recommender = create_recommender("dressup", self.store, self._shop.events, self._shop.recommender_config)
+            return self._recommender
+
+    def recommend(self, user_id: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
+        return self.recommender.recommend(user_id, k, filters)
+
+    def recommend_from_items(self, liked: Sequence[str], k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
+        return self.recommender.recommend_from_items(liked, k, filters)
+
+    # -- outfits -------------------------------------------------------------------------------
+    @property
+    def outfit_model(self) -> OutfitModel:
+        """The store's outfit model; `NoOutfitModelError` when none was trained for it."""
+        with self._lock:
+            if self._outfits is None:
+                try:
+                    self._outfits = OutfitModel.load(self.store)
+                except NoOutfitModelError:
+                    self._outfits = False
+        if self._outfits is False:
+            raise NoOutfitModelError(f"{self.store.path}: this store has no outfit model; train one with `dressup outfits train`")
+        return self._outfits
+
+    def outfits(self, items: Sequence[str], n: int = 3, filters: Filters | None = None, budget: float | None = None,
+                images: Sequence[ImageInput] = ()) -> list[CompletedOutfit]:
+        return self.outfit_model.complete(list(items), n=n, filters=filters, budget=budget, images=images)
+
+
+class Shop:
+    """A store opened for serving: search, tagging, users, recommendations, outfits and catalog edits."""
+
+    def __init__(self, store_path: str | Path, database_url: str | None = None,
+                 recommender_config: RecommenderConfig | None = None,
+                 tagger: str | Path = DEFAULT_TAGGER, max_pixels: int = MAX_PIXELS, check_every: float = 1.0,
+                 watch: bool = False):
+        """``database_url``: users and events (default: STORE/users.sqlite, created on first use). ``watch``: look for
+        new generations in a background thread (servers), so that no request waits for a reload; otherwise the check
+        happens on access, at most every ``check_every`` seconds."""
+        self.path = Path(store_path)
+        self.max_pixels = max_pixels
+        self.check_every = check_every
+        self.recommender_config = recommender_config
+        self._database_url = database_url
+        self._tagger_name = tagger
+        self._lock = threading.RLock()
+        self._generation = Generation(Store.open(self.path), self)
+        self._checked_at = time.monotonic()
+        self._events: EventStore | None = None
+        self._tagger: Tagger | None = None
+        self._watching = watch
+        if watch:
+            threading.Thread(target=self._watch, name="dressup-store-watch", daemon=True).start()
+
+    # -- keeping current ----------------------------------------------------------------------
+    @property
+    def generation(self) -> Generation:
+        """The current generation; take it once per request and use it throughout."""
+        if not self._watching and time.monotonic() - self._checked_at >= self.check_every:
+            self._checked_at = time.monotonic()
+            self.reload()
+        return self._generation
+
+    @property
+    def store(self) -> Store:
+        return self.generation.store
+
+    def reload(self) -> None:
+        """Open the store's current generation, if it is new, and drop everything derived from the old one."""
+        with self._lock:
+            if read_manifest(self.path)["generation"] != self._generation.name:
+                self._generation = Generation(Store.open(self.path), self)  # built whole, then swapped in one assignment
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.check_every)
+            try:
+                self.reload()
+            except Exception:  # a generation being written, a damaged one ...: the current one keeps serving
+                logging.getLogger(__name__).exception("could not load the new store generation")
+
+    # -- tags ---------------------------------------------------------------------------------
+    def tags(self, image: ImageInput) -> dict[str, Tag]:
+        photo = load_image(image, max_pixels=self.max_pixels, formats=UPLOAD_FORMATS)
+        if self._tagger is None:
+            with self._lock:
+                self._tagger = self._tagger or Tagger.load(self._tagger_name)
+        return self._tagger.tag([photo])[0]
+
+    # -- catalog edits ------------------------------------------------------------------------
+    def add_item(self, fields: Mapping, image: bytes) -> Item:
+        item = editing.add_item(self.path, fields, image, max_pixels=self.max_pixels)
+        self.reload()
+        return item
+
+    def update_item(self, item_id: str, fields: Mapping, image: bytes | None = None) -> Item:
+        item = editing.update_item(self.path, item_id, fields, image, max_pixels=self.max_pixels)
+        self.reload()
+        return item
+
+    def remove_item(self, item_id: str) -> None:
+        editing.remove_item(self.path, item_id)
+        self.reload()
+
+    # -- users --------------------------------------------------------------------------------
+    @property
+    def events(self) -> EventStore:
+        """The users and events database, opened (and created) on first use."""
+        if self._events is None:
+            with self._lock:
+                if self._events is None:
+                    self._events = EventStore.open(self.path, url=self._database_url)
+        return self._events
+
+    def register(self, user_id: str | None = None) -> tuple[str, str]:
+        return self.events.register(user_id)
+
+    def new_token(self, user_id: str) -> str:
+        return self.events.new_token(user_id)
+
+    def user_for_token(self, token: str) -> str | None:
+        return self.events.user_for_token(token)
+
+    def add_event(self, user_id: str, item_id: str, kind: str, value: float | None = None, create_user: bool = False) -> None:
+        """Record what a user did with an item (an unknown item is an `UnknownItemError`); ``create_user`` makes a user
+        on their first event, otherwise the user must exist (an event racing a "forget me" must not bring them back)."""
+        self.generation.store.row(item_id)
+        if create_user:
+            self.events.add(user_id, item_id, kind, value)
+        else:
+            self.events.add_for_user(user_id, item_id, kind, value)
+
+    def user(self, user_id: str) -> dict:
+        return self.events.summary(user_id)
+
+    def forget(self, user_id: str) -> int:
+        """Delete a user and their events; the feeds stop using them from the next request (refitted in the background)."""
+        gone = self.events.forget(user_id)
+        recommender = self.generation._recommender  # none yet: its first fit will not see them
+        if recommender is not None:
+            recommender.refit_soon()
+        return gone
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()

@@ -1,0 +1,153 @@
+"""Metadata filters on items: ``category=Shirts``, a price range, a size, any attribute.
+
+Values match case-insensitively; several values for one column mean "any of them", several
+columns mean "all of them". A filter on a column that does not exist is an error, not an empty result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..catalog import ATTRIBUTE_PREFIX, split_sizes
+from ..errors import DressUpError
+
+
+class FilterError(DressUpError, ValueError):
+    """A filter that cannot be applied: unknown column or malformed expression."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which items may be returned.
+
+    >>> Filters(where={"category": "Shirts", "colour": ["Blue", "Navy Blue"]}, max_price=50)
+    Filters(where={'category': 'Shirts', 'colour': ['Blue', 'Navy Blue']}, exclude={}, min_price=None, max_price=50, size=None)
+    """
+
+    where: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
+    exclude: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
+    min_price: float | None = None
+    max_price: float | None = None
+    size: str | None = None
+
+    @classmethod
+    def parse(cls, expressions: Sequence[str] = (), **kwargs) -> Filters:
+        """Build filters from ``column=value`` / ``column!=value`` expressions (repeatable)."""
+        where: dict[str, list[str]] = {}
+        exclude: dict[str, list[str]] = {}
+        for expression in expressions:
+            negate = "!=" in expression
+            column, sep, value = expression.partition("!=" if negate else "=")
+            if not sep or not column.strip():
+                raise FilterError(f"malformed filter {expression!r}: use column=value or column!=value")
+            (exclude if negate else where).setdefault(column.strip(), []).append(value.strip())
+        return cls(where=where, exclude=exclude, **kwargs)
+
+    @classmethod
+    def from_fields(cls, where: Sequence[str] = (), *, category: str | Sequence[str] | None = None,
+                    gender: str | Sequence[str] | None = None, colour: str | Sequence[str] | None = None,
+                    min_price: float | None = None, max_price: float | None = None, size: str | None = None) -> Filters:
+        """Filters as the command line and the REST API take them: ``column=value`` expressions, then any-of values of
+        the main fields, a price range and a size.
+
+        >>> Filters.from_fields(["usage!=Sports"], category=["Shirts", "Tshirts"], max_price=50).where
+        {'category': ['Shirts', 'Tshirts']}
+        """
+        if min_price is not None and max_price is not None and min_price > max_price:
+            raise FilterError(f"the lowest price ({min_price:g}) is above the highest ({max_price:g})")
+        parsed = cls.parse(list(where or []))
+        chosen = {k: list(v) for k, v in parsed.where.items()}
+        for name, values in (("category", category), ("gender", gender), ("colour", colour)):
+            if values:
+                chosen.setdefault(name, []).extend([values] if isinstance(values, str) else values)
+        return cls(where=chosen, exclude=parsed.exclude, min_price=min_price, max_price=max_price, size=size or None)
+
+    def is_empty(self) -> bool:
+        return not (self.where or self.exclude or self.size) and self.min_price is None and self.max_price is None
+
+
+class FilterIndex:
+    """Evaluates `Filters` on an item table quickly: each column is factorised once, on first use."""
+
+    def __init__(self, items: pd.DataFrame):
+        self.items = items
+        self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._sizes: list[set[str]] | None = None
+
+    def column(self, name: str) -> str:
+        """The table column a filter name refers to (item field or raw attribute)."""
+        columns = self.items.columns
+        for candidate in (name, ATTRIBUTE_PREFIX + name):
+            if candidate in columns:
+                return candidate
+        lowered = {c.lower(): c for c in columns}
+        for candidate in (name.lower(), (ATTRIBUTE_PREFIX + name).lower()):
+            if candidate in lowered:
+                return lowered[candidate]
+        fields = [c for c in columns if not c.startswith(ATTRIBUTE_PREFIX) and c not in ("image", "image_hash", "sizes", "price")]
+        attributes = [c[len(ATTRIBUTE_PREFIX):] for c in columns if c.startswith(ATTRIBUTE_PREFIX)]
+        raise FilterError(f"unknown filter column {name!r}; filter on {', '.join(fields + attributes)}")
+
+    def mask(self, filters: Filters | None) -> np.ndarray | None:
+        """A boolean mask of allowed rows, or None when nothing is filtered."""
+        if filters is None or filters.is_empty():
+            return None
+        allowed = np.ones(len(self.items), dtype=bool)
+        for name, values in filters.where.items():
+            allowed &= self._matches(name, values)
+        for name, values in filters.exclude.items():
+            allowed &= ~self._matches(name, values)
+        if filters.min_price is not None or filters.max_price is not None:
+            price = self.items["price"].to_numpy(dtype=float)
+            if np.isnan(price).all():
+                raise FilterError("no item of this catalog has a price, so a price filter would match nothing; "
+                                  "add a price column to the catalog")
+            with np.errstate(invalid="ignore"):
+                allowed &= ~np.isnan(price)
+                if filters.min_price is not None:
+                    allowed &= price >= filters.min_price
+                if filters.max_price is not None:
+                    allowed &= price <= filters.max_price
+        if filters.size:
+            wanted = filters.size.strip().lower()
+            allowed &= np.fromiter((wanted in sizes for sizes in self._size_sets()), bool, len(self.items))
+        return allowed
+
+    def _matches(self, name: str, values: str | Sequence[str]) -> np.ndarray:
+        if isinstance(values, (str, int, float)):
+            values = [values]
+        column = self.column(name)
+        if column == "sizes":  # an item matches a size it is sold in, not only its whole size list
+            wanted = {_normal(v) for v in values}
+            return np.fromiter((bool(wanted & sizes) for sizes in self._size_sets()), bool, len(self.items))
+        codes, uniques = self._factorised(column)
+        wanted = {_normal(v) for v in values}
+        hits = np.fromiter((u in wanted for u in uniques), bool, len(uniques))
+        return np.append(hits, False)[codes]  # code -1 (missing) never matches
+
+    def _factorised(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        if column not in self._codes:
+            codes, uniques = pd.factorize(self.items[column].map(_normal), use_na_sentinel=True)
+            self._codes[column] = (codes, np.asarray(uniques, dtype=object))
+        return self._codes[column]
+
+    def _size_sets(self) -> list[set[str]]:
+        if self._sizes is None:
+            self._sizes = [{s.lower() for s in split_sizes(v)} for v in self.items["sizes"]]
+        if not any(self._sizes):
+            raise FilterError("no item of this catalog lists its sizes, so a size filter would match nothing; "
+                              "add a sizes column to the catalog")
+        return self._sizes
+
+
+def _normal(value) -> str | None:
+    """The form values are compared in: lower-case text, integral numbers without '.0'."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip().lower()

@@ -1,0 +1,224 @@
+"""A store's generations: immutable folders of items, embeddings and index, made current by an atomic manifest swap.
+
+Layout::
+
+    STORE/
+      manifest.json      format version, library versions, encoder, dimension, counts, generation
+      gen-000003/        the current generation, never modified once written
+        items.parquet    item table (see `dressup.catalog`) plus each image's content hash
+        embeddings.npy   the encoder's normalised embeddings, one row per item (float16)
+        projection.npz   PCA the index searches in (large catalogs only)
+        index.faiss      nearest-neighbour index over the (projected) embeddings
+        encoder/         the encoder that made them (encoder.json + model.onnx)
+        embeddings-part-N.npy, encoder-part-N/   fused embeddings, if any (see `dressup.store.fusion`)
+      work/              embeddings of an interrupted `index` run, picked up by the next run
+
+A write builds a new generation directory, then swaps ``manifest.json`` with an atomic rename, so
+a crash at any point leaves the previous generation in use.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..encoders import Encoder, ImageEncoder
+from ..errors import DressUpError
+from ..files import atomic_write, fsync_dir
+from ..version import __version__
+from .fusion import fuse
+from .vectors import IndexConfig, Projection, VectorIndex, create_index, load_index
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class StoreError(DressUpError, ValueError):
+    """A store that does not exist or cannot be opened."""
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the store's writer lock."""
+
+
+def read_manifest(path: Path) -> dict:
+    manifest_path = Path(path) / MANIFEST
+    if not manifest_path.is_file():
+        raise StoreError(f"{path}: not a DressUp store (no {MANIFEST}); create one with `dressup index`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise StoreError(f"{manifest_path}: unreadable manifest ({error})") from None
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise StoreError(f"{path}: store format {manifest['format_version']} is newer than this DressUp understands")
+    return manifest
+
+
+def read_item_ids(path: Path) -> pd.Index:
+    """The ids of the current generation's items, read alone (cheap: no vectors, no index)."""
+    manifest = read_manifest(path)
+    try:
+        ids = pd.read_parquet(Path(path) / manifest["generation"] / "items.parquet", columns=["id"])["id"]
+    except (OSError, ValueError) as error:
+        raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({error})") from None
+    return pd.Index(ids.astype(str), dtype=object)
+
+
+@contextmanager
+def store_lock(path: Path, wait: float = 0.0):
+    """One writer at a time per store; waits up to ``wait`` seconds for another writer to finish."""
+    path.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    with open(path / ".lock", "w") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(f"{path}: another process is writing this store") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def index_fits(manifest: dict, config: IndexConfig, count: int) -> bool:
+    """Whether a generation's index was built as ``config`` builds one for ``count`` items, so it can be reused
+    (not when the catalog has grown past `HNSW_THRESHOLD`, or a DressUp with another threshold built it)."""
+    stored = IndexConfig.from_dict(manifest.get("index_config", {}))
+    return stored == config and manifest.get("index", {}).get("kind") == config.resolve(count)
+
+
+@dataclass
+class StoredPart:
+    """A fused embedding as written into a generation: its vectors and, for image parts, its encoder."""
+
+    name: str
+    kind: str  # "image" or "text"
+    weight: float
+    fingerprint: str
+    vectors: np.ndarray
+    encoder: ImageEncoder | None = None
+
+    @classmethod
+    def made_by(cls, encoder: Encoder, weight: float, vectors: np.ndarray) -> StoredPart:
+        return cls(encoder.name, encoder.kind, weight, encoder.fingerprint, vectors, encoder if encoder.kind == "image" else None)
+
+    def describe(self, number: int) -> dict:
+        return {"encoder": self.name, "kind": self.kind, "weight": self.weight, "fingerprint": self.fingerprint,
+                "dimension": int(self.vectors.shape[1]), "file": f"embeddings-part-{number}.npy"}
+
+
+def write_generation(
+    path: Path,
+    items: pd.DataFrame,
+    embeddings: np.ndarray,
+    encoder: ImageEncoder,
+    index_config: IndexConfig,
+    details: dict,
+    same_vectors_as: Path | None = None,
+    parts: Sequence[StoredPart] = (),
+) -> dict:
+    """Write a new generation and make it current; returns the new manifest. Call under `store_lock`.
+
+    ``same_vectors_as`` names a generation holding these very embeddings in this order (only
+    metadata changed): its projection and index are copied instead of being rebuilt. ``parts``
+    are fused embeddings searched together with the main one (see `dressup.store.fusion`).
+    """
+    previous = read_manifest(path) if (path / MANIFEST).is_file() else {}
+    current = previous.get("generation")
+    # a run that crashed after renaming its generation but before the manifest swap left a folder
+    # behind: number past every folder on disk, never into one
+    numbers = [_generation_number(p.name) for p in path.glob("gen-*")] + [_generation_number(current or "gen-000000")]
+    name = f"gen-{max(numbers) + 1:06d}"
+    staging = path / f"{name}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    items.reset_index(drop=True).to_parquet(staging / "items.parquet", index=False)
+    np.save(staging / "embeddings.npy", embeddings.astype(np.float16))
+    searched = embeddings
+    main_weight = 1.0 - sum(part.weight for part in parts)
+    for number, part in enumerate(parts, start=1):
+        np.save(staging / f"embeddings-part-{number}.npy", part.vectors.astype(np.float16))
+        if part.encoder is not None:
+            part.encoder.save(staging / f"encoder-part-{number}")
+    if parts:
+        searched = fuse([embeddings, *(p.vectors for p in parts)], [main_weight, *(p.weight for p in parts)])
+    index, projection = _index_files(staging, searched, index_config, same_vectors_as)
+    encoder.save(staging / "encoder")
+    _fsync_tree(staging)
+    os.replace(staging, path / name)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    manifest = {
+        "format": "dressup-store",
+        "format_version": FORMAT_VERSION,
+        "generation": name,
+        "created_at": previous.get("created_at", now),
+        "updated_at": now,
+        "encoder": {**encoder.spec.__dict__, "fingerprint": encoder.fingerprint},
+        "dimension": int(embeddings.shape[1]),
+        "fusion": [part.describe(number) for number, part in enumerate(parts, start=1)],
+        "fusion_main_weight": main_weight,
+        "counts": {"items": len(items), **details.pop("counts", {})},
+        "index": {"kind": index.kind, "vectors": len(index), "dimension": index.dimension, "projection": projection is not None},
+        "index_config": index_config.to_dict(),
+        "versions": _versions(),
+        **details,
+    }
+    atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
+    # keep the generation just replaced: stores opened before the swap go on reading it
+    for old in path.glob("gen-*"):
+        if old.name not in (name, current):
+            shutil.rmtree(old, ignore_errors=True)
+    return manifest
+
+
+def _index_files(staging: Path, embeddings: np.ndarray, config: IndexConfig, same_vectors_as: Path | None):
+    """Write projection.npz (if any) and index.faiss into ``staging``, reusing a generation's when allowed."""
+    if same_vectors_as is not None:
+        for name in ("projection.npz", "index.faiss"):
+            if (same_vectors_as / name).is_file():
+                shutil.copyfile(same_vectors_as / name, staging / name)
+        projection = Projection.load(staging / "projection.npz") if (staging / "projection.npz").is_file() else None
+        return load_index(staging / "index.faiss", config), projection
+    projection = Projection.for_catalog(embeddings, config)
+    if projection is not None:
+        projection.save(staging / "projection.npz")
+    index: VectorIndex = create_index(projection.apply(embeddings) if projection is not None else embeddings, config)
+    index.save(staging / "index.faiss")
+    return index, projection
+
+
+def _generation_number(name: str) -> int:
+    try:
+        return int(name.split("-")[1].split(".")[0])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _fsync_tree(directory: Path) -> None:
+    for file in directory.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+    fsync_dir(directory)
+
+
+def _versions() -> dict:
+    import faiss
+    import onnxruntime
+
+    return {"dressup": __version__, "numpy": np.__version__, "faiss": faiss.__version__, "onnxruntime": onnxruntime.__version__}

@@ -1,0 +1,65 @@
+"""Live catalog edits in the library: add, change and remove single products; bad edits leave the store untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import FPI
+from dressup import ImageError, Store, UnknownItemError
+from dressup.store.editing import ItemEditError, ItemExistsError, add_item, remove_item, update_item
+
+
+def photo(item_id) -> bytes:
+    return (FPI / "images" / f"{item_id}.jpg").read_bytes()
+
+
+def untouched(store: Store):
+    """What must not change when an edit is refused: the manifest and the current generation's files."""
+    return (store.path / "manifest.json").read_text(), sorted(p.name for p in store.path.iterdir())
+
+
+def test_an_added_product_is_found_by_its_own_photo(small_store):
+    new_photo = photo(small_store.ids[0])  # a photo the catalog already shows, now of a second product
+    item = add_item(small_store.path, {"id": "new-1", "title": "Copy shirt", "category": "Shirts", "price": 12.5, "sizes": "S,M"},
+                    new_photo)
+    assert (item.id, item.price, item.sizes) == ("new-1", 12.5, ("S", "M"))
+    store = Store.open(small_store.path)
+    assert len(store) == 121 and store.item("new-1").title == "Copy shirt"
+    found = [m.id for m in store.similar(image=FPI / "images" / f"{small_store.ids[0]}.jpg", k=2)]
+    assert set(found) == {"new-1", small_store.ids[0]}
+
+
+def test_a_metadata_change_keeps_the_vectors_and_the_index(small_store):
+    first = small_store.ids[0]
+    before = (small_store.generation_path / "index.faiss").read_bytes()
+    update_item(small_store.path, first, {"title": "Renamed", "attributes": {"season": "Winter"}})
+    store = Store.open(small_store.path)
+    assert store.item(first).title == "Renamed" and store.item(first).attributes["season"] == "Winter"
+    assert (store.generation_path / "index.faiss").read_bytes() == before
+    assert [m.id for m in store.similar(first, k=5)] == [m.id for m in small_store.similar(first, k=5)]
+
+
+def test_a_removed_product_is_never_found_again(small_store):
+    gone = small_store.ids[3]
+    remove_item(small_store.path, gone)
+    store = Store.open(small_store.path)
+    assert gone not in store and len(store) == 119
+    assert all(gone not in [m.id for m in store.similar(item_id, k=10)] for item_id in store.ids[:20])
+
+
+@pytest.mark.parametrize("edit, error", [
+    (lambda path, ids: update_item(path, "no-such-item", {"title": "x"}), UnknownItemError),
+    (lambda path, ids: remove_item(path, "no-such-item"), UnknownItemError),
+    (lambda path, ids: add_item(path, {"id": ids[1]}, photo(ids[0])), ItemExistsError),
+    (lambda path, ids: add_item(path, {"id": "new-2"}, b"\xff\xd8\xff not a photo"), ImageError),
+    (lambda path, ids: update_item(path, ids[0], {"price": "cheap"}), ItemEditError),
+    (lambda path, ids: update_item(path, ids[0], {"colour_of_the_sky": "blue"}), ItemEditError),
+    (lambda path, ids: update_item(path, ids[0], {"attributes": {"nested": {"a": 1}}}), ItemEditError),
+    (lambda path, ids: add_item(path, {"id": "tab\there"}, photo(ids[0])), ItemEditError),
+], ids=["unknown id", "remove unknown", "duplicate add", "undecodable photo", "price not a number", "unknown field",
+        "attribute not a scalar", "id with a tab"])
+def test_a_bad_edit_is_one_clear_error_and_changes_nothing(small_store, edit, error):
+    before = untouched(small_store)
+    with pytest.raises(error):
+        edit(small_store.path, small_store.ids.tolist())
+    assert untouched(small_store) == before
