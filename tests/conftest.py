@@ -195,6 +195,17 @@ def hm_store_path(tmp_path_factory, encoder) -> Path:
 
 
 @pytest.fixture(scope="session")
+def hm_events(hm_store_path, tmp_path_factory) -> Path:
+    """A copy of the H&M subset's store with its real purchases imported into SQLite (tests that write copy it)."""
+    from dressup.users import import_events
+
+    store = tmp_path_factory.mktemp("hm-events") / "store"
+    shutil.copytree(hm_store_path, store)
+    import_events(store, hm_store_path.parent / "catalog" / "transactions.csv")
+    return store
+
+
+@pytest.fixture(scope="session")
 def postgres_url():
     """A throw-away PostgreSQL server (Debian's binaries, started here) or $DRESSUP_TEST_POSTGRES_URL."""
     import glob

@@ -14,24 +14,15 @@ import pytest
 from conftest import dressup
 from dressup import Filters, Store
 from dressup.metrics import intra_list_diversity
-from dressup.recommenders import DressUpRecommender, Recommender, RecommenderConfig, RecommendError
+from dressup.recommenders import DressUpRecommender, RecommenderConfig, RecommendError
 from dressup.recommenders import dressup as recommender_module
 from dressup.recommenders.signals import once_buyers
-from dressup.users import EventStore, NewEvent, import_events
-
-
-@pytest.fixture(scope="module")
-def hm_events(hm_store_path, tmp_path_factory):
-    """The subset's store with its real purchases imported into SQLite."""
-    store = tmp_path_factory.mktemp("rec") / "store"
-    shutil.copytree(hm_store_path, store)
-    import_events(store, hm_store_path.parent / "catalog" / "transactions.csv")
-    return store
+from dressup.users import EventStore, NewEvent
 
 
 @pytest.fixture(scope="module")
 def recommender(hm_events):
-    return Recommender.open(hm_events)
+    return DressUpRecommender.open(hm_events)
 
 
 def busiest_user(store_path) -> str:
@@ -97,7 +88,7 @@ def test_diversity_spreads_the_list_at_a_stated_cost(hm_events):
 def test_likes_and_dislikes_change_the_feed_at_once(hm_events, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(hm_events, store)
-    recommender = Recommender.open(store)
+    recommender = DressUpRecommender.open(store)
     events = EventStore.open(store)
     before = recommender.recommend("newcomer", k=12)
     liked = Store.open(store).items["id"].iat[7]
@@ -173,12 +164,12 @@ def test_eval_personalization_reports_every_method(hm_events, hm_store_path, tmp
 def test_a_new_shop_without_events_gets_a_feed(hm_store_path, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(hm_store_path, store)
-    recommender = Recommender.open(store)
+    recommender = DressUpRecommender.open(store)
     assert len(recommender.recommend("first-visitor", k=5)) == 5
     item = Store.open(store).items["id"].iat[0]
     EventStore.open(store).add("grumpy", item, "dislike")
     EventStore.open(store).add("neutral", item, "rating", value=3)
-    recommender = Recommender.open(store)
+    recommender = DressUpRecommender.open(store)
     assert item not in {r.id for r in recommender.recommend("grumpy", k=12)}
     assert len(recommender.recommend("neutral", k=12)) == 12
 

@@ -1,21 +1,12 @@
 """Every registered recommender (`dressup.recommenders.RECOMMENDERS`) keeps the `Recommender` contract, on real H&M
 purchases, read from the database and from a table."""
 
-import shutil
 
 import pytest
 
 from dressup import Filters, Store
 from dressup.recommenders import RECOMMENDERS, Recommendation, RecommendError, create_recommender
-from dressup.users import EventStore, EventTable, import_events
-
-
-@pytest.fixture(scope="module")
-def hm_events(hm_store_path, tmp_path_factory):
-    store = tmp_path_factory.mktemp("contract-rec") / "store"
-    shutil.copytree(hm_store_path, store)
-    import_events(store, hm_store_path.parent / "catalog" / "transactions.csv")
-    return store
+from dressup.users import EventStore, EventTable
 
 
 @pytest.fixture(scope="module", params=[(name, source) for name in RECOMMENDERS for source in ("database", "table")],

@@ -47,13 +47,13 @@ class Recommender(ABC):
         self._owns_events = False
 
     @classmethod
-    def open(cls, store, events: EventSource | None = None, config=None, name: str = "dressup") -> Recommender:
-        """A recommender (by default DressUp's own) over ``store`` and its event database (STORE/users.sqlite)."""
+    def open(cls, store, events: EventSource | None = None, config=None) -> Self:
+        """This recommender over ``store`` and its event database (STORE/users.sqlite), e.g.
+        ``DressUpRecommender.open("stores/hm")``; it closes the database it opened."""
         from ..users import EventStore
-        from . import create_recommender
 
         opened = store if isinstance(store, Store) else Store.open(store)
-        recommender = create_recommender(name, opened, events if events is not None else EventStore.open(opened.path), config)
+        recommender = cls(opened, events if events is not None else EventStore.open(opened.path), config)
         recommender._owns_events = events is None
         return recommender
 
