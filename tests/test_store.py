@@ -20,7 +20,7 @@ def test_query_by_its_own_image_finds_the_item_first(small_store, small_catalog)
 def test_filtered_similar_items_all_satisfy_the_filter(small_store):
     filters = Filters(where={"gender": "Men"}, max_price=60, size="M")
     matches = small_store.similar(item=small_store.items["id"].iat[0], k=10, filters=filters)
-    allowed = small_store.filter_index.mask(filters)
+    allowed = small_store.mask(filters)
     assert len(matches) == min(10, int(allowed.sum()) - int(allowed[0]))
     for match in matches:
         item = small_store.item(match.id)

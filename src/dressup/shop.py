@@ -25,9 +25,9 @@ from PIL import Image
 
 from .catalog import Item
 from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
-from .outfits import CompletedOutfit, NoOutfitModelError, OutfitModel
+from .outfits import CompatibilityModel, CompletedOutfit, NoOutfitModelError, OutfitModel
 from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
-from .store import Filters, Match, Store, editing, read_manifest
+from .store import Filters, LiveState, Match, Store, editing, read_manifest
 from .tagging import DEFAULT_TAGGER, Tag, Tagger
 from .users import EventStore
 
@@ -43,66 +43,91 @@ class Facets:
     max_price: float | None
 
 
-class Generation:
-    """One store generation and the capabilities derived from it (search, feeds, outfits), built on first use."""
+class Capabilities:
+    """What one base generation of the store serves from, built on first use and kept while the base lasts: the
+    recommender (fitted on the events, not refitted for catalog edits) and the outfit model."""
 
     def __init__(self, store: Store, shop: Shop):
         self.store = store
-        self.items = [Item.from_row(row) for row in store.items.to_dict("records")]  # one pass: cheap per item
-        self._shop = shop
-        self._lock = threading.Lock()
-        self._facets: Facets | None = None
+        self.shop = shop
+        self.lock = threading.Lock()
         self._recommender: Recommender | None = None
-        self._outfits: OutfitModel | None | bool = None  # False: the store has no outfit model
+        self._compatibility: CompatibilityModel | None | bool = None  # False: the store has no outfit model
+
+    @property
+    def recommender(self) -> Recommender:
+        with self.lock:
+            if self._recommender is None:
+                self._recommender = create_recommender("dressup", self.store, self.shop.events, self.shop.recommender_config)
+            return self._recommender
+
+    def compatibility(self) -> CompatibilityModel:
+        with self.lock:
+            if self._compatibility is None:
+                try:
+                    self._compatibility = OutfitModel.load(self.store).compatibility
+                except NoOutfitModelError:
+                    self._compatibility = False
+        if self._compatibility is False:
+            raise NoOutfitModelError(f"{self.store.path}: this store has no outfit model; train one with `dressup outfits train`")
+        return self._compatibility
+
+
+class Generation:
+    """The catalog as one request sees it: a store's state (base generation and journal changes up to one point),
+    and the capabilities that serve from it."""
+
+    def __init__(self, capabilities: Capabilities, state: LiveState):
+        self.capabilities = capabilities
+        self.store = capabilities.store
+        self.state = state
 
     @property
     def name(self) -> str:
-        return self.store.manifest["generation"]
+        """The base generation, and the last journal change taken in."""
+        return f"{self.store.manifest['generation']}+{self.state.seq}"
 
     # -- catalog -------------------------------------------------------------------------------
     def item(self, item_id: str) -> Item:
-        return self.items[self.store.row(item_id)]
+        return self.state.item(item_id)
 
     def page(self, filters: Filters | None = None, limit: int = 24, offset: int = 0) -> tuple[int, list[Item]]:
         """A page of the catalog (in catalog order) and the number of items that pass the filters."""
-        allowed = self.store.filter_index.mask(filters)
-        rows = np.arange(len(self.store)) if allowed is None else np.flatnonzero(allowed)
-        return len(rows), [self.items[row] for row in rows[offset : offset + limit]]
+        allowed = self.state.mask(filters)
+        rows = np.arange(self.state.rows) if allowed is None else np.flatnonzero(allowed)
+        return len(rows), [self.state.item_at(row) for row in rows[offset : offset + limit]]
 
     def facets(self) -> Facets:
         """Values to offer in filter menus (the 200 most frequent of each field) and the price range."""
-        if self._facets is None:
-            items, values = self.store.items, {}
+        def make():
+            alive, values = self.state.alive, {}
             for name in FACET_FIELDS:
-                counts = items[name].astype(str).replace({"nan": "", "None": ""}).value_counts()
+                column = pd.Series(self.state.column(name)[alive], dtype=object)
+                counts = column.astype(str).replace({"nan": "", "None": ""}).value_counts()
                 values[name] = sorted(v for v in counts.index[:200] if v)
-            prices = pd.to_numeric(items["price"], errors="coerce").dropna()
-            self._facets = Facets(values,
-                                  float(prices.min()) if len(prices) else None, float(prices.max()) if len(prices) else None)
-        return self._facets
+            prices = pd.to_numeric(pd.Series(self.state.column("price")[alive]), errors="coerce").dropna()
+            return Facets(values, float(prices.min()) if len(prices) else None, float(prices.max()) if len(prices) else None)
+        return self.state.derived("facets", make)
 
     # -- search --------------------------------------------------------------------------------
     def photo(self, data: ImageInput) -> Image.Image:
         """An uploaded photo decoded once, within the shop's pixel limit and the upload formats, at the size this
         generation's encoder needs."""
         spec = self.store.encoder.spec
-        return load_image(data, max_pixels=self._shop.max_pixels, draft_size=spec.resize_size or spec.input_size,
+        return load_image(data, max_pixels=self.capabilities.shop.max_pixels, draft_size=spec.resize_size or spec.input_size,
                           formats=UPLOAD_FORMATS)
 
     def similar_to_item(self, item_id: str, k: int = 10, filters: Filters | None = None) -> list[Match]:
-        return self.store.similar(item=item_id, k=k, filters=filters)
+        return self.store.similar(item=item_id, k=k, filters=filters, state=self.state)
 
     def similar_to_photo(self, photo: ImageInput, k: int = 10, filters: Filters | None = None) -> list[Match]:
         """Similar items for a photo (decoded by `photo`, or a path)."""
-        return self.store.similar(image=photo, k=k, filters=filters)
+        return self.store.similar(image=photo, k=k, filters=filters, state=self.state)
 
     # -- feeds ---------------------------------------------------------------------------------
     @property
     def recommender(self) -> Recommender:
-        with self._lock:
-            if self._recommender is None:
-                self._recommender = create_recommender("dressup", self.store, self._shop.events, self._shop.recommender_config)
-            return self._recommender
+        return self.capabilities.recommender
 
     def recommend(self, user_id: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
         return self.recommender.recommend(user_id, k, filters)
@@ -113,16 +138,9 @@ class Generation:
     # -- outfits -------------------------------------------------------------------------------
     @property
     def outfit_model(self) -> OutfitModel:
-        """The store's outfit model; `NoOutfitModelError` when none was trained for it."""
-        with self._lock:
-            if self._outfits is None:
-                try:
-                    self._outfits = OutfitModel.load(self.store)
-                except NoOutfitModelError:
-                    self._outfits = False
-        if self._outfits is False:
-            raise NoOutfitModelError(f"{self.store.path}: this store has no outfit model; train one with `dressup outfits train`")
-        return self._outfits
+        """The store's outfit model over this state; `NoOutfitModelError` when none was trained for the store."""
+        compatibility = self.capabilities.compatibility()
+        return self.state.derived("outfit model", lambda: OutfitModel(self.store, compatibility, self.state))
 
     def outfits(self, items: Sequence[str], n: int = 3, filters: Filters | None = None, budget: float | None = None,
                 images: Sequence[ImageInput] = ()) -> list[CompletedOutfit]:
@@ -146,7 +164,8 @@ class Shop:
         self._database_url = database_url
         self._tagger_name = tagger
         self._lock = threading.RLock()
-        self._generation = Generation(Store.open(self.path), self)
+        self._capabilities = Capabilities(Store.open(self.path, database_url), self)
+        self._generation = Generation(self._capabilities, self._capabilities.store.state)
         self._checked_at = time.monotonic()
         self._events: EventStore | None = None
         self._tagger: Tagger | None = None
@@ -157,7 +176,7 @@ class Shop:
     # -- keeping current ----------------------------------------------------------------------
     @property
     def generation(self) -> Generation:
-        """The current generation; take it once per request and use it throughout."""
+        """The catalog as it is now; take it once per request and use it throughout."""
         if not self._watching and time.monotonic() - self._checked_at >= self.check_every:
             self._checked_at = time.monotonic()
             self.reload()
@@ -165,13 +184,26 @@ class Shop:
 
     @property
     def store(self) -> Store:
-        return self.generation.store
+        return self._capabilities.store
 
     def reload(self) -> None:
-        """Open the store's current generation, if it is new, and drop everything derived from the old one."""
+        """Take in what changed since: a new base generation (opened whole, then swapped in, the old one's capabilities
+        dropped), or the journal's new changes (other processes' catalog edits)."""
         with self._lock:
-            if read_manifest(self.path)["generation"] != self._generation.name:
-                self._generation = Generation(Store.open(self.path), self)  # built whole, then swapped in one assignment
+            if read_manifest(self.path)["generation"] != self.store.manifest["generation"]:
+                old = self._capabilities
+                self._capabilities = Capabilities(Store.open(self.path, self._database_url), self)
+                old.store.close()
+            else:
+                self.store.refresh()
+            if self._generation.state is not self.store.state or self._generation.capabilities is not self._capabilities:
+                self._generation = Generation(self._capabilities, self.store.state)
+
+    def edited(self) -> Generation:
+        """The generation after this process's own catalog edit (served at once)."""
+        with self._lock:
+            self._generation = Generation(self._capabilities, self.store.state)
+        return self._generation
 
     def _watch(self) -> None:
         while True:
@@ -191,18 +223,19 @@ class Shop:
 
     # -- catalog edits ------------------------------------------------------------------------
     def add_item(self, fields: Mapping, image: bytes) -> Item:
-        item = editing.add_item(self.path, fields, image, max_pixels=self.max_pixels)
-        self.reload()
-        return item
+        return self.edit([editing.Edit("add", fields.get("id"), fields, image)])[0]
 
     def update_item(self, item_id: str, fields: Mapping, image: bytes | None = None) -> Item:
-        item = editing.update_item(self.path, item_id, fields, image, max_pixels=self.max_pixels)
-        self.reload()
-        return item
+        return self.edit([editing.Edit("update", item_id, fields, image)])[0]
 
     def remove_item(self, item_id: str) -> None:
-        editing.remove_item(self.path, item_id)
-        self.reload()
+        self.edit([editing.Edit("remove", item_id)])
+
+    def edit(self, edits: Sequence[editing.Edit]) -> list[Item | None]:
+        """Apply catalog edits (all or none; see `dressup.store.editing`); this shop serves them when it returns."""
+        items = editing.apply_edits(self.store, edits, max_pixels=self.max_pixels, database_url=self._database_url)
+        self.edited()
+        return items
 
     # -- users --------------------------------------------------------------------------------
     @property
@@ -238,7 +271,7 @@ class Shop:
     def forget(self, user_id: str) -> int:
         """Delete a user and their events; the feeds stop using them from the next request (refitted in the background)."""
         gone = self.events.forget(user_id)
-        recommender = self.generation._recommender  # none yet: its first fit will not see them
+        recommender = self._capabilities._recommender  # none yet: its first fit will not see them
         if recommender is not None:
             recommender.refit_soon()
         return gone
@@ -246,3 +279,4 @@ class Shop:
     def close(self) -> None:
         if self._events is not None:
             self._events.close()
+        self.store.close()

@@ -14,10 +14,11 @@ def clustered(count: int, dimension: int = 32, seed: int = 0) -> np.ndarray:
     return normalize_rows(centres[rng.integers(40, size=count)] + 0.4 * rng.normal(size=(count, dimension))).astype(np.float32)
 
 
-@pytest.fixture(params=[(engine, kind) for engine in ENGINES for kind in ("flat", "hnsw")], ids=lambda p: "-".join(p))
+@pytest.fixture(params=[(engine, kind, storage) for engine in ENGINES for kind, storage in
+                        (("flat", "float32"), ("hnsw", "float32"), ("hnsw", "sq8"))], ids=lambda p: "-".join(p))
 def config(request):
-    engine, kind = request.param
-    return IndexConfig(kind=kind, engine=engine)
+    engine, kind, storage = request.param
+    return IndexConfig(kind=kind, engine=engine, storage=storage)
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_each_vector_finds_itself_first_and_results_are_best_first(config, vecto
     rows, scores = index.search(vectors[:50], 10)
     assert rows.shape == scores.shape == (50, 10)
     assert (rows[:, 0] == np.arange(50)).all() and (np.diff(scores, axis=1) <= 1e-6).all()
-    assert np.allclose(index.vectors[:50], vectors[:50])
+    assert np.allclose(index.vectors_of(np.arange(50)), vectors[:50], atol=1e-2)
 
 
 def test_it_finds_what_an_exact_scan_finds(config, vectors):
@@ -62,15 +63,26 @@ def test_more_than_it_holds_pads_with_no_row(config):
 
 def test_added_vectors_are_found_and_removed_ones_never_again(config, vectors):
     index = create_index(vectors[:2000], config)
-    rows = index.add(vectors[2000:2010])
-    assert rows.tolist() == list(range(2000, 2010)) and len(index) == 2010
-    assert (index.search(vectors[2000:2010], 1)[0][:, 0] == rows).all()
-    index.remove(np.array([2003, 5]))
-    found, _ = index.search(vectors[[2003, 5]], 10)
+    added = index.add(vectors[2000:2010])
+    assert len(added) == 2010 and len(index) == 2000  # a new index: readers of the old one are not disturbed
+    assert (added.search(vectors[2000:2010], 1)[0][:, 0] == np.arange(2000, 2010)).all()
+    assert np.allclose(added.vectors_of([5, 2003]), vectors[[5, 2003]], atol=1e-2)
+    removed = added.remove(np.array([2003, 5]))
+    found, _ = removed.search(vectors[[2003, 5]], 10)
     assert not np.isin(found, [2003, 5]).any() and (found >= 0).all()
-    allowed = np.zeros(len(index), bool)
+    assert removed.removed.sum() == 2 and added.removed is None
+    allowed = np.zeros(len(removed), bool)
     allowed[[5, 6]] = True
-    assert index.search(vectors[[5]], 2, allowed)[0].tolist() == [[6, -1]]
+    assert removed.search(vectors[[5]], 2, allowed)[0].tolist() == [[6, -1]]
+    assert 5 in added.search(vectors[[5]], 1)[0]
+
+
+def test_a_saved_index_keeps_its_added_and_removed_rows(config, vectors, tmp_path):
+    index = create_index(vectors[:2000], config).add(vectors[2000:2010]).remove(np.array([7, 2001]))
+    index.save(tmp_path / "index")
+    again = load_index(tmp_path / "index", config)
+    assert len(again) == 2010 and again.removed.sum() == 2
+    assert np.array_equal(index.search(vectors[:30], 10)[0], again.search(vectors[:30], 10)[0])
 
 
 def test_a_saved_index_loads_with_the_same_answers(config, vectors, tmp_path):

@@ -38,7 +38,9 @@ STATUS = [(DatabaseError, 503), (UnknownItemError, 404), (UnknownUserError, 404)
 def create_app(settings: Settings | None = None, shop: Shop | None = None) -> FastAPI:
     """The app for one store; ``settings`` default to the ``DRESSUP_*`` environment variables."""
     settings = settings or Settings()
-    owned, shop = shop is None, shop or Shop(settings.store, settings.database_url, max_pixels=settings.max_pixels, watch=True)
+    owned = shop is None
+    # watched four times a second: other workers' catalog edits are served within a second
+    shop = shop or Shop(settings.store, settings.database_url, max_pixels=settings.max_pixels, watch=True, check_every=0.25)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -42,15 +42,15 @@ def matches_out(generation: Generation, matches: Iterable[Match]) -> Response:
 
 
 def recommendations_out(generation: Generation, recommendations: Iterable[Recommendation]) -> dict:
-    return {"items": [item_out(generation.item(r.id), r.score, reason=r.reason) for r in recommendations]}
+    known = [r for r in recommendations if r.id in generation.state]  # one edited meanwhile is left out, not a 404
+    return {"items": [item_out(generation.item(r.id), r.score, reason=r.reason) for r in known]}
 
 
 def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> dict:
-    return {"outfits": [
-        {"score": outfit.score, "total_price": outfit.total_price,
-         "items": [item_out(generation.item(i.id), i.score, slot=i.slot,
-                            given=i.given) for i in outfit.items if i.id is not None]}
-        for outfit in outfits]}
+    def items(outfit: CompletedOutfit) -> list[dict]:
+        return [item_out(generation.item(i.id), i.score, slot=i.slot, given=i.given)
+                for i in outfit.items if i.id is not None and i.id in generation.state]
+    return {"outfits": [{"score": o.score, "total_price": o.total_price, "items": items(o)} for o in outfits]}
 
 
 def tags_out(tags: dict[str, Tag]) -> dict:

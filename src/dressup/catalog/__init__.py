@@ -19,6 +19,7 @@ from .items import (
     CatalogError,
     Item,
     id_problem,
+    is_in_stock,
     parquet_safe,
     plain_value,
     split_sizes,
@@ -28,7 +29,7 @@ from .reading import Catalog, label_column, read_catalog, read_items, read_split
 
 __all__ = [
     "ATTRIBUTE_PREFIX", "CONTROL_CHARACTERS", "ITEM_FIELDS", "LAYOUTS", "MAX_ID_LENGTH", "Catalog", "CatalogError",
-    "CatalogLayout", "CatalogSource", "Item", "detect_layout", "id_problem", "label_column", "layout_named",
+    "CatalogLayout", "CatalogSource", "Item", "detect_layout", "id_problem", "is_in_stock", "label_column", "layout_named",
     "layout_of_items", "parquet_safe", "plain_value", "read_catalog", "read_items", "read_split", "split_file_beside",
     "split_sizes",
 ]

@@ -15,7 +15,8 @@ import pandas as pd
 
 from ..errors import DressUpError
 
-ITEM_FIELDS = ("id", "title", "category", "subcategory", "colour", "gender", "price", "sizes", "brand", "image")
+ITEM_FIELDS = ("id", "title", "category", "subcategory", "colour", "gender", "price", "sizes", "brand", "image", "in_stock",
+               "sold_out_sizes")
 ATTRIBUTE_PREFIX = "attr:"
 MAX_ID_LENGTH = 128  # of item and user ids
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"  # never in ids: files such as a --users list hold one id per line
@@ -56,6 +57,8 @@ class Item:
     sizes: tuple[str, ...] = ()
     brand: str = ""
     image: str = ""
+    in_stock: bool = True                # live: can be bought now (search, feeds and outfits leave out what cannot)
+    sold_out_sizes: tuple[str, ...] = ()  # live: sizes of `sizes` out of stock
     attributes: dict = field(default_factory=dict)
 
     @classmethod
@@ -73,14 +76,31 @@ class Item:
             sizes=tuple(split_sizes(row.get("sizes"))),
             brand=row.get("brand") or "",
             image=row.get("image") or "",
+            in_stock=is_in_stock(row.get("in_stock", True)),
+            sold_out_sizes=tuple(split_sizes(row.get("sold_out_sizes"))),
             attributes=attributes,
         )
 
     def to_dict(self) -> dict:
         data = {name: getattr(self, name) for name in ITEM_FIELDS}
         data["sizes"] = list(self.sizes)
+        data["sold_out_sizes"] = list(self.sold_out_sizes)
         data["attributes"] = self.attributes
         return data
+
+
+def is_in_stock(value) -> bool:
+    """Whether a stock value means "can be bought": missing means yes; false, 0, "no", "out of stock" mean no.
+
+    >>> [is_in_stock(v) for v in (None, True, 0, 3, "no", "In stock", "out of stock")]
+    [True, True, False, True, False, True, False]
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    if isinstance(value, (bool, np.bool_, int, float, np.integer, np.floating)):
+        return bool(value > 0) if not isinstance(value, (bool, np.bool_)) else bool(value)
+    text = str(value).strip().lower()
+    return text not in ("false", "no", "0", "n", "out of stock", "out_of_stock", "sold out", "unavailable")
 
 
 def split_sizes(value) -> list[str]:

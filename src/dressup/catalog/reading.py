@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import first_line
-from .items import ATTRIBUTE_PREFIX, ITEM_FIELDS, CatalogError, Item, parquet_safe, split_sizes
+from .items import ATTRIBUTE_PREFIX, ITEM_FIELDS, CatalogError, Item, is_in_stock, parquet_safe, split_sizes
 from .layouts import CatalogLayout, CatalogSource, detect_layout
 from .layouts.generic import CANDIDATES
 
@@ -136,11 +136,13 @@ def _finish(items: pd.DataFrame, raw: pd.DataFrame, image_root: Path) -> pd.Data
     duplicated = items["id"][items["id"].duplicated()].unique()
     if len(duplicated):
         raise CatalogError(f"{len(duplicated)} duplicated id(s), e.g. {', '.join(map(str, duplicated[:5]))}")
-    for name in ("title", "category", "subcategory", "colour", "gender", "sizes", "brand", "image"):
+    for name in ("title", "category", "subcategory", "colour", "gender", "sizes", "brand", "image", "sold_out_sizes"):
         items[name] = items[name].fillna("").astype(str).str.strip() if name in items else ""
     items["gender"] = items["gender"].map(lambda g: _GENDERS.get(g.lower(), g))
     items["price"] = pd.to_numeric(items.get("price"), errors="coerce").astype(float)
     items["sizes"] = items["sizes"].map(lambda s: "|".join(split_sizes(s)))
+    items["in_stock"] = items["in_stock"].map(is_in_stock).astype(bool) if "in_stock" in items else True
+    items["sold_out_sizes"] = items["sold_out_sizes"].map(lambda s: "|".join(split_sizes(s))) if "sold_out_sizes" in items else ""
     root = os.path.abspath(image_root)
     items["image"] = [_absolute(path, root) for path in items["image"]]
     for column in raw.columns:

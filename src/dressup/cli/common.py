@@ -188,12 +188,9 @@ def jsonl_records(path: Path):
 
 def item_summary(store, row: int) -> dict:
     """The fields of an item shown in tables and JSON output."""
-    import pandas as pd
-
-    item = store.items.iloc[row]
-    price = item["price"]
-    return {"title": item["title"], "category": item["category"], "colour": item["colour"], "gender": item["gender"],
-            "price": None if pd.isna(price) else float(price), "image": item["image"]}
+    item = store.item_at(row)
+    return {"title": item.title, "category": item.category, "colour": item.colour, "gender": item.gender,
+            "price": item.price, "image": item.image}
 
 
 def print_table(title: str, columns: list[str], rows: list[dict]) -> None:

@@ -101,9 +101,9 @@ def _print_outfit(model, number: int, outfit) -> None:
     for column in ("id", "slot", "type", "title", "price", "fit"):
         table.add_column(column)
     for item in outfit.items:
-        row = model.store.items.iloc[model.store.row(item.id)] if item.id else None
-        table.add_row(item.id or "(photo)", item.slot, "" if row is None else str(row["category"]),
-                      "" if row is None else str(row["title"]), cell(item.price), "given" if item.given else f"{item.score:.3f}")
+        product = model.state.item(item.id) if item.id else None
+        table.add_row(item.id or "(photo)", item.slot, "" if product is None else product.category,
+                      "" if product is None else product.title, cell(item.price), "given" if item.given else f"{item.score:.3f}")
     console.print(table)
 
 
@@ -112,7 +112,7 @@ def _outfit_json(model, outfit) -> dict:
     for item in outfit.items:
         entry = {"id": item.id, "slot": item.slot, "given": item.given, "score": item.score, "price": item.price}
         if item.id:
-            entry.update(item_summary(model.store, model.store.row(item.id)))
+            entry.update(item_summary(model.state, model.state.row(item.id)))
         items.append(entry)
     return {"score": outfit.score, "total_price": outfit.total_price, "items": items}
 

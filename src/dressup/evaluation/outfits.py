@@ -127,7 +127,7 @@ def evaluate_outfits(store, outfits: OutfitTable, config=None, seed: int = 0, pr
     (`dressup.outfits.BASELINES`); returns the report, the model trained on the training part and the split."""
     from ..training.outfits import train_compatibility
 
-    split = split_outfits(outfits, len(store), seed=seed)
+    split = split_outfits(outfits, store.rows, seed=seed)
     slots = item_slots(store)
     warm = fitb_questions(split, slots, "warm", seed=seed)
     cold = fitb_questions(split, slots, "cold", seed=seed)
@@ -140,7 +140,7 @@ def evaluate_outfits(store, outfits: OutfitTable, config=None, seed: int = 0, pr
     model.info["templates"] = [[list(t), c] for t, c in slot_templates(split.train, slots).most_common()]
     scorers = [baseline.fit(store, split.train, seed) for baseline in BASELINES.values()] + [CompatibilityScorer(model, store)]
     held_out = [*split.warm.rows, *split.cold.rows]
-    fake = fake_outfits(OutfitTable([], held_out), len(store), seed=seed)
+    fake = fake_outfits(OutfitTable([], held_out), store.rows, seed=seed)
     report = OutfitReport(len(split.train), len(warm), len(cold), len(held_out), training_seconds=model.info["seconds"])
     for scorer in scorers:
         report.fitb_warm[scorer.name] = round(fitb_accuracy(warm, scorer), 4)

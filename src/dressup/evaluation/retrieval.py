@@ -58,9 +58,9 @@ def evaluate_retrieval(
     results: dict[str, list[str]] | None = None,
 ) -> tuple[RetrievalReport, np.ndarray, np.ndarray]:
     """Precision@k for each label and jointly; also returns the query rows and their result rows."""
-    columns = [store.filter_index.column(label) for label in labels]
+    columns = [store.column_named(label) for label in labels]
     if query_rows is None:
-        query_rows = np.arange(len(store))
+        query_rows = np.flatnonzero(store.state.alive)
     if results is None:
         found, _ = store.search(store.vectors[query_rows], k, exclude=list(query_rows))
     else:
@@ -89,7 +89,7 @@ def plot_retrieval_samples(store: Store, query_rows, found, label: str, path: st
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    column = store.filter_index.column(label)
+    column = store.column_named(label)
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(query_rows), size=min(samples, len(query_rows)), replace=False)
     k = found.shape[1]

@@ -47,14 +47,16 @@ class CompletedOutfit:
 class OutfitModel:
     """Scores outfits, answers fill-in-the-blank questions and completes outfits from a cart."""
 
-    def __init__(self, store: Store, compatibility: CompatibilityModel):
+    def __init__(self, store: Store, compatibility: CompatibilityModel, state=None):
+        """Completes outfits over ``state``, the catalog as it was when the model was made (the store's current one)."""
         self.store = store
+        self.state = state or store.state
         self.compatibility = compatibility
-        self.scorer = CompatibilityScorer(compatibility, store)
+        self.scorer = CompatibilityScorer(compatibility, store, self.state)
         self.vectors = self.scorer.vectors
-        self.slots = item_slots(store)
-        self.types = store.items["category"].astype(object).fillna("").astype(str).to_numpy()
-        self.prices = pd.to_numeric(store.items["price"], errors="coerce").to_numpy(dtype=float)
+        self.slots = item_slots(store, self.state)
+        self.types = pd.Series(self.state.column("category"), dtype=object).fillna("").astype(str).to_numpy()
+        self.prices = pd.to_numeric(pd.Series(self.state.column("price")), errors="coerce").to_numpy(dtype=float)
         self.templates = [(tuple(t), c) for t, c in compatibility.info.get("templates", [])]
         slot_frequency = Counter(s for t, c in self.templates for s in t for _ in range(c))
         self.slot_rank = {s: i for i, (s, _) in enumerate(slot_frequency.most_common())}
@@ -74,7 +76,7 @@ class OutfitModel:
 
     # -- scoring -------------------------------------------------------------------------------
     def rows(self, items: Sequence[str]) -> np.ndarray:
-        return np.array([self.store.row(item) for item in items], dtype=np.int64)
+        return np.array([self.state.row(item) for item in items], dtype=np.int64)
 
     def score(self, items: Sequence[str]) -> float:
         """Compatibility of a set of items: mean cosine over pairs (higher = more compatible)."""
@@ -154,25 +156,25 @@ class OutfitModel:
         others = np.delete(vectors, position, axis=0)
         score = float((others @ vectors[position]).mean()) if len(others) else 0.0
         price = None if np.isnan(self.prices[row]) else float(self.prices[row])
-        return OutfitItem(self.store.ids[row], self.slots[row], given, round(score, 4), price)
+        return OutfitItem(self.state.ids_of([row])[0], self.slots[row], given, round(score, 4), price)
 
     def _guess_slot(self, embedding: np.ndarray, k: int = 10) -> tuple[str, str]:
         """A photo's slot and type: the majority among its most similar catalog items."""
         if self._unit_embeddings is None:
-            self._unit_embeddings = normalize_rows(np.asarray(self.store.embeddings(), np.float32))
+            self._unit_embeddings = normalize_rows(np.asarray(self.state.embeddings(), np.float32))
         similarity = self._unit_embeddings @ (embedding / max(np.linalg.norm(embedding), 1e-12))
         rows = np.argsort(-similarity)[:k]
         return Counter(self.slots[rows]).most_common(1)[0][0], Counter(self.types[rows]).most_common(1)[0][0]
 
     def _allowed(self, filters: Filters | None, given_rows: np.ndarray) -> np.ndarray:
-        allowed = self.store.filter_index.mask(filters)
-        allowed = np.ones(len(self.store), bool) if allowed is None else allowed.copy()
+        allowed = self.state.mask(filters)
+        allowed = np.ones(self.state.rows, bool) if allowed is None else allowed.copy()
         allowed[given_rows] = False
         has_gender = filters is not None and any(k.lower() == "gender" for k in filters.where)
-        genders = {g for g in self.store.items["gender"].iloc[given_rows].dropna().astype(str)} if len(given_rows) else set()
+        gender = pd.Series(self.state.column("gender"), dtype=object)
+        genders = set(gender.iloc[given_rows].dropna().astype(str)) if len(given_rows) else set()
         if not has_gender and genders:
-            column = self.store.items["gender"].astype(str)
-            allowed &= column.isin(genders | {"Unisex", "nan", "None"}).to_numpy()
+            allowed &= gender.astype(str).isin(genders | {"Unisex", "nan", "None"}).to_numpy()
         return allowed
 
     def _templates_for(self, given_slots: list[str]) -> list[tuple[str, ...]]:

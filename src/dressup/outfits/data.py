@@ -75,15 +75,16 @@ def read_outfits(path: str | Path, store: Store) -> OutfitTable:
     return OutfitTable(ids, rows, unknown_items=unknown, dropped=dropped)
 
 
-def item_slots(store: Store) -> np.ndarray:
-    """Each item's slot (the part of an outfit it fills): the column its catalog layout names for it (Mango: the
+def item_slots(store: Store, state=None) -> np.ndarray:
+    """Each row's slot (the part of an outfit it fills): the column its catalog layout names for it (Mango: the
     product family), else the subcategory, else the category."""
+    state = state or store.state
     for column in (store.layout.role_column("slot"), "subcategory", "category"):
-        if column in store.items.columns:
-            values = store.items[column].astype(object)
+        if column in state.columns:
+            values = pd.Series(state.column(column), dtype=object)
             if values.notna().mean() > 0.5:
                 return values.fillna("(unknown)").astype(str).to_numpy()
-    return np.full(len(store), "(any)", dtype=object)
+    return np.full(state.rows, "(any)", dtype=object)
 
 
 def slot_templates(outfits: OutfitTable, slots: np.ndarray) -> Counter:

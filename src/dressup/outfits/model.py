@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..embeddings import normalize_rows, principal_components
 from ..errors import DressUpError
-from ..store import Store
+from ..store import LiveState, Store
 
 MODEL_DIR = "outfits"
 ITEM_FEATURES = ["category", "subcategory", "colour", "gender"]  # besides the columns the catalog layout names
@@ -97,12 +97,12 @@ class CompatibilityModel:
         hidden = np.maximum(x @ w["w1"] + w["b1"], 0.0)
         return hidden @ w["w2"] + w["b2"]
 
-    def item_vectors(self, store: Store) -> np.ndarray:
-        """Compatibility vector of every store item (memory added for items seen in training outfits)."""
-        x = self.features.matrix(store.embeddings(), store.items)
+    def item_vectors(self, state: LiveState) -> np.ndarray:
+        """Compatibility vector of every row of a store's state (memory added for items seen in training outfits)."""
+        x = self.features.matrix(state.embeddings(), state.items)
         raw = self.content_vectors(x)
         memory = self.weights["memory"]
-        rows = store.rows_of(self.memory_ids)
+        rows = state.rows_of(self.memory_ids)
         known = rows >= 0
         raw[rows[known]] += memory[known]
         return normalize_rows(raw).astype(np.float32)

@@ -40,9 +40,9 @@ class CompatibilityScorer(OutfitScorer):
 
     name = "DressUp model"
 
-    def __init__(self, model: CompatibilityModel, store: Store):
+    def __init__(self, model: CompatibilityModel, store: Store, state=None):
         self.model = model
-        self.vectors = model.item_vectors(store)
+        self.vectors = model.item_vectors(state or store.state)
 
     def candidate_scores(self, outfit, candidates):
         return self.vectors[candidates] @ self.vectors[outfit].mean(axis=0)
@@ -85,7 +85,7 @@ class PopularityScorer(OutfitScorer):
 
     @classmethod
     def fit(cls, store: Store, outfits: OutfitTable, seed: int = 0) -> PopularityScorer:
-        return cls(outfits.usage(len(store)))
+        return cls(outfits.usage(store.rows))
 
     def candidate_scores(self, outfit, candidates):
         return self.usage[candidates].astype(float)
@@ -104,7 +104,7 @@ class CoOccurrenceScorer(OutfitScorer):
 
     @classmethod
     def fit(cls, store: Store, outfits: OutfitTable, seed: int = 0) -> CoOccurrenceScorer:
-        n = len(store)
+        n = store.rows
         pairs = [(a, b) for rows in outfits.rows for a in rows for b in rows if a != b]
         a, b = np.array(pairs).T if pairs else (np.zeros(0, int), np.zeros(0, int))
         return cls(outfits.usage(n), sparse.csr_matrix((np.ones(len(a), np.float32), (a, b)), shape=(n, n)))

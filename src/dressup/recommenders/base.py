@@ -82,18 +82,18 @@ class Recommender(ABC):
         self.close()
 
     # -- helpers for implementations --------------------------------------------------------------
-    def _liked_rows(self, items: Sequence[str] | Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    def _liked_rows(self, items: Sequence[str] | Mapping[str, float], state=None) -> tuple[np.ndarray, np.ndarray]:
         """Rows and weights of the items someone likes; a `RecommendError` for none or unknown ones."""
         weights = dict(items) if isinstance(items, Mapping) else {item: 1.0 for item in items}
         if not weights:
             raise RecommendError("give at least one liked item")
-        rows = self.store.rows_of(list(weights))
+        rows = (state or self.store.state).rows_of(list(weights))
         unknown = [item for item, row in zip(weights, rows) if row < 0]
         if unknown:
             raise RecommendError(f"unknown item id(s): {', '.join(map(str, unknown[:5]))}")
         return rows, np.array(list(weights.values()), dtype=float)
 
-    def _listed(self, rows, k: int, allowed: np.ndarray | None, exclude=(), reason: str = "") -> list[Recommendation]:
+    def _listed(self, state, rows, k: int, allowed: np.ndarray | None, exclude=(), reason: str = "") -> list[Recommendation]:
         """The first k of ``rows`` (best first) that are allowed and not excluded, each once, scored by rank."""
         seen, chosen = {int(r) for r in exclude}, []
         for row in rows:
@@ -104,8 +104,8 @@ class Recommender(ABC):
             chosen.append(row)
             if len(chosen) == k:
                 break
-        return [Recommendation(str(self.store.ids[row]), round(1.0 - rank / max(k, 1), 6),
-                               reason) for rank, row in enumerate(chosen)]
+        ids = state.ids_of(chosen) if chosen else []
+        return [Recommendation(str(item_id), round(1.0 - rank / max(k, 1), 6), reason) for rank, item_id in enumerate(ids)]
 
 
 def check_k(k: int) -> None:

@@ -27,44 +27,45 @@ class PopularRecommender(Recommender):
         super().__init__(store, events, config)
         self._ranking: np.ndarray | None = None
 
-    def ranking(self) -> np.ndarray:
-        """Store rows, best-selling first (fitted on first use)."""
+    def ranking(self) -> list[str]:
+        """Item ids, best-selling first (fitted on first use)."""
         if self._ranking is None:
             purchases = self._purchases(self.events.events())
             if purchases.empty:
-                self._ranking = np.empty(0, np.int64)
+                self._ranking = []
             else:
                 until = purchases["timestamp"].max().normalize() + pd.Timedelta(days=1)
                 recent = purchases[purchases["timestamp"] >= until - pd.Timedelta(days=self.days)]["item"].value_counts()
                 ever = purchases["item"].value_counts()
-                ids = list(dict.fromkeys([*recent.index, *ever.index]))
-                self._ranking = self.store.rows_of(ids)
+                self._ranking = list(dict.fromkeys([*recent.index, *ever.index]))  # ids: rows change with edits
         return self._ranking
 
     def recommend(self, user: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
-        return self._popular(k, filters)
+        return self._popular(self.store.state, k, filters)
 
     def recommend_from_items(self, items: Sequence[str] | Mapping[str, float], k: int = 12,
                              filters: Filters | None = None) -> list[Recommendation]:
-        rows, _ = self._liked_rows(items)
-        return self._popular(k, filters, exclude=rows)
+        state = self.store.state
+        rows, _ = self._liked_rows(items, state)
+        return self._popular(state, k, filters, exclude=rows)
 
-    def _popular(self, k: int, filters: Filters | None, first=(), exclude=()) -> list[Recommendation]:
+    def _popular(self, state, k: int, filters: Filters | None, first=(), exclude=()) -> list[Recommendation]:
         """``first``, then the best-sellers, then any other item: k allowed ones whenever the catalog has them."""
         check_k(k)
-        allowed = self.store.filter_index.mask(filters)
-        rest = np.arange(len(self.store)) if allowed is None else np.flatnonzero(allowed)
-        return self._listed(np.concatenate([np.asarray(first, np.int64), self.ranking(), rest]), k, allowed, exclude,
-                            "popular now")
+        allowed = state.mask(filters)
+        rest = np.arange(state.rows) if allowed is None else np.flatnonzero(allowed)
+        ranked = np.concatenate([np.asarray(first, np.int64), state.rows_of(self.ranking()), rest])
+        return self._listed(state, ranked, k, allowed, exclude, "popular now")
 
     def _purchases(self, events: pd.DataFrame) -> pd.DataFrame:
         """Purchases of items the store holds."""
-        return events[(events["kind"] == "purchase").to_numpy() & (self.store.rows_of(events["item"].to_numpy()) >= 0)]
+        known = self.store.state.rows_of(events["item"].to_numpy()) >= 0
+        return events[(events["kind"] == "purchase").to_numpy() & known]
 
-    def _history(self, user: str) -> np.ndarray:
+    def _history(self, user: str, state) -> np.ndarray:
         """Rows of what the user bought, latest first, each once."""
         bought = self._purchases(self.events.events(user))
-        return self.store.rows_of(list(dict.fromkeys(bought["item"].iloc[::-1])))
+        return state.rows_of(list(dict.fromkeys(bought["item"].iloc[::-1])))
 
 
 class PopularLastWeek(PopularRecommender):
@@ -80,7 +81,8 @@ class OwnPastThenPopular(PopularRecommender):
     title = "own past purchases, then popular"
 
     def recommend(self, user: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
-        return self._popular(k, filters, first=self._history(user))
+        state = self.store.state
+        return self._popular(state, k, filters, first=self._history(user, state))
 
 
 class ContentBased(PopularRecommender):
@@ -95,22 +97,22 @@ class ContentBased(PopularRecommender):
 
     def recommend_many(self, users: Sequence[str], k: int = 12, filters: Filters | None = None) -> list[list[Recommendation]]:
         """One vector search for all the users at once."""
-        histories = [self._history(user) for user in users]
-        return self._around(histories, k, filters)
+        state = self.store.state
+        histories = [self._history(user, state) for user in users]
+        return self._around(state, histories, k, filters)
 
     def recommend_from_items(self, items: Sequence[str] | Mapping[str, float], k: int = 12,
                              filters: Filters | None = None) -> list[Recommendation]:
-        rows, _ = self._liked_rows(items)
-        return self._around([rows], k, filters)[0]
+        state = self.store.state
+        rows, _ = self._liked_rows(items, state)
+        return self._around(state, [rows], k, filters)[0]
 
-    def _around(self, histories: list[np.ndarray], k: int, filters: Filters | None) -> list[list[Recommendation]]:
+    def _around(self, state, histories: list[np.ndarray], k: int, filters: Filters | None) -> list[list[Recommendation]]:
         check_k(k)
         known = [i for i, rows in enumerate(histories) if len(rows)]
         neighbours = {i: np.empty(0, np.int64) for i in range(len(histories))}
         if known:
-            vectors = np.asarray(self.store.vectors)
-            means = np.stack([vectors[histories[i]].mean(axis=0) for i in known]).astype(np.float32)
-            allowed = self.store.filter_index.mask(filters)
-            found, _ = self.store.index.search(means, k + max(len(histories[i]) for i in known), allowed)
+            means = np.stack([state.index.vectors_of(histories[i]).mean(axis=0) for i in known]).astype(np.float32)
+            found, _ = state.index.search(means, k + max(len(histories[i]) for i in known), state.mask(filters))
             neighbours.update(zip(known, found))
-        return [self._popular(k, filters, first=neighbours[i], exclude=histories[i]) for i in range(len(histories))]
+        return [self._popular(state, k, filters, first=neighbours[i], exclude=histories[i]) for i in range(len(histories))]

@@ -40,9 +40,7 @@ class DressUpRecommender(Recommender):
     def __init__(self, store: Store, events, config: RecommenderConfig | None = None):
         super().__init__(store, events, config)
         self.config = config or RecommenderConfig()
-        self.vectors = np.asarray(store.vectors, dtype=np.float32)
-        self.groups = variant_groups(store.items, self._variant_column())
-        self.categories = pd.factorize(store.items["category"].astype(str))[0]
+        self.variant_column = self._variant_column()
         self._signals: Signals | None = None
         self._fitted: tuple | None = None
         self._fitted_at = 0.0
@@ -60,14 +58,15 @@ class DressUpRecommender(Recommender):
     # -- feeds ---------------------------------------------------------------------------------
     def recommend(self, user: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
         """The user's feed, best first; a user with no usable history gets popular items."""
-        signals = self.signals()
-        return self._rank(self._profile(str(user), signals), signals, k, filters, seed_key=str(user))
+        signals, state = self.signals(), self.store.state
+        return self._rank(self._profile(str(user), signals, state), signals, k, filters, seed_key=str(user), state=state)
 
     def recommend_from_items(self, items: Sequence[str] | Mapping[str, float], k: int = 12,
                              filters: Filters | None = None) -> list[Recommendation]:
-        rows, weights = self._liked_rows(items)
-        seed_key = "|".join(sorted(map(str, self.store.ids[rows])))
-        return self._rank(Profile.of(rows, weights), self.signals(), k, filters, seed_key=seed_key, exclude=rows)
+        state = self.store.state
+        rows, weights = self._liked_rows(items, state)
+        seed_key = "|".join(sorted(map(str, state.ids_of(rows))))
+        return self._rank(Profile.of(rows, weights), self.signals(), k, filters, seed_key=seed_key, exclude=rows, state=state)
 
     # -- fitting -------------------------------------------------------------------------------
     def signals(self) -> Signals:
@@ -128,15 +127,16 @@ class DressUpRecommender(Recommender):
         """Signals of every event, read a chunk at a time: memory for one chunk, not for all the events."""
         latest = self.events.latest()
         as_of = _naive_utc(latest) if latest is not None else _naive_utc(pd.Timestamp.now(tz="UTC"))
-        counts = SignalCounts(len(self.store), as_of, self.config.popularity_half_life_days)
+        state = self.store.state
+        counts = SignalCounts(state.rows, as_of, self.config.popularity_half_life_days)
         for events in self.events.event_chunks(FIT_CHUNK_ROWS):
-            counts.add(self.store.rows_of(events["item"].to_numpy()), events["user"].to_numpy(),
+            counts.add(state.rows_of(events["item"].to_numpy()), events["user"].to_numpy(),
                        event_weights(events, as_of, self.config.half_life_days), events["timestamp"])
         return counts.signals()
 
-    def _profile(self, user: str, signals: Signals) -> Profile:
+    def _profile(self, user: str, signals: Signals, state) -> Profile:
         events = self.events.events(user)  # as they are now: a like counts at once
-        rows = self.store.rows_of(events["item"].to_numpy())
+        rows = state.rows_of(events["item"].to_numpy())
         bought_once = rows[(events["kind"] == "purchase").to_numpy()] if once_buyers(events) else None
         as_of = max(signals.as_of, events["timestamp"].max()) if len(events) else signals.as_of
         return Profile.of(rows, event_weights(events, as_of, self.config.half_life_days), bought_once)
@@ -145,15 +145,15 @@ class DressUpRecommender(Recommender):
         column = self.config.variant_column
         if column == "auto":
             column = self.store.layout.role_column("variant")
-            return column if column in self.store.items.columns else None
-        return self.store.filter_index.column(column) if column is not None else None
+            return column if column in self.store.state.columns else None
+        return self.store.column_named(column) if column is not None else None
 
     # -- ranking -------------------------------------------------------------------------------
     def _rank(self, profile: Profile, signals: Signals, k: int, filters: Filters | None, seed_key: str,
-              exclude: np.ndarray | None = None) -> list[Recommendation]:
+              exclude: np.ndarray | None = None, state=None) -> list[Recommendation]:
         check_k(k)
-        allowed = self.store.filter_index.mask(filters)
-        feed = self._candidates(profile, signals, k, allowed)
+        allowed = state.mask(filters)
+        feed = self._candidates(profile, signals.resized(state.rows), k, allowed, state)
         candidates = feed.candidates
         contributions = np.zeros((len(candidates), len(SCORES)))
         if len(candidates):  # each signal scores every candidate (some normalise over them), before any is excluded
@@ -163,30 +163,34 @@ class DressUpRecommender(Recommender):
             candidates, contributions = candidates[keep], contributions[keep]
         total = contributions.sum(axis=1)
         order = np.argsort(-total, kind="stable")[: max(10 * k, 100)]
-        chosen, explored = self._diversify(candidates[order], total[order], k, seed_key)
-        return [Recommendation(str(self.store.ids[candidates[order[i]]]), round(float(total[order[i]]), 6),
+        chosen, explored = self._diversify(candidates[order], total[order], k, seed_key, feed.vectors_of)
+        ids = state.ids_of(candidates[order[chosen]]) if chosen else []
+        return [Recommendation(str(item_id), round(float(total[order[i]]), 6),
                                EXPLORATION_REASON if i in explored else reason(dict(zip(SCORES, contributions[order[i]]))))
-                for i in chosen]
+                for item_id, i in zip(ids, chosen)]
 
-    def _candidates(self, profile: Profile, signals: Signals, k: int, allowed: np.ndarray | None) -> Feed:
+    def _candidates(self, profile: Profile, signals: Signals, k: int, allowed: np.ndarray | None, state) -> Feed:
         """The candidate rows of a feed, with what their scores are computed from."""
-        feed = Feed(np.empty(0, np.int64), profile, signals, self.vectors, self.groups, self.config.content_power,
+        groups = variant_groups(state, self.variant_column)
+        categories = state.codes("category")
+        feed = Feed(np.empty(0, np.int64), profile, signals, state.index.vectors_of, groups, self.config.content_power,
                     self.config.once_buyer_history)
         liked, weight = feed.liked, feed.liked_weights
         pools = [self._popular(signals, allowed, max(4 * k, 50))]
         if len(liked):
             pools.append(liked)
-            if self.groups is not None:
-                pools.append(np.flatnonzero(np.isin(self.groups, self.groups[liked])))
+            if groups is not None:
+                pools.append(np.flatnonzero(np.isin(groups, groups[liked])))
             feed.together = np.asarray(signals.co_occurrence[liked].T @ weight).ravel()
             pools.append(np.flatnonzero(feed.together))
-            share = np.bincount(self.categories[liked], weights=weight, minlength=self.categories.max() + 1)
+            codes = categories + 1  # missing (-1) is a category of its own
+            share = np.bincount(codes[liked], weights=weight, minlength=codes.max() + 1)
             share /= share.max()
-            feed.in_favourites = np.where(share[self.categories] > 0, signals.popularity * share[self.categories], -1.0)
+            feed.in_favourites = np.where(share[codes] > 0, signals.popularity * share[codes], -1.0)
             pools.append(_top(feed.in_favourites if allowed is None else np.where(allowed, feed.in_favourites, -1.0), 4 * k))
-            feed.centres, feed.shares = interests(self.vectors[liked], weight, int(self.config.max_interests),
+            feed.centres, feed.shares = interests(state.index.vectors_of(liked), weight, int(self.config.max_interests),
                                                   int(self.config.seed))
-            found, _ = self.store.index.search(feed.centres.astype(np.float32), int(self.config.neighbours), allowed)
+            found, _ = state.index.search(feed.centres.astype(np.float32), int(self.config.neighbours), allowed)
             pools.append(found[found >= 0])
         candidates = np.unique(np.concatenate(pools).astype(np.int64))
         if allowed is not None:
@@ -200,7 +204,8 @@ class DressUpRecommender(Recommender):
             top = np.concatenate([top, np.flatnonzero(allowed)[: count - len(top)]])
         return top
 
-    def _diversify(self, rows: np.ndarray, scores: np.ndarray, k: int, seed_key: str) -> tuple[list[int], set[int]]:
+    def _diversify(self, rows: np.ndarray, scores: np.ndarray, k: int, seed_key: str,
+                   vectors_of) -> tuple[list[int], set[int]]:
         """MMR re-ranking of the best candidates (near-duplicates of chosen items fall back), with
         ``exploration`` of the slots drawn from the rest: positions in ``rows``, and those explored."""
         if len(rows) == 0:
@@ -208,7 +213,7 @@ class DressUpRecommender(Recommender):
         explore = round(self.config.exploration * k) if len(rows) > k else 0
         relevance = (scores - scores.min()) / max(scores[0] - scores.min(), 1e-12)
         alike = self.config.alike_above
-        vectors = self.vectors[rows]
+        vectors = vectors_of(rows)
         closest = np.full(len(rows), -np.inf)
         available = np.ones(len(rows), bool)
         chosen: list[int] = []

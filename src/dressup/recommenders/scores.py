@@ -23,7 +23,7 @@ class Feed:
     candidates: np.ndarray
     profile: Profile
     signals: Signals
-    vectors: np.ndarray               # the store's, by row
+    vectors_of: Callable[[np.ndarray], np.ndarray]  # the store's vectors of some rows
     groups: np.ndarray | None         # variant group by row (None: the catalog has no variants)
     content_power: float
     once_buyer_history: float
@@ -76,12 +76,12 @@ def content(feed: Feed) -> np.ndarray:
     """Close to one of the user's interests (sharpened, weighted by the interest's share); close look-alikes of
     disliked items fall back."""
     scores = np.zeros(len(feed.candidates))
-    vectors = feed.vectors[feed.candidates]
+    vectors = feed.vectors_of(feed.candidates)
     if feed.centres is not None:
         similarity = np.maximum(vectors @ feed.centres.T, 0) ** feed.content_power
         scores = (similarity * (feed.shares / feed.shares.max())).max(axis=1)
     if len(feed.profile.disliked):
-        close = np.maximum(vectors @ feed.vectors[feed.profile.disliked].T, 0).max(axis=1)
+        close = np.maximum(vectors @ feed.vectors_of(feed.profile.disliked).T, 0).max(axis=1)
         scores = scores - close ** feed.content_power
     return scores
 

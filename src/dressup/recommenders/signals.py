@@ -99,6 +99,19 @@ class Signals:
     popularity: np.ndarray          # recent (decayed) and all-time positive events per row, at most 1
     co_occurrence: sparse.csr_matrix  # row x row, cosine-normalised count of users who liked both
     as_of: pd.Timestamp
+    _resized: dict = field(default_factory=dict, repr=False)
+
+    def resized(self, rows: int) -> Signals:
+        """The signals over ``rows`` rows: rows added to the store since the fit have no events yet."""
+        if rows == len(self.popularity):
+            return self
+        if rows not in self._resized:
+            extra = rows - len(self.popularity)
+            co = self.co_occurrence
+            indptr = np.concatenate([co.indptr, np.full(extra, co.indptr[-1])])
+            self._resized = {rows: Signals(np.concatenate([self.popularity, np.zeros(extra)]),
+                                           sparse.csr_matrix((co.data, co.indices, indptr), shape=(rows, rows)), self.as_of)}
+        return self._resized[rows]
 
     @classmethod
     def fit(cls, rows: np.ndarray, users: np.ndarray, weights: np.ndarray, timestamps: pd.Series, items: int,
@@ -169,11 +182,16 @@ def _strongest_per_row(matrix: sparse.csr_matrix, count: int) -> sparse.csr_matr
     return sparse.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
 
 
-def variant_groups(items: pd.DataFrame, column: str | None) -> np.ndarray | None:
-    """Each row's variant group (the same product in other colours), from a column such as H&M's product_code."""
+def variant_groups(state, column: str | None) -> np.ndarray | None:
+    """Each row's variant group (the same product in other colours), from a column such as H&M's product_code, for
+    a store's `LiveState` (kept with it)."""
     if column is None:
         return None
-    codes = pd.factorize(items[column].astype(str))[0]
-    missing = items[column].isna().to_numpy()
-    codes[missing] = -1 - np.arange(missing.sum())  # an item with no code is a group of its own
-    return codes
+
+    def make():
+        codes = state.codes(column).copy()
+        missing = codes < 0
+        codes[missing] = -1 - np.arange(missing.sum())  # an item with no code is a group of its own
+        return codes
+
+    return state.derived(("variant groups", column), make)

@@ -1,7 +1,8 @@
-"""Metadata filters on items: ``category=Shirts``, a price range, a size, any attribute.
+"""Metadata filters on items: ``category=Shirts``, a price range, a size, any attribute, and availability.
 
 Values match case-insensitively; several values for one column mean "any of them", several
 columns mean "all of them". A filter on a column that does not exist is an error, not an empty result.
+Items out of stock (``in_stock`` false), and sizes sold out, never match unless ``include_unavailable``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..catalog import ATTRIBUTE_PREFIX, split_sizes
+from ..catalog import ATTRIBUTE_PREFIX, is_in_stock, split_sizes
 from ..errors import DressUpError
+
+HIDDEN_COLUMNS = ("image", "image_hash", "sizes", "price", "in_stock", "sold_out_sizes")  # not offered as filter columns
 
 
 class FilterError(DressUpError, ValueError):
@@ -24,8 +27,8 @@ class FilterError(DressUpError, ValueError):
 class Filters:
     """Which items may be returned.
 
-    >>> Filters(where={"category": "Shirts", "colour": ["Blue", "Navy Blue"]}, max_price=50)
-    Filters(where={'category': 'Shirts', 'colour': ['Blue', 'Navy Blue']}, exclude={}, min_price=None, max_price=50, size=None)
+    >>> Filters(where={"category": "Shirts", "colour": ["Blue", "Navy Blue"]}, max_price=50).max_price
+    50
     """
 
     where: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
@@ -33,6 +36,7 @@ class Filters:
     min_price: float | None = None
     max_price: float | None = None
     size: str | None = None
+    include_unavailable: bool = False  # out-of-stock items and sold-out sizes match too
 
     @classmethod
     def parse(cls, expressions: Sequence[str] = (), **kwargs) -> Filters:
@@ -50,7 +54,8 @@ class Filters:
     @classmethod
     def from_fields(cls, where: Sequence[str] = (), *, category: str | Sequence[str] | None = None,
                     gender: str | Sequence[str] | None = None, colour: str | Sequence[str] | None = None,
-                    min_price: float | None = None, max_price: float | None = None, size: str | None = None) -> Filters:
+                    min_price: float | None = None, max_price: float | None = None, size: str | None = None,
+                    include_unavailable: bool = False) -> Filters:
         """Filters as the command line and the REST API take them: ``column=value`` expressions, then any-of values of
         the main fields, a price range and a size.
 
@@ -64,84 +69,116 @@ class Filters:
         for name, values in (("category", category), ("gender", gender), ("colour", colour)):
             if values:
                 chosen.setdefault(name, []).extend([values] if isinstance(values, str) else values)
-        return cls(where=chosen, exclude=parsed.exclude, min_price=min_price, max_price=max_price, size=size or None)
+        return cls(where=chosen, exclude=parsed.exclude, min_price=min_price, max_price=max_price, size=size or None,
+                   include_unavailable=include_unavailable)
 
     def is_empty(self) -> bool:
         return not (self.where or self.exclude or self.size) and self.min_price is None and self.max_price is None
 
 
 class FilterIndex:
-    """Evaluates `Filters` on an item table quickly: each column is factorised once, on first use."""
+    """Evaluates `Filters` on an item table quickly: each column is factorised once, on first use.
+
+    ``mask(filters, known)`` takes, for a table that is one part of a bigger catalog (the live rows of a store beside
+    its base table), every column of the whole catalog: a column only the other part has matches nothing here, and the
+    whole catalog's checks (a price filter on a catalog without prices) are the caller's.
+    """
 
     def __init__(self, items: pd.DataFrame):
         self.items = items
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._sizes: list[set[str]] | None = None
+        self._sizes: dict[str, list[set[str]]] = {}
+        self._unavailable: np.ndarray | None = None
 
-    def column(self, name: str) -> str:
+    def column(self, name: str, known: Sequence[str] | None = None) -> str:
         """The table column a filter name refers to (item field or raw attribute)."""
-        columns = self.items.columns
-        for candidate in (name, ATTRIBUTE_PREFIX + name):
-            if candidate in columns:
-                return candidate
-        lowered = {c.lower(): c for c in columns}
-        for candidate in (name.lower(), (ATTRIBUTE_PREFIX + name).lower()):
-            if candidate in lowered:
-                return lowered[candidate]
-        fields = [c for c in columns if not c.startswith(ATTRIBUTE_PREFIX) and c not in ("image", "image_hash", "sizes", "price")]
-        attributes = [c[len(ATTRIBUTE_PREFIX):] for c in columns if c.startswith(ATTRIBUTE_PREFIX)]
-        raise FilterError(f"unknown filter column {name!r}; filter on {', '.join(fields + attributes)}")
+        return column_named(name, list(self.items.columns) if known is None else known)
 
-    def mask(self, filters: Filters | None) -> np.ndarray | None:
-        """A boolean mask of allowed rows, or None when nothing is filtered."""
-        if filters is None or filters.is_empty():
-            return None
-        allowed = np.ones(len(self.items), dtype=bool)
+    def mask(self, filters: Filters | None, known: Sequence[str] | None = None) -> np.ndarray | None:
+        """A boolean mask of allowed rows, or None when every row is allowed."""
+        filters = filters or Filters()
+        self._known, self._whole = (list(self.items.columns) if known is None else known), known is None
+        unavailable = None if filters.include_unavailable else self.unavailable()
+        if filters.is_empty():
+            return None if unavailable is None else ~unavailable
+        allowed = np.ones(len(self.items), dtype=bool) if unavailable is None else ~unavailable
         for name, values in filters.where.items():
             allowed &= self._matches(name, values)
         for name, values in filters.exclude.items():
             allowed &= ~self._matches(name, values)
         if filters.min_price is not None or filters.max_price is not None:
-            price = self.items["price"].to_numpy(dtype=float)
-            if np.isnan(price).all():
-                raise FilterError("no item of this catalog has a price, so a price filter would match nothing; "
-                                  "add a price column to the catalog")
-            with np.errstate(invalid="ignore"):
-                allowed &= ~np.isnan(price)
-                if filters.min_price is not None:
-                    allowed &= price >= filters.min_price
-                if filters.max_price is not None:
-                    allowed &= price <= filters.max_price
+            allowed &= self._priced(filters.min_price, filters.max_price)
         if filters.size:
             wanted = filters.size.strip().lower()
-            allowed &= np.fromiter((wanted in sizes for sizes in self._size_sets()), bool, len(self.items))
+            allowed &= np.fromiter((wanted in sizes for sizes in self._size_sets("sizes")), bool, len(self.items))
+            if not filters.include_unavailable and "sold_out_sizes" in self.items:
+                allowed &= np.fromiter((wanted not in sold for sold in self._size_sets("sold_out_sizes", check=False)), bool,
+                                       len(self.items))
+        return allowed
+
+    def unavailable(self) -> np.ndarray | None:
+        """The rows out of stock, or None when none is."""
+        if self._unavailable is None:
+            stock = self.items["in_stock"] if "in_stock" in self.items else None
+            out = np.zeros(len(self.items), bool) if stock is None else ~np.fromiter(map(is_in_stock, stock), bool, len(stock))
+            self._unavailable = out
+        return self._unavailable if self._unavailable.any() else None
+
+    def _priced(self, low: float | None, high: float | None) -> np.ndarray:
+        price = self.items["price"].to_numpy(dtype=float)
+        if np.isnan(price).all() and self._whole:  # a part of a catalog may lack prices
+            raise FilterError("no item of this catalog has a price, so a price filter would match nothing; "
+                              "add a price column to the catalog")
+        with np.errstate(invalid="ignore"):
+            allowed = ~np.isnan(price)
+            if low is not None:
+                allowed &= price >= low
+            if high is not None:
+                allowed &= price <= high
         return allowed
 
     def _matches(self, name: str, values: str | Sequence[str]) -> np.ndarray:
         if isinstance(values, (str, int, float)):
             values = [values]
-        column = self.column(name)
-        if column == "sizes":  # an item matches a size it is sold in, not only its whole size list
-            wanted = {_normal(v) for v in values}
-            return np.fromiter((bool(wanted & sizes) for sizes in self._size_sets()), bool, len(self.items))
-        codes, uniques = self._factorised(column)
+        column = column_named(name, self._known)
+        if column not in self.items.columns:  # a column of the rest of the catalog, not of this part
+            return np.zeros(len(self.items), bool)
         wanted = {_normal(v) for v in values}
+        if column == "sizes":  # an item matches a size it is sold in, not only its whole size list
+            return np.fromiter((bool(wanted & sizes) for sizes in self._size_sets("sizes")), bool, len(self.items))
+        codes, uniques = self.codes(column)
         hits = np.fromiter((u in wanted for u in uniques), bool, len(uniques))
         return np.append(hits, False)[codes]  # code -1 (missing) never matches
 
-    def _factorised(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+    def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """The column's values as codes into its distinct normalised values (-1: missing)."""
         if column not in self._codes:
             codes, uniques = pd.factorize(self.items[column].map(_normal), use_na_sentinel=True)
             self._codes[column] = (codes, np.asarray(uniques, dtype=object))
         return self._codes[column]
 
-    def _size_sets(self) -> list[set[str]]:
-        if self._sizes is None:
-            self._sizes = [{s.lower() for s in split_sizes(v)} for v in self.items["sizes"]]
-        if not any(self._sizes):
+    def _size_sets(self, column: str, check: bool = True) -> list[set[str]]:
+        if column not in self._sizes:
+            values = self.items[column] if column in self.items else [""] * len(self.items)
+            self._sizes[column] = [{s.lower() for s in split_sizes(v)} for v in values]
+        if check and not any(self._sizes[column]) and self._whole:
             raise FilterError("no item of this catalog lists its sizes, so a size filter would match nothing; "
                               "add a sizes column to the catalog")
-        return self._sizes
+        return self._sizes[column]
+
+
+def column_named(name: str, columns: Sequence[str]) -> str:
+    """The column of ``columns`` a filter name refers to: an item field or a raw attribute, in any case."""
+    for candidate in (name, ATTRIBUTE_PREFIX + name):
+        if candidate in columns:
+            return candidate
+    lowered = {c.lower(): c for c in columns}
+    for candidate in (name.lower(), (ATTRIBUTE_PREFIX + name).lower()):
+        if candidate in lowered:
+            return lowered[candidate]
+    fields = [c for c in columns if not c.startswith(ATTRIBUTE_PREFIX) and c not in HIDDEN_COLUMNS]
+    attributes = [c[len(ATTRIBUTE_PREFIX):] for c in columns if c.startswith(ATTRIBUTE_PREFIX)]
+    raise FilterError(f"unknown filter column {name!r}; filter on {', '.join(fields + attributes)}")
 
 
 def _normal(value) -> str | None:

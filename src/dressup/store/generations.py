@@ -4,26 +4,32 @@ Layout::
 
     STORE/
       manifest.json      format version, library versions, encoder, dimension, counts, generation
-      gen-000003/        the current generation, never modified once written
+      gen-000003/        the current base generation, never modified once written
         items.parquet    item table (see `dressup.catalog`) plus each image's content hash
         embeddings.npy   the encoder's normalised embeddings, one row per item (float16)
         projection.npz   PCA the index searches in (large catalogs only)
-        index.faiss      nearest-neighbour index over the (projected) embeddings
+        index.faiss      nearest-neighbour index over the (projected) embeddings; beside it index.vectors.npy
+                         (float16 copies, when the graph keeps 8-bit codes) and index.removed.npy (rows removed)
         encoder/         the encoder that made them (encoder.json + model.onnx)
         embeddings-part-N.npy, encoder-part-N/   fused embeddings, if any (see `dressup.store.fusion`)
       work/              embeddings of an interrupted `index` run, picked up by the next run
 
 A write builds a new generation directory, then swaps ``manifest.json`` with an atomic rename, so
-a crash at any point leaves the previous generation in use.
+a crash at any point leaves the previous generation in use. Changes made since (single items added, changed or
+removed) are not written here but to the catalog journal in the shop database (`dressup.store.journal`); the
+manifest's ``journal_seq`` is the last change a generation holds already. A reader holds a shared lock on the
+generation it uses (`GenerationLock`), and a generation is deleted only when no reader holds it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +69,58 @@ def read_manifest(path: Path) -> dict:
     if manifest.get("format_version", 0) > FORMAT_VERSION:
         raise StoreError(f"{path}: store format {manifest['format_version']} is newer than this DressUp understands")
     return manifest
+
+
+def store_id(manifest: dict) -> str:
+    """The store's identity, which its journal's changes carry; the same for every copy of the store (stores made
+    before it was recorded get one from their creation time and encoder)."""
+    if manifest.get("store_id"):
+        return manifest["store_id"]
+    seed = f"{manifest.get('created_at')}|{manifest.get('encoder', {}).get('fingerprint')}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+
+class GenerationLock:
+    """A shared lock on a generation folder, held while a reader uses it: a generation is deleted only when no
+    reader holds one (the kernel drops a killed process's locks)."""
+
+    def __init__(self, folder: Path):
+        self._descriptor: int | None = os.open(folder, os.O_RDONLY)  # FileNotFoundError when it is gone
+        fcntl.flock(self._descriptor, fcntl.LOCK_SH)
+        if not folder.is_dir():  # deleted between the open and the lock
+            self.release()
+            raise FileNotFoundError(folder)
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+    def __del__(self):
+        self.release()
+
+
+def remove_unused_generations(path: Path, keep: set[str]) -> list[str]:
+    """Delete the generations other than ``keep`` that no reader holds; returns their names."""
+    removed = []
+    for old in sorted(path.glob("gen-*")):
+        if old.name in keep or not old.is_dir() or old.name.endswith(".tmp"):
+            continue
+        try:
+            descriptor = os.open(old, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a reader holds it
+            os.close(descriptor)
+            continue
+        try:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+        finally:
+            os.close(descriptor)
+    return removed
 
 
 def read_item_ids(path: Path) -> pd.Index:
@@ -131,12 +189,16 @@ def write_generation(
     details: dict,
     same_vectors_as: Path | None = None,
     parts: Sequence[StoredPart] = (),
+    journal_seq: int | None = None,
+    index: VectorIndex | None = None,
 ) -> dict:
     """Write a new generation and make it current; returns the new manifest. Call under `store_lock`.
 
     ``same_vectors_as`` names a generation holding these very embeddings in this order (only
-    metadata changed): its projection and index are copied instead of being rebuilt. ``parts``
-    are fused embeddings searched together with the main one (see `dressup.store.fusion`).
+    metadata changed): its projection and index are copied instead of being rebuilt. ``index`` is an index made
+    already over these embeddings (a compaction's: the old graph with the new rows inserted). ``parts`` are fused
+    embeddings searched together with the main one (see `dressup.store.fusion`). ``journal_seq`` is the last change of
+    the catalog journal the generation holds (default: the previous generation's).
     """
     previous = read_manifest(path) if (path / MANIFEST).is_file() else {}
     current = previous.get("generation")
@@ -157,7 +219,13 @@ def write_generation(
             part.encoder.save(staging / f"encoder-part-{number}")
     if parts:
         searched = fuse([embeddings, *(p.vectors for p in parts)], [main_weight, *(p.weight for p in parts)])
-    index, projection = _index_files(staging, searched, index_config, same_vectors_as)
+    if index is not None:  # made already: the previous generation's projection goes with it
+        index.save(staging / "index.faiss")
+        if same_vectors_as is not None and (same_vectors_as / "projection.npz").is_file():
+            shutil.copyfile(same_vectors_as / "projection.npz", staging / "projection.npz")
+        projection = Projection.load(staging / "projection.npz") if (staging / "projection.npz").is_file() else None
+    else:
+        index, projection = _index_files(staging, searched, index_config, same_vectors_as)
     encoder.save(staging / "encoder")
     _fsync_tree(staging)
     os.replace(staging, path / name)
@@ -165,7 +233,9 @@ def write_generation(
     manifest = {
         "format": "dressup-store",
         "format_version": FORMAT_VERSION,
+        "store_id": store_id(previous) if previous else uuid.uuid4().hex,
         "generation": name,
+        "journal_seq": previous.get("journal_seq", 0) if journal_seq is None else journal_seq,
         "created_at": previous.get("created_at", now),
         "updated_at": now,
         "encoder": {**encoder.spec.__dict__, "fingerprint": encoder.fingerprint},
@@ -179,17 +249,14 @@ def write_generation(
         **details,
     }
     atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
-    # keep the generation just replaced: stores opened before the swap go on reading it
-    for old in path.glob("gen-*"):
-        if old.name not in (name, current):
-            shutil.rmtree(old, ignore_errors=True)
+    remove_unused_generations(path, keep={name})  # stores still open on an older one hold it: it stays for them
     return manifest
 
 
 def _index_files(staging: Path, embeddings: np.ndarray, config: IndexConfig, same_vectors_as: Path | None):
     """Write projection.npz (if any) and index.faiss into ``staging``, reusing a generation's when allowed."""
     if same_vectors_as is not None:
-        for name in ("projection.npz", "index.faiss"):
+        for name in ("projection.npz", "index.faiss", "index.vectors.npy", "index.removed.npy"):
             if (same_vectors_as / name).is_file():
                 shutil.copyfile(same_vectors_as / name, staging / name)
         projection = Projection.load(staging / "projection.npz") if (staging / "projection.npz").is_file() else None

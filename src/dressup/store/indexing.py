@@ -23,11 +23,14 @@ from ..errors import DressUpError
 from ..images import content_hash
 from ..progress import SILENT, Progress
 from .fusion import FusionPart
-from .generations import MANIFEST, StoredPart, index_fits, store_lock, write_generation
+from .generations import MANIFEST, StoredPart, index_fits, store_id, store_lock, write_generation
+from .journal import PUT, REMOVE, Journal
 from .store import Store
 from .vectors import IndexConfig
 
 WORK_DIR = "work"
+JOURNAL_SHARE = 0.05  # a re-run changing at most this share of the items (or `JOURNAL_MIN`) writes journal entries
+JOURNAL_MIN = 1_000
 
 
 @dataclass
@@ -46,6 +49,7 @@ class IndexReport:
     seconds_embedding: float = 0.0
     generation: str = ""
     layout: str = ""
+    journaled: int | None = None  # changes written to the catalog journal, when no new generation was needed
 
     @property
     def images_per_second(self) -> float:
@@ -61,11 +65,14 @@ def index_catalog(
     checkpoint_every: int = 1024,
     progress: Progress = SILENT,
     fusion: list[FusionPart] | None = None,
+    database_url: str | None = None,
 ) -> IndexReport:
     """Create or update the store at ``store_path`` from a catalog; returns what changed.
 
-    ``fusion`` lists extra embeddings searched with the main one (`dressup.store.fusion`); None keeps
-    the store's current ones, ``[]`` drops them. ``progress`` hears of the "embedding" step.
+    A few changes (at most `JOURNAL_SHARE` of the items) go into the catalog journal, as live edits do; more, or
+    another encoder, index or fusion, make a new base generation. ``fusion`` lists extra embeddings searched with the
+    main one (`dressup.store.fusion`); None keeps the store's current ones, ``[]`` drops them. ``progress`` hears of
+    the "embedding" step. ``database_url``: the shop database that holds the journal (default: STORE/users.sqlite).
     """
     store_path = Path(store_path)
     index_config = index_config or IndexConfig()
@@ -76,37 +83,105 @@ def index_catalog(
         chosen, catalog = read_items(source)  # a malformed table fails here, before the store is touched
         layout = chosen.name
     with store_lock(store_path):
-        previous = Store.open(store_path) if (store_path / MANIFEST).is_file() else None
-        encoder = _choose_encoder(encoder, previous)
-        report = IndexReport(layout=layout)
-        report.encoder_changed = previous is not None and previous.manifest["encoder"].get("fingerprint") != encoder.fingerprint
-        reusable = None if report.encoder_changed else previous  # a generation whose vectors this encoder would make
-        catalog["image_hash"] = _hash_images(catalog["image"].tolist())
-        work = _Checkpoints(store_path / WORK_DIR / encoder.fingerprint)
-        vectors, ok, to_embed = _reuse_vectors(catalog, encoder, reusable, work.load(), report)
-        _embed(encoder, catalog, to_embed, vectors, ok, work, report, batch_size, checkpoint_every, progress)
-        if not ok.any():
-            raise DressUpError(f"none of the catalog's {len(catalog):,} images could be read; the store was left as it was")
-        indexed = catalog[ok].reset_index(drop=True)
-        _count_changes(report, previous, indexed)
-        if fusion is None:
-            fusion = [FusionPart(p["encoder"], p["weight"]) for p in previous.fusion] if previous is not None else []
-        parts, parts_reused = _embed_parts(fusion, indexed, previous)  # parts are keyed by their own fingerprints
-        same_vectors = _same_vectors(reusable, indexed, index_config) and parts_reused and _same_fusion(reusable, parts)
-        if same_vectors and _same_metadata(reusable, indexed) and previous.manifest.get("layout") == layout:
-            manifest = previous.manifest
-        else:
-            details = {
-                "counts": {"unreadable_images": len(report.unreadable)},
-                "source": {"path": str(Path(source.path).resolve())},
-                "layout": layout,
-            }
-            reuse_index = reusable.generation_path if same_vectors else None
-            manifest = write_generation(store_path, indexed, vectors[ok], encoder, index_config, details, reuse_index, parts)
+        previous = Store.open(store_path, database_url) if (store_path / MANIFEST).is_file() else None
+        try:
+            report = _index(catalog, source, layout, store_path, previous, encoder, index_config, batch_size,
+                            checkpoint_every, progress, fusion, database_url)
+        finally:
+            if previous is not None:
+                previous.close()
         shutil.rmtree(store_path / WORK_DIR, ignore_errors=True)
+    return report
+
+
+def _index(catalog, source, layout, store_path, previous, encoder, index_config, batch_size, checkpoint_every, progress,
+           fusion, database_url) -> IndexReport:
+    encoder = _choose_encoder(encoder, previous)
+    report = IndexReport(layout=layout)
+    report.encoder_changed = previous is not None and previous.manifest["encoder"].get("fingerprint") != encoder.fingerprint
+    reusable = None if report.encoder_changed else previous  # a store whose vectors this encoder would make
+    catalog["image_hash"] = _hash_images(catalog["image"].tolist())
+    work = _Checkpoints(store_path / WORK_DIR / encoder.fingerprint)
+    vectors, ok, to_embed = _reuse_vectors(catalog, encoder, reusable, work.load(), report)
+    _embed(encoder, catalog, to_embed, vectors, ok, work, report, batch_size, checkpoint_every, progress)
+    if not ok.any():
+        raise DressUpError(f"none of the catalog's {len(catalog):,} images could be read; the store was left as it was")
+    indexed, vectors = catalog[ok].reset_index(drop=True), vectors[ok]
+    live = _live_items(previous)
+    _count_changes(report, live, indexed)
+    if fusion is None:
+        fusion = [FusionPart(p["encoder"], p["weight"]) for p in previous.fusion] if previous is not None else []
+    parts, parts_reused = _embed_parts(fusion, indexed, previous)  # parts are keyed by their own fingerprints
     report.items = len(indexed)
+    if _journal_suits(reusable, parts, index_config, layout, indexed):
+        changes = _changes(live, indexed, vectors)
+        if len(changes) <= max(JOURNAL_MIN, JOURNAL_SHARE * len(indexed)):
+            report.journaled = _write_changes(previous, changes, vectors, indexed, database_url)
+            report.generation = previous.manifest["generation"]
+            return report
+    same_vectors = _same_vectors(reusable, indexed, index_config) and parts_reused and _same_fusion(reusable, parts)
+    if same_vectors and _same_metadata(reusable, indexed) and reusable.manifest.get("layout") == layout:
+        report.generation = reusable.manifest["generation"]  # nothing changed
+        return report
+    details = {"counts": {"unreadable_images": len(report.unreadable)}, "source": {"path": str(Path(source.path).resolve())},
+               "layout": layout}
+    reuse_index = reusable.generation_path if same_vectors else None
+    seq = previous.state.seq if previous is not None else 0  # the file holds every change made until now
+    manifest = write_generation(store_path, indexed, vectors, encoder, index_config, details, reuse_index, parts, journal_seq=seq)
     report.generation = manifest["generation"]
     return report
+
+
+def _journal_suits(reusable: Store | None, parts, config: IndexConfig, layout: str, indexed: pd.DataFrame) -> bool:
+    """Whether the catalog's changes can go into the journal: the same encoder, index and layout, and no fusion."""
+    return (reusable is not None and not parts and not reusable.fusion and reusable.manifest.get("layout") == layout
+            and index_fits(reusable.manifest, config, len(indexed)))
+
+
+def _live_items(previous: Store | None) -> pd.DataFrame:
+    """The items a store holds now (its live rows), indexed by id."""
+    if previous is None:
+        return pd.DataFrame(columns=["id", "image_hash"]).set_index("id", drop=False)
+    return previous.items[previous.state.alive].set_index("id", drop=False)
+
+
+def _changes(live: pd.DataFrame, indexed: pd.DataFrame, vectors: np.ndarray) -> list[tuple[str, str, int | None]]:
+    """(item id, operation, catalog row) changes that turn the live items into the catalog; a row for puts."""
+    changes = [(item_id, REMOVE, None) for item_id in live.index.difference(pd.Index(indexed["id"]), sort=False)]
+    known = indexed["id"].isin(live.index).to_numpy()
+    changes += [(item_id, PUT, row) for row, item_id in zip(np.flatnonzero(~known), indexed["id"][~known])]
+    both = indexed[known]
+    if len(both):
+        before = live.loc[both["id"]].reindex(columns=both.columns)
+        differs = ~_text(before).eq(_text(both.set_index(both["id"]))).all(axis=1).to_numpy()
+        changes += [(item_id, PUT, row) for row, item_id in zip(np.flatnonzero(known)[differs], both["id"][differs])]
+    return changes
+
+
+def _text(table: pd.DataFrame) -> pd.DataFrame:
+    return table.astype(object).where(table.notna(), None).astype(str)
+
+
+def _write_changes(store: Store, changes, vectors: np.ndarray, indexed: pd.DataFrame, database_url: str | None) -> int:
+    """The changes as journal entries, in one transaction; an item's embedding goes with it when its photo is new."""
+    if not changes:
+        return 0
+    if store.journal is None:
+        store.journal = Journal.open(store.path, store_id(store.manifest), database_url, create=True)
+    live = store.state
+    with store.journal.writing() as writer:
+        state = live.applied(writer.changes_after(live.seq))  # live edits made while the catalog was read
+        entries = []
+        for item_id, operation, row in changes:
+            if operation == REMOVE:
+                if item_id in state:
+                    entries.append((item_id, REMOVE, None, None))
+                continue
+            record = indexed.iloc[row].to_dict()
+            same_photo = item_id in state and state.record(state.row(item_id)).get("image_hash") == record["image_hash"]
+            entries.append((item_id, PUT, record, None if same_photo else vectors[row]))
+        writer.append(entries)
+    return len(entries)
 
 
 def _reuse_vectors(catalog: pd.DataFrame, encoder: ImageEncoder, reusable: Store | None, resumed: dict, report: IndexReport):
@@ -223,6 +298,7 @@ def _hash_images(paths: list[str], chunk: int = 512) -> list[str | None]:
 
 
 def _previous_vectors(reusable: Store | None) -> dict:
+    """The embeddings a store has made, by (id, image content) (rows replaced by newer photos included)."""
     if reusable is None:
         return {}
     embeddings = reusable.embeddings()
@@ -243,8 +319,8 @@ def _same_metadata(reusable: Store, indexed: pd.DataFrame) -> bool:
     return all(reusable.items[c].astype(str).tolist() == indexed[c].astype(str).tolist() for c in indexed.columns)
 
 
-def _count_changes(report: IndexReport, previous: Store | None, current: pd.DataFrame) -> None:
-    old = dict(zip(previous.items["id"], previous.items["image_hash"])) if previous is not None else {}
+def _count_changes(report: IndexReport, live: pd.DataFrame, current: pd.DataFrame) -> None:
+    old = dict(zip(live["id"], live["image_hash"]))
     new = dict(zip(current["id"], current["image_hash"]))
     report.added = sum(1 for i in new if i not in old)
     report.removed = sum(1 for i in old if i not in new)

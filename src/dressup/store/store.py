@@ -1,11 +1,13 @@
 """The store: a self-describing directory holding a catalog's items, embeddings, index and encoder.
 
-``Store.open(path)`` opens the current generation (see `dressup.store.generations`) for searching:
-``store.similar(item="15970", k=10, filters=Filters(...))``.
+``Store.open(path)`` opens the current base generation (see `dressup.store.generations`) with the catalog journal's
+changes on top (`dressup.store.live`), for searching: ``store.similar(item="15970", k=10, filters=Filters(...))``.
+A store opened by a long-running process takes in other processes' changes with ``refresh()``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,19 +17,15 @@ import pandas as pd
 
 from ..catalog import CatalogLayout, Item, layout_of_items
 from ..encoders import ImageEncoder
-from ..errors import DressUpError
 from ..images import ImageInput
-from .filters import FilterIndex, Filters
+from .filters import Filters, column_named
 from .fusion import fuse
-from .generations import StoreError, read_manifest
-from .vectors import IndexConfig, Projection, VectorIndex, load_index, pad_results
+from .generations import GenerationLock, StoreError, read_manifest, store_id
+from .journal import Journal
+from .live import Base, LiveState, UnknownItemError
+from .vectors import IndexConfig, Projection, VectorIndex, pad_results
 
-
-class UnknownItemError(DressUpError, KeyError):
-    """An item id that the store does not hold."""
-
-    def __str__(self) -> str:
-        return self.args[0]
+__all__ = ["Match", "Store", "UnknownItemError"]
 
 
 @dataclass(frozen=True)
@@ -40,59 +38,107 @@ class Match:
 
 
 class Store:
-    """An opened store: ``Store.open(path).similar(item="15970", k=10)``."""
+    """An opened store: ``Store.open(path).similar(item="15970", k=10)``.
 
-    def __init__(self, path: Path, manifest: dict, items: pd.DataFrame, index: VectorIndex, projection: Projection | None):
+    Everything about items reads the current `LiveState` (``store.state``); a caller that needs several answers to
+    agree takes the state once and asks it.
+    """
+
+    def __init__(self, path: Path, manifest: dict, base: Base, journal: Journal | None, lock: GenerationLock | None = None,
+                 database_url: str | None = None):
         self.path = path
+        self.database_url = database_url
         self.manifest = manifest
-        self.items = items
-        self.index = index
-        self.projection = projection
-        self.vectors = index.vectors  # what the index searches: projected when there is a projection
-        self.filter_index = FilterIndex(items)
-        self._ids = items["id"].to_numpy(dtype=object)
-        self._ids.flags.writeable = False
-        self._id_index = pd.Index(self._ids, dtype=object)  # ids are unique: a hash lookup, one id or many
+        self.base = base
+        self.journal = journal
+        self._lock = lock  # held while the store is open: the base generation is not deleted under it
+        self._state = LiveState.of(base, manifest.get("journal_seq", 0))
+        self._refreshing = threading.Lock()
         self._encoder: ImageEncoder | None = None
         self._part_encoders: dict[int, ImageEncoder] = {}
         self.fusion: list[dict] = manifest.get("fusion", [])
+        self.refresh()
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path) -> Store:
+    def open(cls, path: str | Path, database_url: str | None = None) -> Store:
+        """The store at ``path``, with the changes of the catalog journal in its database (STORE/users.sqlite, or
+        ``database_url``) applied."""
         path = Path(path)
-        for attempt in range(2):
+        for attempt in range(3):
             manifest = read_manifest(path)
-            generation = path / manifest["generation"]
+            folder = path / manifest["generation"]
             try:
-                items = pd.read_parquet(generation / "items.parquet")
-                index = load_index(generation / "index.faiss", IndexConfig.from_dict(manifest.get("index_config", {})))
-                projection = Projection.load(generation / "projection.npz") if (generation / "projection.npz").is_file() else None
+                lock = GenerationLock(folder)
+            except FileNotFoundError:  # replaced and deleted since the manifest was read: read the new one
+                continue
+            try:
+                base = Base.open(folder, IndexConfig.from_dict(manifest.get("index_config", {})))
                 break
             except (OSError, ValueError, RuntimeError) as error:
-                if attempt == 0 and read_manifest(path)["generation"] != manifest["generation"]:
+                lock.release()
+                if attempt < 2 and read_manifest(path)["generation"] != manifest["generation"]:
                     continue  # a writer swapped generations while we read: read the new one
                 raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({error})") from None
-        if len(index) != len(items):
-            raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({len(index)} vectors for {len(items)} "
-                             "items)")
-        return cls(path, manifest, items, index, projection)
+        else:
+            raise StoreError(f"{path}: the store changed generation while it was opened, three times over; try again")
+        return cls(path, manifest, base, Journal.open(path, store_id(manifest), database_url), lock, database_url)
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    @property
+    def state(self) -> LiveState:
+        """The catalog as it is now (as of the last `refresh`)."""
+        return self._state
+
+    def refresh(self) -> bool:
+        """Take in the journal's new changes (other processes' edits); returns whether there were any."""
+        if self.journal is None:  # no database yet: another process's first edit makes one
+            self.journal = Journal.open(self.path, store_id(self.manifest), self.database_url)
+        if self.journal is None:
+            return False
+        with self._refreshing:
+            changes = self.journal.changes_after(self._state.seq)
+            if changes:
+                self._state = self._state.applied(changes)
+        return bool(changes)
 
     @property
     def layout(self) -> type[CatalogLayout]:
         """The catalog layout the items came from (it says which columns play which role, see `dressup.catalog`)."""
-        return layout_of_items(self.items.columns, self.manifest.get("layout"))
+        return layout_of_items(self.base.items.columns, self.manifest.get("layout"))
 
     @property
     def generation_path(self) -> Path:
         return self.path / self.manifest["generation"]
 
+    @property
+    def projection(self) -> Projection | None:
+        return self.base.projection
+
+    # -- vectors -------------------------------------------------------------------------------
+    @property
+    def index(self) -> VectorIndex:
+        return self._state.index
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Every row's searched vector (a copy for large or changed stores: `vectors_of` reads a few)."""
+        return self._state.index.vectors
+
+    def vectors_of(self, rows) -> np.ndarray:
+        return self._state.index.vectors_of(np.asarray(rows, np.int64))
+
     def embeddings(self) -> np.ndarray:
-        """The encoder's embeddings of every item (memory-mapped, float16), as reused by `index`."""
-        return np.load(self.generation_path / "embeddings.npy", mmap_mode="r")
+        """The encoder's embeddings of every row (float16; memory-mapped when the catalog has not changed)."""
+        return self._state.embeddings()
 
     def part_embeddings(self, number: int) -> np.ndarray:
-        """The embeddings of fused part ``number`` (1, 2, ...; see `dressup.fusion`)."""
+        """The embeddings of fused part ``number`` (1, 2, ...; see `dressup.store.fusion`)."""
         return np.load(self.generation_path / self.fusion[number - 1]["file"], mmap_mode="r")
 
     def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
@@ -134,28 +180,51 @@ class Store:
 
     # -- items -------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.items)
+        """How many items the catalog holds."""
+        return len(self._state)
+
+    @property
+    def rows(self) -> int:
+        """How many rows arrays over the store need: the items, and the rows of removed or replaced ones."""
+        return self._state.rows
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """The item table, one row per row (see `LiveState.items`)."""
+        return self._state.items
 
     @property
     def ids(self) -> np.ndarray:
-        """Every item's id, by row (read-only)."""
-        return self._ids
+        """Every row's id (read-only)."""
+        return self._state.ids
 
     def __contains__(self, item_id: str) -> bool:
-        return str(item_id) in self._id_index
+        return item_id in self._state
 
     def row(self, item_id: str) -> int:
-        try:
-            return int(self._id_index.get_loc(str(item_id)))
-        except KeyError:
-            raise UnknownItemError(f"unknown item id {item_id!r}: the store has no such item") from None
+        return self._state.row(item_id)
 
     def rows_of(self, item_ids) -> np.ndarray:
         """Rows of many ids at once; -1 for ids the store does not hold."""
-        return self._id_index.get_indexer(pd.Index(item_ids, dtype=object).astype(str)).astype(np.int64)
+        return self._state.rows_of(item_ids)
 
     def item(self, item_id: str) -> Item:
-        return Item.from_row(self.items.iloc[self.row(item_id)].to_dict())
+        return self._state.item(item_id)
+
+    def item_at(self, row: int) -> Item:
+        return self._state.item_at(row)
+
+    def column(self, name: str) -> np.ndarray:
+        """One column's values for every row."""
+        return self._state.column(name)
+
+    def column_named(self, name: str) -> str:
+        """The column a filter or label name refers to (an item field or a raw attribute); a `FilterError` for none."""
+        return column_named(name, self._state.columns)
+
+    def mask(self, filters: Filters | None) -> np.ndarray | None:
+        """The rows the filters allow (available and alive ones), or None for every row."""
+        return self._state.mask(filters)
 
     # -- search ------------------------------------------------------------------------------
     def similar(
@@ -166,11 +235,13 @@ class Store:
         *,
         item: str | None = None,
         image: ImageInput | None = None,
+        state: LiveState | None = None,
     ) -> list[Match]:
         """The k items most similar to a stored item or to an image, best first.
 
         ``query`` is an item id when the store has one by that name, otherwise an image
-        (path, bytes or PIL image); ``item=`` and ``image=`` say which explicitly.
+        (path, bytes or PIL image); ``item=`` and ``image=`` say which explicitly. ``state``: the catalog as one
+        request took it (default: the store's current one).
         """
         if query is not None:
             if item is not None or image is not None:
@@ -179,30 +250,33 @@ class Store:
             item, image = (query, None) if is_id else (None, query)
         if (item is None) == (image is None):
             raise ValueError("give exactly one of item or image")
+        state = state or self._state
         if item is not None:
-            row = self.row(item)
-            query, exclude = self.vectors[row], row
+            row = state.row(item)
+            query, exclude = state.index.vectors_of([row])[0], row
         else:
             query, exclude = self.embed_images([image])[0], -1
-        rows, scores = self.search(query[None, :], k, filters, exclude=[exclude])
-        return self._matches(rows[0], scores[0])
+        rows, scores = self.search(query[None, :], k, filters, exclude=[exclude], state=state)
+        return self._matches(state, rows[0], scores[0])
 
     def similar_all(self, k: int = 10, filters: Filters | None = None,
                     batch_size: int = 1024) -> Iterator[tuple[str, list[Match]]]:
         """Every item's k most similar items (the item itself excluded), for precomputed product pages."""
-        for start in range(0, len(self), batch_size):
-            rows = np.arange(start, min(start + batch_size, len(self)))
-            found, scores = self.search(self.vectors[rows], k, filters, exclude=list(rows))
+        state = self._state
+        alive = np.flatnonzero(state.alive)
+        for start in range(0, len(alive), batch_size):
+            rows = alive[start : start + batch_size]
+            found, scores = self.search(state.index.vectors_of(rows), k, filters, exclude=list(rows), state=state)
             for row, r, s in zip(rows, found, scores):
-                yield self._ids[row], self._matches(r, s)
+                yield state.ids_of([row])[0], self._matches(state, r, s)
 
-    def search(
-        self, queries: np.ndarray, k: int, filters: Filters | None = None, exclude: Sequence[int] | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, filters: Filters | None = None, exclude: Sequence[int] | None = None,
+               state: LiveState | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Rows and scores of the k best items per query; ``exclude[i]`` is a row to leave out of query i."""
-        allowed = self.filter_index.mask(filters)
+        state = state or self._state
+        allowed = state.mask(filters)
         extra = 1 if exclude is not None else 0
-        rows, scores = self.index.search(queries, k + extra, allowed)
+        rows, scores = state.index.search(queries, k + extra, allowed)
         if exclude is None:
             return rows, scores
         # drop each query's excluded row, or else its last result
@@ -214,5 +288,8 @@ class Store:
         rows, scores = rows[keep].reshape(len(rows), width), scores[keep].reshape(len(rows), width)
         return pad_results(rows, scores, k)  # a catalog smaller than k + 1 items gives fewer
 
-    def _matches(self, rows: np.ndarray, scores: np.ndarray) -> list[Match]:
-        return [Match(self._ids[r], float(s), int(r)) for r, s in zip(rows.tolist(), scores.tolist()) if r >= 0]
+    @staticmethod
+    def _matches(state: LiveState, rows: np.ndarray, scores: np.ndarray) -> list[Match]:
+        found = rows >= 0
+        ids = state.ids_of(rows[found])
+        return [Match(i, float(s), int(r)) for i, r, s in zip(ids, rows[found].tolist(), scores[found].tolist())]

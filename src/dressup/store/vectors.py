@@ -20,8 +20,11 @@ from ..embeddings import normalize_rows, principal_components
 HNSW_THRESHOLD = 5_000
 #: Catalogs at least this large are searched in a PCA projection of the embeddings (`IndexConfig.dimension`).
 PROJECTION_THRESHOLD = 1_024
-#: Below this share of allowed items, a filtered query scans them exactly instead of walking the graph.
+#: Below this share of allowed items (and this many), a filtered query scans them exactly instead of walking the graph.
 EXACT_FILTER_SHARE = 0.2
+EXACT_FILTER_ROWS = 50_000
+#: From this many rows on, the graph keeps 8-bit codes of the vectors instead of float32 (`IndexConfig.storage`).
+SQ8_THRESHOLD = 250_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class IndexConfig:
     ef_construction: int = 80
     ef_search: int = 96
     engine: str = "faiss"
+    storage: str = "auto"  # "auto", "float32" or "sq8" (8-bit codes, re-scored exactly): how the graph keeps vectors
 
     def resolve(self, count: int) -> str:
         if self.kind == "auto":
@@ -42,6 +46,13 @@ class IndexConfig:
         if self.kind not in ("flat", "hnsw"):
             raise ValueError(f"unknown index kind {self.kind!r}: use auto, flat or hnsw")
         return self.kind
+
+    def resolve_storage(self, count: int) -> str:
+        if self.storage == "auto":
+            return "sq8" if count >= SQ8_THRESHOLD else "float32"
+        if self.storage not in ("float32", "sq8"):
+            raise ValueError(f"unknown vector storage {self.storage!r}: use auto, float32 or sq8")
+        return self.storage
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,37 +117,51 @@ class VectorIndex(ABC):
     query, the ``k`` best rows that are ``allowed`` (a boolean mask, None for all) and not removed, best first,
     as ``(rows, scores)`` arrays of shape (queries, k); when fewer rows qualify, the rest is row -1, score -inf.
     Whenever k rows qualify, k come back, however selective the mask.
+
+    An index never changes once made: ``add`` and ``remove`` return a new index that shares what it can with the
+    old one, so a reader holding an index is never disturbed by a writer.
     """
 
     kind: str  # how it searches: "flat" (exact) or "hnsw" (a graph)
     config: IndexConfig
 
+    @abstractmethod
+    def __len__(self) -> int:
+        """Rows, removed ones included."""
+
     @property
     @abstractmethod
-    def vectors(self) -> np.ndarray:
-        """The vectors searched, by row (read-only; valid until the next `add`)."""
+    def dimension(self) -> int: ...
 
-    def __len__(self) -> int:
-        return len(self.vectors)
+    @abstractmethod
+    def vectors_of(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of these rows, float32 (a copy)."""
 
     @property
-    def dimension(self) -> int:
-        return self.vectors.shape[1]
+    def vectors(self) -> np.ndarray:
+        """Every row's vector; for small indexes and offline work (a big one is better read with `vectors_of`)."""
+        return self.vectors_of(np.arange(len(self)))
+
+    @property
+    @abstractmethod
+    def removed(self) -> np.ndarray | None:
+        """The removed rows as a boolean mask, or None when none is."""
 
     @abstractmethod
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows for each query and their scores (see the class)."""
 
     @abstractmethod
-    def add(self, vectors: np.ndarray) -> np.ndarray:
-        """Append vectors; returns their rows."""
+    def add(self, vectors: np.ndarray) -> VectorIndex:
+        """A new index with these vectors appended (as rows ``len(self)`` on)."""
 
     @abstractmethod
-    def remove(self, rows: np.ndarray) -> None:
-        """Never return these rows again (their positions stay taken)."""
+    def remove(self, rows: np.ndarray) -> VectorIndex:
+        """A new index that never returns these rows (their positions stay taken)."""
 
     @abstractmethod
-    def save(self, path: str | Path) -> None: ...
+    def save(self, path: str | Path) -> None:
+        """Write the index, added and removed rows included, to ``path`` (and files beside it)."""
 
     @classmethod
     @abstractmethod
@@ -150,32 +175,53 @@ class _IndexVectors(np.ndarray):
 
 
 class FaissIndex(VectorIndex):
-    """The default engine: an exact FAISS scan (``flat``) or an HNSW graph, with exact answers under filters."""
+    """The default engine: an exact FAISS scan (``flat``) or an HNSW graph, with exact answers under filters.
 
-    def __init__(self, vectors: np.ndarray | None, config: IndexConfig = IndexConfig(), faiss_index=None):
+    Vectors are kept as float32, or from `SQ8_THRESHOLD` rows on as 8-bit codes (4 times less memory) whose graph
+    results are re-scored exactly with float16 copies read from disk as needed. Rows added after the graph was built
+    sit in a small exact segment searched beside it, until the store is compacted into a new graph.
+    """
+
+    def __init__(self, vectors: np.ndarray | None, config: IndexConfig = IndexConfig(), faiss_index=None,
+                 exact: np.ndarray | None = None):
         import faiss
 
         self.config = config
         if faiss_index is None:
             vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-            count, dimension = vectors.shape
-            self.kind = config.resolve(count)
-            if self.kind == "hnsw":
-                faiss_index = faiss.IndexHNSWFlat(dimension, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-                faiss_index.hnsw.efConstruction = config.ef_construction
-            else:
-                faiss_index = faiss.IndexFlatIP(dimension)
-            faiss_index.add(vectors)
-        else:
-            self.kind = "hnsw" if isinstance(faiss_index, faiss.IndexHNSW) else "flat"
-        self._index = faiss_index
+            faiss_index, exact = _build(vectors, config)
+        self.kind = "hnsw" if isinstance(faiss_index, faiss.IndexHNSW) else "flat"
         if self.kind == "hnsw":
-            self._index.hnsw.efSearch = config.ef_search
+            faiss_index.hnsw.efSearch = config.ef_search
+        self._index = faiss_index
+        self._exact = exact  # float16 vectors of the graph's rows, when the graph holds 8-bit codes
+        self._fresh = np.zeros((0, faiss_index.d), np.float32)
         self._removed: np.ndarray | None = None
 
+    def _with(self, fresh: np.ndarray, removed: np.ndarray | None) -> FaissIndex:
+        twin = FaissIndex.__new__(FaissIndex)
+        twin.__dict__.update(self.__dict__)
+        twin._fresh, twin._removed = fresh, removed
+        return twin
+
+    # -- rows --------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._index.ntotal) + len(self._fresh)
+
     @property
-    def vectors(self) -> np.ndarray:
-        # the vectors live once in memory, inside FAISS; this is a read-only view of them
+    def dimension(self) -> int:
+        return int(self._index.d)
+
+    @property
+    def removed(self) -> np.ndarray | None:
+        return self._removed
+
+    @property
+    def quantised(self) -> bool:
+        return self._exact is not None
+
+    def _graph_vectors(self) -> np.ndarray:
+        """The float32 vectors inside FAISS (flat storage), as a read-only view."""
         import faiss
 
         storage = faiss.downcast_index(self._index.storage) if self.kind == "hnsw" else self._index
@@ -185,25 +231,33 @@ class FaissIndex(VectorIndex):
         view.flags.writeable = False
         return view
 
-    def __len__(self) -> int:
-        return int(self._index.ntotal)
-
     @property
-    def dimension(self) -> int:
-        return int(self._index.d)
+    def vectors(self) -> np.ndarray:
+        if not len(self._fresh) and self._exact is None:
+            return self._graph_vectors()  # no copy
+        return super().vectors
 
-    def add(self, vectors: np.ndarray) -> np.ndarray:
-        start = len(self)
-        self._index.add(np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32))
-        if self._removed is not None:
-            self._removed = np.append(self._removed, np.zeros(len(self) - start, bool))
-        return np.arange(start, len(self))
+    def vectors_of(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, np.int64)
+        graph_rows = int(self._index.ntotal)
+        out = np.empty((len(rows), self.dimension), np.float32)
+        in_graph = rows < graph_rows
+        base = self._exact if self._exact is not None else self._graph_vectors()
+        out[in_graph] = base[rows[in_graph]]
+        out[~in_graph] = self._fresh[rows[~in_graph] - graph_rows]
+        return out
 
-    def remove(self, rows: np.ndarray) -> None:
-        if self._removed is None:
-            self._removed = np.zeros(len(self), bool)
-        self._removed[np.asarray(rows, np.int64)] = True
+    def add(self, vectors: np.ndarray) -> FaissIndex:
+        vectors = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        removed = None if self._removed is None else np.append(self._removed, np.zeros(len(vectors), bool))
+        return self._with(np.vstack([self._fresh, vectors]), removed)
 
+    def remove(self, rows: np.ndarray) -> FaissIndex:
+        removed = np.zeros(len(self), bool) if self._removed is None else self._removed.copy()
+        removed[np.asarray(rows, np.int64)] = True
+        return self._with(self._fresh, removed)
+
+    # -- search ------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(0, min(k, len(self)))
@@ -211,31 +265,62 @@ class FaissIndex(VectorIndex):
             return np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32)
         if self._removed is not None and self._removed.any():
             allowed = ~self._removed if allowed is None else allowed & ~self._removed
-        vectors = self.vectors
+        graph_rows = int(self._index.ntotal)
+        rows, scores = self._search_graph(queries, k, None if allowed is None else allowed[:graph_rows])
+        if len(self._fresh):
+            fresh_allowed = None if allowed is None else np.flatnonzero(allowed[graph_rows:])
+            if fresh_allowed is None or len(fresh_allowed):
+                fresh_rows, fresh_scores = exact_search(self._fresh, queries, k, fresh_allowed)
+                rows, scores = _merge(rows, scores, np.where(fresh_rows >= 0, fresh_rows + graph_rows, -1), fresh_scores, k)
+        return rows, scores
+
+    def _search_graph(self, queries, k, allowed):
+        count = int(self._index.ntotal)
         if allowed is None:
             if self.kind == "flat":  # NumPy's BLAS scan beats FAISS's flat scan for a few queries (0.6 vs 1.3 ms at 10k)
-                return exact_search(vectors, queries, k)
-            scores, rows = self._index.search(queries, k)
-            return self._clean(rows, scores)
+                return exact_search(self._graph_vectors(), queries, k)
+            return self._graph_search(queries, k)
         rows_allowed = np.flatnonzero(allowed)
         if len(rows_allowed) == 0:
             return pad_results(np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32), k)
-        if self.kind == "flat" or len(rows_allowed) <= EXACT_FILTER_SHARE * len(self) or len(rows_allowed) <= k:
-            return exact_search(vectors, queries, k, rows_allowed)
-        return self._search_selected(queries, k, allowed, rows_allowed, vectors)
+        if self.kind == "flat" or len(rows_allowed) <= max(k, min(EXACT_FILTER_SHARE * count, EXACT_FILTER_ROWS)):
+            return exact_search(self.vectors_of(rows_allowed), queries, k, rows_allowed, gathered=True)
+        return self._graph_search(queries, k, allowed, rows_allowed)
 
-    def _search_selected(self, queries, k, allowed, rows_allowed, vectors):
+    def _graph_search(self, queries, k, allowed=None, rows_allowed=None):
+        """The graph's best rows (re-scored exactly when it holds 8-bit codes); under a filter, queries whose walk
+        found too few allowed rows are answered exactly."""
         import faiss
 
-        bitmap = np.packbits(allowed, bitorder="little")  # must outlive the search
-        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.config.ef_search, 2 * k))
-        scores, rows = self._index.search(queries, k, params=params)
+        wanted = k if self._exact is None else max(2 * k, k + 16)  # 8-bit codes: more candidates, re-scored exactly
+        share = 1.0 if allowed is None else len(rows_allowed) / len(allowed)
+        ef = int(min(1024, max(self.config.ef_search, 2 * wanted, self.config.ef_search * EXACT_FILTER_SHARE / share)))
+        if allowed is None:
+            params = faiss.SearchParametersHNSW(efSearch=ef)
+        else:
+            bitmap = np.packbits(allowed, bitorder="little")  # must outlive the search
+            params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap)), efSearch=ef)
+        scores, rows = self._index.search(queries, min(wanted, int(self._index.ntotal)), params=params)
         rows, scores = self._clean(rows, scores)
+        if self._exact is not None:
+            rows, scores = self._rescored(queries, rows, k)
+        rows, scores = pad_results(rows[:, :k], scores[:, :k], k)
         short = (rows < 0).any(axis=1)
-        if short.any():  # the graph walk found too few allowed rows: answer those queries exactly
-            rows[short], scores[short] = exact_search(vectors, queries[short], k, rows_allowed)
+        if allowed is not None and short.any():  # the walk found too few allowed rows: answer those queries exactly
+            gathered = self.vectors_of(rows_allowed)
+            rows[short], scores[short] = exact_search(gathered, queries[short], k, rows_allowed, gathered=True)
         return rows, scores
+
+    def _rescored(self, queries, rows, k):
+        """Exact scores of the graph's candidates, best first."""
+        found = rows >= 0
+        exact = np.full(rows.shape, -np.inf, np.float32)
+        for q in range(len(queries)):
+            candidates = rows[q][found[q]]
+            exact[q, found[q]] = self._exact[candidates].astype(np.float32) @ queries[q]
+        order = np.argsort(-exact, axis=1, kind="stable")
+        rows, exact = np.take_along_axis(rows, order, axis=1), np.take_along_axis(exact, order, axis=1)
+        return np.where(np.isneginf(exact), -1, rows), exact
 
     @staticmethod
     def _clean(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -243,16 +328,67 @@ class FaissIndex(VectorIndex):
         scores = np.where(rows < 0, -np.inf, scores).astype(np.float32)
         return rows, scores
 
+    # -- files -------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
+        """``path`` holds the FAISS index; beside it, ``.vectors.npy`` (float16 copies, 8-bit storage) and
+        ``.removed.npy`` (the removed rows, if any)."""
         import faiss
 
-        faiss.write_index(self._index, str(path))
+        path = Path(path)
+        index, exact = self._index, self._exact
+        if len(self._fresh):  # the graph takes the added rows in: insertion, not a rebuild
+            index = faiss.clone_index(self._index)
+            index.add(self._fresh)
+            exact = None if exact is None else np.vstack([np.asarray(exact), self._fresh.astype(np.float16)])
+        faiss.write_index(index, str(path))
+        if exact is not None:
+            np.save(_sibling(path, "vectors"), np.asarray(exact, np.float16))
+        if self._removed is not None and self._removed.any():
+            np.save(_sibling(path, "removed"), self._removed)
 
     @classmethod
     def load(cls, path: str | Path, config: IndexConfig = IndexConfig()) -> FaissIndex:
         import faiss
 
-        return cls(None, config, faiss_index=faiss.read_index(str(path)))
+        path = Path(path)
+        exact = np.load(_sibling(path, "vectors"), mmap_mode="r") if _sibling(path, "vectors").is_file() else None
+        index = cls(None, config, faiss_index=faiss.read_index(str(path)), exact=exact)
+        if _sibling(path, "removed").is_file():
+            index._removed = np.load(_sibling(path, "removed"))
+        return index
+
+
+def _build(vectors: np.ndarray, config: IndexConfig):
+    """A new FAISS index over ``vectors`` (and the float16 copies it re-scores with, for 8-bit storage)."""
+    import faiss
+
+    count, dimension = vectors.shape
+    kind = config.resolve(count)
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dimension)
+        index.add(vectors)
+        return index, None
+    if config.resolve_storage(count) == "sq8":
+        index = faiss.IndexHNSWSQ(dimension, faiss.ScalarQuantizer.QT_8bit, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = config.ef_construction
+        index.train(vectors[np.random.default_rng(0).permutation(count)[:100_000]])
+        index.add(vectors)
+        return index, vectors.astype(np.float16)
+    index = faiss.IndexHNSWFlat(dimension, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = config.ef_construction
+    index.add(vectors)
+    return index, None
+
+
+def _sibling(path: Path, what: str) -> Path:
+    return path.with_name(f"{path.stem}.{what}.npy")
+
+
+def _merge(rows_a, scores_a, rows_b, scores_b, k):
+    """The k best of two (rows, scores) result sets, best first."""
+    rows, scores = np.hstack([rows_a, rows_b]), np.hstack([scores_a, scores_b])
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
 #: Index engines by name (`IndexConfig.engine`); an engine is a `VectorIndex` built as ``Engine(vectors, config)``.
@@ -275,13 +411,15 @@ def load_index(path: str | Path, config: IndexConfig = IndexConfig()) -> VectorI
 
 
 def exact_search(
-    vectors: np.ndarray, queries: np.ndarray, k: int, rows: np.ndarray | None = None, max_cells: int = 16_000_000
+    vectors: np.ndarray, queries: np.ndarray, k: int, rows: np.ndarray | None = None, max_cells: int = 16_000_000,
+    gathered: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Brute-force top-k by inner product over ``rows`` of ``vectors`` (all rows if None).
+    """Brute-force top-k by inner product over ``rows`` of ``vectors`` (all rows if None); with ``gathered``,
+    ``vectors`` holds those rows' vectors already, in that order.
 
     Queries are scored in chunks of at most ``max_cells`` (query, row) pairs to bound memory.
     """
-    candidates = vectors if rows is None else vectors[rows]
+    candidates = vectors if rows is None or gathered else vectors[rows]
     rows = np.arange(len(vectors)) if rows is None else np.asarray(rows)
     step = max(1, max_cells // max(1, len(candidates)))
     parts = [_exact_chunk(candidates, rows, queries[start : start + step], k) for start in range(0, len(queries), step)]

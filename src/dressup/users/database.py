@@ -92,9 +92,9 @@ class NewEvent:
 
 
 @contextmanager
-def _database_errors(doing: str) -> Iterator[None]:
+def database_errors(doing: str) -> Iterator[None]:
     """A failing database call as a `DatabaseError` saying what could not be done, not a raw SQLAlchemy error;
-    also a decorator (``@_database_errors("read the database")``)."""
+    also a decorator (``@database_errors("read the database")``)."""
     try:
         yield
     except SQLAlchemyError as error:
@@ -108,7 +108,7 @@ class EventStore(EventSource):
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         # SQLite: take the write lock when a write transaction starts, so writers queue instead of failing
-        self._writer = engine.execution_options(write_lock=True)
+        self.writer = engine.execution_options(write_lock=True)
 
     @classmethod
     def open(cls, store: str | Path | None = None, url: str | None = None) -> EventStore:
@@ -136,7 +136,7 @@ class EventStore(EventSource):
         target = ScriptDirectory.from_config(config).get_current_head() if revision == "head" else revision
         if self.revision() == target:  # the common case: a read, no write lock
             return
-        with self._writer.begin() as connection:
+        with self.writer.begin() as connection:
             if not self.is_sqlite:
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
             if MigrationContext.configure(connection).get_current_revision() == target:
@@ -167,7 +167,7 @@ class EventStore(EventSource):
         The stream is first staged in a temporary table of this connection, without the write lock (other writers go on
         meanwhile) and without growing memory; then one write transaction tells the new events apart in SQL and stores them.
         """
-        with _database_errors("store the events"), self.engine.connect() as connection:
+        with database_errors("store the events"), self.engine.connect() as connection:
             try:
                 with connection.begin():  # temporary tables only: SQLite takes no lock on the database file
                     for table in (STAGED, FRESH):  # left on this pooled connection by an import that failed, if any
@@ -216,11 +216,11 @@ class EventStore(EventSource):
     def _transaction(self, work: Callable, connection: sa.Connection | None = None):
         """``work(connection)`` in one write transaction (on ``connection`` if given), tried again from the start
         while the database is locked."""
-        with _database_errors("store the events"):
+        with database_errors("store the events"):
             for attempt in range(8):
                 try:
                     if connection is None:
-                        with self._writer.begin() as writer:
+                        with self.writer.begin() as writer:
                             return work(writer)
                     connection.execution_options(write_lock=True)
                     try:
@@ -241,7 +241,7 @@ class EventStore(EventSource):
         user = _identifier(user, "user") if user is not None else f"u-{secrets.token_hex(8)}"
         token = secrets.token_urlsafe(32)
         try:
-            with self._writer.begin() as connection:
+            with self.writer.begin() as connection:
                 if connection.execute(sa.select(User.id).where(User.id == user)).first() is not None:
                     raise UserExistsError(f"user {user!r} already exists")
                 connection.execute(sa.insert(User),
@@ -257,7 +257,7 @@ class EventStore(EventSource):
         bring the account back. `UnknownUserError` when the user is gone."""
         row = NewEvent(user, item, kind, None, value).checked(datetime.now(UTC))
         try:
-            with self._writer.begin() as connection:
+            with self.writer.begin() as connection:
                 if connection.execute(sa.select(User.id).where(User.id == row["user_id"])).first() is None:
                     raise UnknownUserError(f"unknown user {user!r}")
                 connection.execute(sa.insert(Event), [row])
@@ -266,7 +266,7 @@ class EventStore(EventSource):
         except SQLAlchemyError as error:
             raise DatabaseError(f"could not store the event: {first_line(error)}") from None
 
-    @_database_errors("read the database")
+    @database_errors("read the database")
     def user_for_token(self, token: str) -> str | None:
         """The user an access token belongs to, or None for a wrong, forged or revoked token."""
         if not token or len(token) > 256:
@@ -278,7 +278,7 @@ class EventStore(EventSource):
         """A fresh access token for an existing user (an imported customer, say), replacing any earlier one, which
         stops working; `UnknownUserError` for an id the database does not hold."""
         token = secrets.token_urlsafe(32)
-        with _database_errors("issue a token"), self._writer.begin() as connection:
+        with database_errors("issue a token"), self.writer.begin() as connection:
             changed = connection.execute(sa.update(User).where(User.id == str(user)).values(token_digest=_digest(token))).rowcount
         if not changed:
             raise UnknownUserError(f"unknown user {user!r}")
@@ -286,12 +286,12 @@ class EventStore(EventSource):
 
     def forget(self, user: str) -> int:
         """Delete a user and all their events (one transaction); returns how many events went."""
-        with _database_errors("delete the user"), self._writer.begin() as connection:
+        with database_errors("delete the user"), self.writer.begin() as connection:
             gone = connection.execute(sa.delete(Event).where(Event.user_id == str(user))).rowcount
             connection.execute(sa.delete(User).where(User.id == str(user)))
         return int(gone)
 
-    @_database_errors("read the database")
+    @database_errors("read the database")
     def summary(self, user: str) -> dict:
         """A user's id, creation time and number of events of each kind."""
         with self.engine.connect() as connection:
@@ -303,7 +303,7 @@ class EventStore(EventSource):
         return {"user_id": str(user), "created_at": _utc(created), "events": {kind: int(n) for kind, n in counts}}
 
     # -- reading -----------------------------------------------------------------------------
-    @_database_errors("read the database")
+    @database_errors("read the database")
     def events(self, user: str | None = None, kinds: Sequence[str] | None = None, before: datetime | None = None,
                since: datetime | None = None) -> pd.DataFrame:
         """Events as a table (user, item, kind, value, timestamp in UTC), oldest first; ``since`` <= timestamp < ``before``."""
@@ -323,29 +323,29 @@ class EventStore(EventSource):
     def event_chunks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
         """All events as tables of at most ``rows`` events (columns as `events`), read from one snapshot with a
         streaming cursor: fitting on millions of events needs memory for a chunk, not for all of them."""
-        with _database_errors("read the events"), self.engine.connect() as connection, connection.begin():
+        with database_errors("read the events"), self.engine.connect() as connection, connection.begin():
             result = connection.execution_options(stream_results=True, yield_per=rows).execute(_events_query().order_by(Event.id))
             for part in result.partitions():
                 yield _events_table(part)
 
-    @_database_errors("read the database")
+    @database_errors("read the database")
     def latest(self) -> datetime | None:
         """The time of the newest event, or None when there are none."""
         with self.engine.connect() as connection:
             moment = connection.execute(sa.select(sa.func.max(Event.timestamp))).scalar_one()
         return None if moment is None else _utc(moment)
 
-    @_database_errors("read the database")
+    @database_errors("read the database")
     def count(self) -> int:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.count()).select_from(Event)).scalar_one()
 
-    @_database_errors("read the database")
+    @database_errors("read the database")
     def has_user(self, user: str) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(User.id).where(User.id == str(user))).first() is not None
 
-    @_database_errors("read the database")
+    @database_errors("read the database")
     def with_events(self, users: Sequence[str], chunk: int = 500) -> set[str]:
         """Which of ``users`` have at least one event: an indexed query per ``chunk`` ids."""
         ids, found = list(dict.fromkeys(str(user) for user in users)), set()
@@ -355,12 +355,12 @@ class EventStore(EventSource):
                 found.update(connection.execute(query).scalars())
         return found
 
-    @_database_errors("read the database")
+    @database_errors("read the database")
     def users(self) -> list[str]:
         with self.engine.connect() as connection:
             return list(connection.execute(sa.select(User.id).order_by(User.id)).scalars())
 
-    @_database_errors("read the database")
+    @database_errors("read the database")
     def last_change(self) -> tuple[int, int]:
         """(number of events, largest event id): changes whenever an event is added, to know when to refit."""
         with self.engine.connect() as connection:

@@ -70,10 +70,11 @@ def import_events(store: str | Path, path: str | Path, events: EventStore | None
     idempotent: events already stored (same user, item, kind, time and value, counted with their multiplicity)
     are skipped, so re-importing a file, or a longer version of it, adds only what is new.
     """
-    from ..store import read_item_ids
+    from ..store.journal import current_item_ids
 
     path = Path(path)
-    catalog = read_item_ids(Path(store))  # the ids alone: no vectors, no index
+    url = events.engine.url.render_as_string(hide_password=False) if events is not None else None
+    catalog = current_item_ids(Path(store), url)  # the ids alone: no vectors, no index
     layout = _layout(path)  # a file that is not an events table fails here, before the database is touched
     opened = events is None
     events = events or EventStore.open(store)

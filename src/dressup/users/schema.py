@@ -1,10 +1,11 @@
-"""Tables of users and their events (SQLAlchemy ORM); Alembic migrations in `migrations/` create them."""
+"""The shop database's tables (SQLAlchemy ORM): users, their events, imports, and the catalog journal; Alembic migrations
+in `migrations/` create them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 EVENT_KINDS = ("view", "like", "dislike", "rating", "cart", "purchase")
@@ -50,3 +51,19 @@ class EventImport(Base):
     source: Mapped[str] = mapped_column(String(1024))
     events: Mapped[int] = mapped_column(Integer)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CatalogChange(Base):
+    """One acknowledged change to a store's catalog, applied by every reader on top of the store's base generation
+    (see `dressup.store.journal`): an item put (added or changed, its whole record) or removed."""
+
+    __tablename__ = "catalog_changes"
+    __table_args__ = (Index("catalog_changes_store_seq", "store", "seq"), {"sqlite_autoincrement": True})
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    store: Mapped[str] = mapped_column(String(64))  # the store's id (its manifest's store_id)
+    item_id: Mapped[str] = mapped_column(String(128))
+    operation: Mapped[str] = mapped_column(String(8))  # "put" or "remove"
+    record: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the item's row after the change
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float16, when the photo changed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

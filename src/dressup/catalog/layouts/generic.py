@@ -22,6 +22,8 @@ CANDIDATES = {
     "price": ("price",),
     "sizes": ("sizes", "size"),
     "brand": ("brand",),
+    "in_stock": ("in_stock", "available", "availability", "stock"),
+    "sold_out_sizes": ("sold_out_sizes", "sizes_sold_out"),
 }
 
 
