@@ -75,14 +75,17 @@ def main() -> None:
     copies = rng.integers(len(products), size=max(0, args.items - len(products)))
     catalog = pd.concat([products.assign(copy=0), products.iloc[copies].assign(copy=np.arange(1, len(copies) + 1))],
                         ignore_index=True).iloc[: args.items]
-    catalog["id"] = [f"{s}-{i}" if c == 0 else f"{s}-{i}-v{c}" for s, i, c in zip(catalog["source"], catalog["source_id"], catalog["copy"])]
+    origins = zip(catalog["source"], catalog["source_id"], catalog["copy"])
+    catalog["id"] = [f"{s}-{i}" if c == 0 else f"{s}-{i}-v{c}" for s, i, c in origins]
     (args.out / "photos").mkdir(parents=True, exist_ok=True)
-    catalog["image"] = [p if c == 0 else str(args.out / "photos" / f"{i}.jpg") for p, c, i in zip(catalog["photo"], catalog["copy"], catalog["id"])]
+    photos = zip(catalog["photo"], catalog["copy"], catalog["id"])
+    catalog["image"] = [p if c == 0 else str(args.out / "photos" / f"{i}.jpg") for p, c, i in photos]
     base_price = catalog["price"].fillna(0).where(catalog["source"] == "hm", 0) * 1000  # H&M prices are normalised
     catalog["price"] = np.round(np.where(base_price > 0, base_price, rng.uniform(9, 120, len(catalog))), 2)
     catalog.loc[catalog["copy"] > 0, "title"] = catalog["title"] + " (variant " + catalog["copy"].astype(str) + ")"
     catalog["sizes"] = [SIZES[h % len(SIZES)] for h in pd.util.hash_array(catalog["id"].to_numpy()) % 1000]
-    jobs = [(p, t, int(s)) for p, t, s, c in zip(catalog["photo"], catalog["image"], range(len(catalog)), catalog["copy"]) if c > 0]
+    copies = zip(catalog["photo"], catalog["image"], range(len(catalog)), catalog["copy"])
+    jobs = [(photo, target, seed) for photo, target, seed, copy in copies if copy > 0]
     chunks = [jobs[start : start + 500] for start in range(0, len(jobs), 500)]
     with ProcessPoolExecutor(args.workers) as pool:
         list(pool.map(write_copies, chunks))

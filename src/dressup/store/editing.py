@@ -151,8 +151,9 @@ def _change(state: LiveState, operation: str, item_id: str, values: dict, photo_
 def _in_column_types(state: LiveState, values: dict) -> dict:
     """Values as the catalog's columns hold them: a number given for a text column is kept as text."""
     dtypes = state.base.items.dtypes
+
     def text_column(name: str) -> bool:
-        return name in dtypes and (pd.api.types.is_string_dtype(dtypes[name]) or dtypes[name] == object)
+        return name in dtypes and (pd.api.types.is_string_dtype(dtypes[name]) or pd.api.types.is_object_dtype(dtypes[name]))
 
     return {name: str(value) if name.startswith(ATTRIBUTE_PREFIX) and text_column(name) and isinstance(value, int | float)
             and not isinstance(value, bool) else value for name, value in values.items()}
