@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zlib
 
 import httpx
@@ -311,3 +312,36 @@ def test_items_whose_ids_hold_a_slash_are_reachable(tmp_path, styles, encoder):
         assert session.put("/items/AB%2Fnew", data={"title": "Renamed"}, headers=admin).json()["title"] == "Renamed"
         refused = session.post("/items", data={"id": "AB\nnew"}, files=files, headers=admin)
         assert refused.status_code == 422 and "line breaks" in refused.json()["detail"]
+
+
+def wait_for(check, seconds: float = 5.0) -> float:
+    """Seconds until ``check()`` holds (polled every 10 ms); fails after ``seconds``."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not within {seconds} s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_an_edit_taken_by_one_server_is_served_by_another_within_a_second(mango_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(mango_store / "store", store)
+    catalog = Store.open(store).items
+    admin = {"X-API-Key": ADMIN_KEY}
+    with running_server(store) as first, running_server(store) as second, \
+            httpx.Client(base_url=first, timeout=60) as a, httpx.Client(base_url=second, timeout=60) as b:
+        assert b.get("/items/shared-1").status_code == 404
+        added = a.post("/items", data={"id": "shared-1", "title": "Shared"}, headers=admin,
+                       files={"image": ("p.jpg", photo_of(catalog, 3), "image/jpeg")})
+        assert added.status_code == 201 and a.get("/items/shared-1").status_code == 200  # at once where it was taken
+        assert wait_for(lambda: b.get("/items/shared-1").status_code == 200) < 1.0
+        assert b.put("/items/shared-1", data={"in_stock": "false"}, headers=admin).json()["in_stock"] is False
+        assert wait_for(lambda: a.get("/items/shared-1").json()["in_stock"] is False) < 1.0
+        found = lambda client, **extra: [i["id"] for i in client.get(f"/items/{catalog['id'].iat[3]}/similar",
+                                                                     params={"k": 5, **extra}).json()["items"]]
+        assert "shared-1" not in found(a) and "shared-1" in found(a, include_unavailable="true")  # the same photo, sold out
+        assert b.delete("/items/shared-1", headers=admin).status_code == 204
+        assert wait_for(lambda: a.get("/items/shared-1").status_code == 404) < 1.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import FPI
-from dressup import ImageError, Store, UnknownItemError
-from dressup.store.editing import ItemEditError, ItemExistsError, add_item, remove_item, update_item
+from dressup import Filters, ImageError, Store, UnknownItemError
+from dressup.store.editing import Edit, ItemEditError, ItemExistsError, add_item, apply_edits, remove_item, update_item
 
 
 def photo(item_id) -> bytes:
@@ -63,3 +63,41 @@ def test_a_bad_edit_is_one_clear_error_and_changes_nothing(small_store, edit, er
     with pytest.raises(error):
         edit(small_store.path, small_store.ids.tolist())
     assert untouched(small_store) == before
+
+
+def test_stock_is_a_live_field_that_search_respects(small_store):
+    first, second = small_store.ids[0], small_store.ids[1]
+    near = [m.id for m in small_store.similar(first, k=3)]
+    update_item(small_store.path, near[0], {"in_stock": False})
+    store = Store.open(small_store.path)
+    assert near[0] not in [m.id for m in store.similar(first, k=10)]
+    assert near[0] in [m.id for m in store.similar(first, k=10, filters=Filters(include_unavailable=True))]
+    assert store.item(near[0]).in_stock is False and (store.generation_path / "index.faiss").exists()
+    sized = next(i for i in store.ids if "M" in store.item(i).sizes and i != second)
+    update_item(small_store.path, sized, {"sold_out_sizes": "M"})
+    store = Store.open(small_store.path)
+    found = [m.id for m in store.similar(second, k=120, filters=Filters(size="M"))]
+    assert sized not in found and all("M" in store.item(i).sizes for i in found)
+    assert sized in [m.id for m in store.similar(second, k=120, filters=Filters(size="M", include_unavailable=True))]
+
+
+def test_a_batch_of_edits_is_applied_whole_or_not_at_all(small_store):
+    ids = small_store.ids.tolist()
+    before = untouched(small_store)
+    with pytest.raises(UnknownItemError):
+        apply_edits(small_store.path, [Edit("update", ids[0], {"title": "A"}), Edit("remove", ids[1]),
+                                       Edit("update", "no-such-item", {"title": "B"})])
+    assert Store.open(small_store.path).item(ids[0]).title != "A" and untouched(small_store)[0] == before[0]
+    done = apply_edits(small_store.path, [Edit("add", "batch-1", {"title": "One"}, photo(ids[5])),
+                                          Edit("update", "batch-1", {"price": 9.5}), Edit("remove", ids[1])])
+    store = Store.open(small_store.path)
+    assert [d.id if d else None for d in done] == ["batch-1", "batch-1", None]
+    assert store.item("batch-1").price == 9.5 and store.item("batch-1").title == "One" and ids[1] not in store
+
+
+def test_an_open_store_serves_other_processes_edits_after_a_refresh(small_store):
+    reader = Store.open(small_store.path)
+    gone = reader.ids[2]
+    remove_item(small_store.path, gone)  # another writer
+    assert gone in reader  # this reader's state until it looks again
+    assert reader.refresh() and gone not in reader and len(reader) == 119

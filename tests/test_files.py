@@ -1,9 +1,12 @@
-"""Crash-safe writes."""
+"""Crash-safe writes, and rows read from disk on demand."""
 
 import os
 import time
 
+import numpy as np
 import pytest
+
+from dressup.files import RowFile
 
 
 def test_an_atomic_write_cut_short_leaves_the_old_file(tmp_path):
@@ -32,3 +35,14 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_row_file_reads_scattered_repeated_and_consecutive_rows_as_the_array_holds_them(tmp_path):
+    array = np.random.default_rng(0).standard_normal((1000, 16)).astype(np.float16)
+    np.save(tmp_path / "rows.npy", array)
+    rows = RowFile(tmp_path / "rows.npy")
+    wanted = np.array([999, 3, 4, 5, 3, 0, 500])
+    assert np.array_equal(rows[wanted], array[wanted]) and rows.shape == array.shape
+    assert np.array_equal(np.asarray(rows), array) and rows[np.array([], int)].shape == (0, 16)
+    with pytest.raises(IndexError):
+        rows[[1000]]

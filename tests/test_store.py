@@ -106,3 +106,22 @@ def test_joint_precision_survives_short_result_lists(small_store):
     report, _, found = evaluate_retrieval(small_store, ["articleType", "baseColour"], k=200)
     assert (found[:, -81:] == -1).all()
     assert 0 < report.precision["articleType+baseColour"] <= report.precision["articleType"] <= 1
+
+
+def test_a_generation_written_before_the_arrow_item_file_opens_with_the_same_answers(small_store):
+    folder = small_store.path / small_store.manifest["generation"]
+    query = small_store.items["id"].iat[3]
+    before = [(m.id, m.score) for m in small_store.similar(item=query, k=5, filters=Filters(where={"gender": "Men"}))]
+    record = small_store.item(query)
+    small_store.close()
+    small_store.items.to_parquet(folder / "items.parquet", index=False)  # the file earlier versions wrote
+    (folder / "items.arrow").unlink()
+    old = Store.open(small_store.path)
+    assert [(m.id, m.score) for m in old.similar(item=query, k=5, filters=Filters(where={"gender": "Men"}))] == before
+    assert old.item(query) == record
+
+
+def test_ids_are_found_among_many_and_unknown_ones_are_minus_one(small_store):
+    ids = small_store.items["id"].tolist()
+    wanted = [ids[5], "no-such-item", ids[0], ids[-1], ids[5]]
+    assert small_store.state.rows_of(wanted).tolist() == [5, -1, 0, len(ids) - 1, 5]

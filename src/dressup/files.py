@@ -1,4 +1,4 @@
-"""Crash-safe file writes: a reader sees the old content or the new, never half of it."""
+"""Files: crash-safe writes (a reader sees the old content or the new, never half of it) and memory-mapped reads."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 
 @contextmanager
@@ -60,3 +62,50 @@ def _fsync_file(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+
+class RowFile:
+    """The rows of a 2-D ``.npy`` file, read on demand with ``pread``: a few thousand scattered rows cost those rows,
+    and neither a memory map (whose page faults map the neighbouring pages, a server's resident memory growing to the
+    whole file) nor a copy in memory. Index it like an array: ``vectors[rows]``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        with open(self.path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            self.shape, fortran, self.dtype = header(handle)
+            self._offset = handle.tell()
+        if fortran or len(self.shape) != 2:
+            raise ValueError(f"{self.path}: not a 2-D row-major array")
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        self._descriptor = os.open(self.path, os.O_RDONLY)
+
+    def __del__(self):
+        descriptor = getattr(self, "_descriptor", None)
+        if descriptor is not None:
+            os.close(descriptor)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows) -> np.ndarray:
+        rows = np.arange(self.shape[0])[rows] if isinstance(rows, slice) else np.atleast_1d(np.asarray(rows, np.int64))
+        out = np.empty((len(rows), self.shape[1]), self.dtype)
+        if not len(rows):
+            return out
+        if rows.min() < 0 or rows.max() >= self.shape[0]:
+            raise IndexError(f"rows outside 0..{self.shape[0] - 1}")
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        breaks = np.flatnonzero(np.diff(ordered) != 1) + 1  # runs of consecutive rows: one read each
+        for run in np.split(np.arange(len(rows)), breaks):
+            first, count = int(ordered[run[0]]), len(run)
+            data = os.pread(self._descriptor, count * self._row_bytes, self._offset + first * self._row_bytes)
+            out[order[run]] = np.frombuffer(data, self.dtype).reshape(count, self.shape[1])
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = np.fromfile(self.path, self.dtype, offset=self._offset).reshape(self.shape)
+        return whole if dtype is None else whole.astype(dtype)

@@ -13,6 +13,8 @@ A shop is safe to share between threads.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +30,7 @@ from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
 from .outfits import CompatibilityModel, CompletedOutfit, NoOutfitModelError, OutfitModel
 from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
 from .store import Filters, LiveState, Match, Store, editing, read_manifest
+from .store.generations import remove_unused_generations
 from .tagging import DEFAULT_TAGGER, Tag, Tagger
 from .users import EventStore
 
@@ -153,10 +156,11 @@ class Shop:
     def __init__(self, store_path: str | Path, database_url: str | None = None,
                  recommender_config: RecommenderConfig | None = None,
                  tagger: str | Path = DEFAULT_TAGGER, max_pixels: int = MAX_PIXELS, check_every: float = 1.0,
-                 watch: bool = False):
-        """``database_url``: users and events (default: STORE/users.sqlite, created on first use). ``watch``: look for
-        new generations in a background thread (servers), so that no request waits for a reload; otherwise the check
-        happens on access, at most every ``check_every`` seconds."""
+                 watch: bool = False, compact_after: int | None = None):
+        """``database_url``: users, events and the catalog journal (default: STORE/users.sqlite, created on first use).
+        ``watch``: look for new generations and catalog edits in a background thread (servers), so that no request
+        waits for a reload; otherwise the check happens on access, at most every ``check_every`` seconds.
+        ``compact_after``: when the journal holds this many changes, fold it into a new base in a process of its own."""
         self.path = Path(store_path)
         self.max_pixels = max_pixels
         self.check_every = check_every
@@ -170,6 +174,8 @@ class Shop:
         self._events: EventStore | None = None
         self._tagger: Tagger | None = None
         self._watching = watch
+        self.compact_after = compact_after
+        self._compaction: subprocess.Popen | None = None
         if watch:
             threading.Thread(target=self._watch, name="dressup-store-watch", daemon=True).start()
 
@@ -194,6 +200,7 @@ class Shop:
                 old = self._capabilities
                 self._capabilities = Capabilities(Store.open(self.path, self._database_url), self)
                 old.store.close()
+                remove_unused_generations(self.path, keep={self.store.manifest["generation"]})  # if no one else reads it
             else:
                 self.store.refresh()
             if self._generation.state is not self.store.state or self._generation.capabilities is not self._capabilities:
@@ -210,8 +217,21 @@ class Shop:
             time.sleep(self.check_every)
             try:
                 self.reload()
+                self._compact_if_due()
             except Exception:  # a generation being written, a damaged one ...: the current one keeps serving
                 logging.getLogger(__name__).exception("could not load the new store generation")
+
+    def _compact_if_due(self) -> None:
+        """Start a compaction in a process of its own when the journal has grown long (one at a time: a second one
+        finds the store's writer lock taken and ends)."""
+        pending = self.store.state.seq - self.store.manifest.get("journal_seq", 0)
+        if self.compact_after is None or pending < self.compact_after:
+            return
+        if self._compaction is not None and self._compaction.poll() is None:
+            return
+        code = "import sys; from dressup.store.compaction import compact; compact(sys.argv[1], sys.argv[2] or None, wait=1.0)"
+        self._compaction = subprocess.Popen([sys.executable, "-c", code, str(self.path), self._database_url or ""],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     # -- tags ---------------------------------------------------------------------------------
     def tags(self, image: ImageInput) -> dict[str, Tag]:

@@ -40,7 +40,8 @@ def create_app(settings: Settings | None = None, shop: Shop | None = None) -> Fa
     settings = settings or Settings()
     owned = shop is None
     # watched four times a second: other workers' catalog edits are served within a second
-    shop = shop or Shop(settings.store, settings.database_url, max_pixels=settings.max_pixels, watch=True, check_every=0.25)
+    shop = shop or Shop(settings.store, settings.database_url, max_pixels=settings.max_pixels, watch=True, check_every=0.25,
+                        compact_after=settings.compact_after)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -71,8 +71,9 @@ def to_filters(fields: schemas.FilterFields) -> Filters | None:
         return next((getattr(source, name) for source in sources if getattr(source, name) is not None), None)
 
     filters = Filters.from_fields(values("where"), category=values("category"), gender=values("gender"), colour=values("colour"),
-                                  min_price=first("min_price"), max_price=first("max_price"), size=first("size"))
-    return None if filters.is_empty() else filters
+                                  min_price=first("min_price"), max_price=first("max_price"), size=first("size"),
+                                  include_unavailable=bool(first("include_unavailable")))
+    return None if filters.is_empty() and not filters.include_unavailable else filters
 
 
 async def form_filters(
@@ -83,10 +84,12 @@ async def form_filters(
     max_price: Annotated[float | None, Form(ge=0, allow_inf_nan=False, description="the budget")] = None,
     size: Annotated[str | None, Form(max_length=40)] = None,
     where: Annotated[list[str], Form(description="column=value or column!=value")] = [],  # noqa: B006
+    include_unavailable: Annotated[bool, Form(description="out-of-stock items and sold-out sizes too")] = False,
 ) -> Filters | None:
     """The filter fields of a multipart form, beside an uploaded photo."""
     return to_filters(schemas.FilterFields.model_construct(category=category, gender=gender, colour=colour, min_price=min_price,
-                                                           max_price=max_price, size=size, where=where))
+                                                           max_price=max_price, size=size, where=where,
+                                                           include_unavailable=include_unavailable))
 
 
 async def query_filters(fields: Annotated[schemas.FilterQuery, Query()]) -> Filters | None:

@@ -27,6 +27,7 @@ class FilterFields(BaseModel):
     size: str | None = Field(None, max_length=40, examples=["M"])
     where: list[Annotated[str, Field(max_length=300)]] | None = Field(
         None, description="more filters as column=value or column!=value", examples=[["usage=Casual"]])
+    include_unavailable: bool | None = Field(None, description="out-of-stock items and sold-out sizes too")
 
 
 class FilterQuery(BaseModel):
@@ -41,6 +42,7 @@ class FilterQuery(BaseModel):
     max_price: float | None = Field(None, ge=0, allow_inf_nan=False, description="the budget: most an item may cost")
     size: str | None = Field(None, max_length=40)
     where: list[Annotated[str, Field(max_length=300)]] = Field([], description="column=value or column!=value")
+    include_unavailable: bool = Field(False, description="out-of-stock items and sold-out sizes too")
 
 
 class FilteredRequest(FilterFields):
@@ -60,6 +62,8 @@ class ItemOut(BaseModel):
     price: float | None = None
     sizes: list[str] = []
     brand: str = ""
+    in_stock: bool = True
+    sold_out_sizes: list[str] = []
     attributes: dict = {}
     image_url: str
     reason: str | None = Field(None, description="why a recommendation was made")

@@ -10,12 +10,13 @@ import sys
 
 import typer
 
-from . import catalog, evaluate, events, outfits, recommend, serve, tags, train
+from . import catalog, evaluate, events, items, outfits, recommend, serve, tags, train
 
 app = typer.Typer(help="DressUp: similar items, recommendations and outfits for a fashion catalog.", no_args_is_help=True)
-for module in (catalog, tags, recommend, serve):
+for module in (catalog, items, tags, recommend, serve):
     for command in module.COMMANDS:
         app.command()(command)
+app.add_typer(items.app, name="items")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(train.app, name="train")
 app.add_typer(outfits.app, name="outfits")

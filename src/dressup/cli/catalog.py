@@ -12,6 +12,7 @@ from ..errors import DressUpError
 from .common import (
     CategoryOption,
     ColourOption,
+    DatabaseOption,
     GenderOption,
     MaxPriceOption,
     MinPriceOption,
@@ -57,6 +58,7 @@ def index(
                     typer.Option(help="Also search with ENCODER=WEIGHT (another image encoder, or text for titles); repeat. The "
                                       "main encoder weighs the rest.")] = None,
     no_fusion: Annotated[bool, typer.Option("--no-fusion", help="Drop the store's fused embeddings.")] = False,
+    database: DatabaseOption = None,
 ):
     """Create or update a store from a catalog: embeds new and changed images only."""
     from ..catalog import CatalogSource
@@ -71,13 +73,14 @@ def index(
     with user_errors(), RichProgress(units={"embedding": "img"}) as progress:
         catalog = CatalogSource(source, layout=layout, columns=columns, image_root=image_root)
         report = index_catalog(catalog, store, encoder=encoder, index_config=IndexConfig(kind=index_kind), batch_size=batch_size,
-                               checkpoint_every=checkpoint_every, progress=progress, fusion=fusion)
+                               checkpoint_every=checkpoint_every, progress=progress, fusion=fusion, database_url=database)
     console.print(
         f"[green]{store}[/]: {report.items:,} items ({report.layout} layout, {report.generation}); added {report.added:,}, "
         f"image changed {report.updated_images:,}, removed {report.removed:,}, unchanged {report.unchanged:,}; "
         f"embedded {report.embedded:,} at {report.images_per_second:,.0f} img/s"
         + (f"; resumed {report.resumed:,} from an interrupted run" if report.resumed else "")
         + ("; every image embedded again: the encoder changed" if report.encoder_changed else "")
+        + (f"; {report.journaled:,} change(s) written to the catalog journal" if report.journaled else "")
     )
     _list_unreadable(store, report.unreadable)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 from PIL import Image
 
 from ..catalog import ATTRIBUTE_PREFIX, ITEM_FIELDS, Item, id_problem, is_in_stock, split_sizes
@@ -150,10 +150,14 @@ def _change(state: LiveState, operation: str, item_id: str, values: dict, photo_
 
 def _in_column_types(state: LiveState, values: dict) -> dict:
     """Values as the catalog's columns hold them: a number given for a text column is kept as text."""
-    dtypes = state.base.items.dtypes
+    schema = state.base.table.table.schema
 
     def text_column(name: str) -> bool:
-        return name in dtypes and (pd.api.types.is_string_dtype(dtypes[name]) or pd.api.types.is_object_dtype(dtypes[name]))
+        if name not in schema.names:
+            return False
+        kind = schema.field(name).type
+        kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
 
     return {name: str(value) if name.startswith(ATTRIBUTE_PREFIX) and text_column(name) and isinstance(value, int | float)
             and not isinstance(value, bool) else value for name, value in values.items()}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..catalog import ATTRIBUTE_PREFIX, is_in_stock, split_sizes
 from ..errors import DressUpError
@@ -77,31 +78,41 @@ class Filters:
 
 
 class FilterIndex:
-    """Evaluates `Filters` on an item table quickly: each column is factorised once, on first use.
+    """Evaluates `Filters` on an item table (a DataFrame or an Arrow table) quickly: each column is factorised once,
+    on first use, and kept as codes, so a filter costs a few passes over integer arrays.
 
     ``mask(filters, known)`` takes, for a table that is one part of a bigger catalog (the live rows of a store beside
     its base table), every column of the whole catalog: a column only the other part has matches nothing here, and the
     whole catalog's checks (a price filter on a catalog without prices) are the caller's.
     """
 
-    def __init__(self, items: pd.DataFrame):
+    def __init__(self, items):
         self.items = items
+        self.columns = list(items.columns) if isinstance(items, pd.DataFrame) else list(items.column_names)
+        self.rows = len(items) if isinstance(items, pd.DataFrame) else items.num_rows
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._sizes: dict[str, list[set[str]]] = {}
+        self._raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._prices: np.ndarray | None = None
         self._unavailable: np.ndarray | None = None
+
+    def series(self, name: str) -> pd.Series:
+        """One column's values (not kept: a big table's column is read when asked)."""
+        if isinstance(self.items, pd.DataFrame):
+            return self.items[name]
+        return self.items.column(name).to_pandas()
 
     def column(self, name: str, known: Sequence[str] | None = None) -> str:
         """The table column a filter name refers to (item field or raw attribute)."""
-        return column_named(name, list(self.items.columns) if known is None else known)
+        return column_named(name, self.columns if known is None else known)
 
     def mask(self, filters: Filters | None, known: Sequence[str] | None = None) -> np.ndarray | None:
         """A boolean mask of allowed rows, or None when every row is allowed."""
         filters = filters or Filters()
-        self._known, self._whole = (list(self.items.columns) if known is None else known), known is None
+        self._known, self._whole = (self.columns if known is None else known), known is None
         unavailable = None if filters.include_unavailable else self.unavailable()
         if filters.is_empty():
             return None if unavailable is None else ~unavailable
-        allowed = np.ones(len(self.items), dtype=bool) if unavailable is None else ~unavailable
+        allowed = np.ones(self.rows, dtype=bool) if unavailable is None else ~unavailable
         for name, values in filters.where.items():
             allowed &= self._matches(name, values)
         for name, values in filters.exclude.items():
@@ -109,23 +120,39 @@ class FilterIndex:
         if filters.min_price is not None or filters.max_price is not None:
             allowed &= self._priced(filters.min_price, filters.max_price)
         if filters.size:
-            wanted = filters.size.strip().lower()
-            allowed &= np.fromiter((wanted in sizes for sizes in self._size_sets("sizes")), bool, len(self.items))
-            if not filters.include_unavailable and "sold_out_sizes" in self.items:
-                allowed &= np.fromiter((wanted not in sold for sold in self._size_sets("sold_out_sizes", check=False)), bool,
-                                       len(self.items))
+            wanted = {filters.size.strip().lower()}
+            allowed &= self._sized("sizes", wanted, check=True)
+            if not filters.include_unavailable and "sold_out_sizes" in self.columns:
+                allowed &= ~self._sized("sold_out_sizes", wanted)
         return allowed
 
     def unavailable(self) -> np.ndarray | None:
         """The rows out of stock, or None when none is."""
         if self._unavailable is None:
-            stock = self.items["in_stock"] if "in_stock" in self.items else None
-            out = np.zeros(len(self.items), bool) if stock is None else ~np.fromiter(map(is_in_stock, stock), bool, len(stock))
-            self._unavailable = out
+            if "in_stock" in self.columns:
+                codes, uniques = self._raw_codes("in_stock")
+                self._unavailable = np.append(~np.array([is_in_stock(u) for u in uniques], bool), False)[codes]
+            else:
+                self._unavailable = np.zeros(self.rows, bool)
         return self._unavailable if self._unavailable.any() else None
 
+    def prices(self) -> np.ndarray:
+        """Every row's price (NaN: none)."""
+        if self._prices is None:
+            if "price" in self.columns:
+                self._prices = pd.to_numeric(self.series("price"), errors="coerce").to_numpy(dtype=float)
+            else:
+                self._prices = np.full(self.rows, np.nan)
+        return self._prices
+
+    def has_prices(self) -> bool:
+        return bool((~np.isnan(self.prices())).any())
+
+    def has_sizes(self) -> bool:
+        return "sizes" in self.columns and any(split_sizes(value) for value in self._raw_codes("sizes")[1])
+
     def _priced(self, low: float | None, high: float | None) -> np.ndarray:
-        price = self.items["price"].to_numpy(dtype=float)
+        price = self.prices()
         if np.isnan(price).all() and self._whole:  # a part of a catalog may lack prices
             raise FilterError("no item of this catalog has a price, so a price filter would match nothing; "
                               "add a price column to the catalog")
@@ -141,30 +168,49 @@ class FilterIndex:
         if isinstance(values, (str, int, float)):
             values = [values]
         column = column_named(name, self._known)
-        if column not in self.items.columns:  # a column of the rest of the catalog, not of this part
-            return np.zeros(len(self.items), bool)
+        if column not in self.columns:  # a column of the rest of the catalog, not of this part
+            return np.zeros(self.rows, bool)
         wanted = {_normal(v) for v in values}
         if column == "sizes":  # an item matches a size it is sold in, not only its whole size list
-            return np.fromiter((bool(wanted & sizes) for sizes in self._size_sets("sizes")), bool, len(self.items))
+            return self._sized("sizes", wanted, check=True)
         codes, uniques = self.codes(column)
         hits = np.fromiter((u in wanted for u in uniques), bool, len(uniques))
         return np.append(hits, False)[codes]  # code -1 (missing) never matches
 
+    def _raw_codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """The column as codes into its distinct raw values (-1: missing)."""
+        if column not in self._raw:
+            encoded = _dictionary_codes(self.items, column)
+            if encoded is not None:
+                self._raw[column] = encoded
+                return encoded
+            codes, uniques = pd.factorize(self.series(column), use_na_sentinel=True)
+            self._raw[column] = (codes.astype(np.int32), np.asarray(uniques, dtype=object))
+        return self._raw[column]
+
     def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """The column's values as codes into its distinct normalised values (-1: missing)."""
         if column not in self._codes:
-            codes, uniques = pd.factorize(self.items[column].map(_normal), use_na_sentinel=True)
-            self._codes[column] = (codes, np.asarray(uniques, dtype=object))
+            raw, uniques = self._raw_codes(column)
+            normal = [_normal(u) for u in uniques]  # a few distinct values, not a pass over every row
+            names = list(dict.fromkeys(v for v in normal if v is not None))
+            position = {value: code for code, value in enumerate(names)}
+            mapping = np.array([position[v] if v is not None else -1 for v in normal] + [-1], np.int32)
+            self._codes[column] = (mapping[raw], np.asarray(names, dtype=object))
         return self._codes[column]
 
-    def _size_sets(self, column: str, check: bool = True) -> list[set[str]]:
-        if column not in self._sizes:
-            values = self.items[column] if column in self.items else [""] * len(self.items)
-            self._sizes[column] = [{s.lower() for s in split_sizes(v)} for v in values]
-        if check and not any(self._sizes[column]) and self._whole:
+    def _sized(self, column: str, wanted: set[str], check: bool = False) -> np.ndarray:
+        """Rows whose size list (``S|M|L``) holds one of ``wanted``."""
+        if column not in self.columns:
+            listed = np.zeros(0, object)
+            codes = np.full(self.rows, -1, np.int32)
+        else:
+            codes, listed = self._raw_codes(column)
+        tokens = [{s.lower() for s in split_sizes(value)} for value in listed]
+        if check and self._whole and not any(tokens):
             raise FilterError("no item of this catalog lists its sizes, so a size filter would match nothing; "
                               "add a sizes column to the catalog")
-        return self._sizes[column]
+        return np.append(np.array([bool(t & wanted) for t in tokens], bool), False)[codes]
 
 
 def column_named(name: str, columns: Sequence[str]) -> str:
@@ -188,3 +234,15 @@ def _normal(value) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip().lower()
+
+
+def _dictionary_codes(items, column: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A dictionary-encoded Arrow column's own codes and values (no pass over the rows' text), or None."""
+    if isinstance(items, pd.DataFrame):
+        return None
+    values = items.column(column)
+    if not pa.types.is_dictionary(values.type) or values.num_chunks != 1:
+        return None
+    chunk = values.chunk(0)
+    codes = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    return codes, np.asarray(chunk.dictionary.to_numpy(zero_copy_only=False), dtype=object)

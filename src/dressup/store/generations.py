@@ -5,7 +5,8 @@ Layout::
     STORE/
       manifest.json      format version, library versions, encoder, dimension, counts, generation
       gen-000003/        the current base generation, never modified once written
-        items.parquet    item table (see `dressup.catalog`) plus each image's content hash
+        items.arrow      item table (see `dressup.catalog`) plus each image's content hash, read memory-mapped
+                         (`dressup.store.table`; generations of earlier versions hold items.parquet)
         embeddings.npy   the encoder's normalised embeddings, one row per item (float16)
         projection.npz   PCA the index searches in (large catalogs only)
         index.faiss      nearest-neighbour index over the (projected) embeddings; beside it index.vectors.npy
@@ -44,6 +45,7 @@ from ..errors import DressUpError
 from ..files import atomic_write, fsync_dir
 from ..version import __version__
 from .fusion import fuse
+from .table import ItemTable, write_items
 from .vectors import IndexConfig, Projection, VectorIndex, create_index, load_index
 
 MANIFEST = "manifest.json"
@@ -127,8 +129,8 @@ def read_item_ids(path: Path) -> pd.Index:
     """The ids of the current generation's items, read alone (cheap: no vectors, no index)."""
     manifest = read_manifest(path)
     try:
-        ids = pd.read_parquet(Path(path) / manifest["generation"] / "items.parquet", columns=["id"])["id"]
-    except (OSError, ValueError) as error:
+        ids = ItemTable.open(Path(path) / manifest["generation"]).column("id")
+    except (OSError, ValueError, KeyError) as error:
         raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({error})") from None
     return pd.Index(ids.astype(str), dtype=object)
 
@@ -209,7 +211,7 @@ def write_generation(
     staging = path / f"{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    items.reset_index(drop=True).to_parquet(staging / "items.parquet", index=False)
+    write_items(staging, items)
     np.save(staging / "embeddings.npy", embeddings.astype(np.float16))
     searched = embeddings
     main_weight = 1.0 - sum(part.weight for part in parts)

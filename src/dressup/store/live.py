@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..catalog import Item
+from ..catalog import Item, split_sizes
 from ..errors import DressUpError
 from .filters import FilterError, FilterIndex, Filters, column_named
 from .journal import PUT, REMOVE, Change
+from .table import ItemTable
 from .vectors import IndexConfig, Projection, VectorIndex, load_index
 
 
@@ -37,28 +38,40 @@ def unknown(item_id) -> UnknownItemError:
 class Base:
     """One base generation, read once: its items, the index over their vectors, the projection and raw embeddings."""
 
-    def __init__(self, folder: Path, items: pd.DataFrame, index: VectorIndex, projection: Projection | None):
+    def __init__(self, folder: Path, table: ItemTable, index: VectorIndex, projection: Projection | None):
         self.folder = folder
-        self.items = items
+        self.table = table
         self.index = index
         self.projection = projection
-        self.ids = items["id"].to_numpy(dtype=object)
-        self.ids.flags.writeable = False
-        self.id_index = pd.Index(self.ids, dtype=object)  # ids are unique: a hash lookup, one id or many
-        self.filters = FilterIndex(items)
+        self.filters = FilterIndex(table.table)
         self._columns: dict[str, np.ndarray] = {}
 
     @classmethod
     def open(cls, folder: Path, index_config: IndexConfig) -> Base:
-        items = pd.read_parquet(folder / "items.parquet")
+        table = ItemTable.open(folder)
         index = load_index(folder / "index.faiss", index_config)
         projection = Projection.load(folder / "projection.npz") if (folder / "projection.npz").is_file() else None
-        if len(index) != len(items):
-            raise ValueError(f"{len(index)} vectors for {len(items)} items")
-        return cls(folder, items, index, projection)
+        if len(index) != len(table):
+            raise ValueError(f"{len(index)} vectors for {len(table)} items")
+        return cls(folder, table, index, projection)
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.table)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.table.columns
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """The base's item table as a DataFrame (made on first use, for offline work)."""
+        return self.table.frame()
+
+    def rows_of(self, keys: Iterable) -> np.ndarray:
+        return self.table.rows_of(keys)
+
+    def ids_at(self, rows: np.ndarray) -> np.ndarray:
+        return self.table.ids_at(rows)
 
     def embeddings(self) -> np.ndarray:
         """The encoder's embeddings of the base rows (memory-mapped, float16)."""
@@ -66,7 +79,7 @@ class Base:
 
     def column(self, name: str) -> np.ndarray:
         if name not in self._columns:
-            values = self.items[name].to_numpy(dtype=object) if name in self.items else np.full(len(self.items), None, object)
+            values = self.table.column(name)
             values.flags.writeable = False
             self._columns[name] = values
         return self._columns[name]
@@ -89,7 +102,7 @@ class LiveState:
         self.seq = seq
         self.index = index
         self.fresh_ids = fresh_ids  # ids of the rows after the base's
-        self.records = records  # row -> the item's whole record, for every row whose item is not the base's
+        self.records = records  # row -> the item's whole record, for every row whose item is not the base's (every added row)
         self.moved = moved  # id -> row for items not (or no longer) on their base row; -1 for a removed item
         self.fresh_embeddings = fresh_embeddings  # raw embeddings of the rows after the base's (float16)
         self._derived: dict = {}
@@ -136,8 +149,8 @@ class LiveState:
 
     def rows_of(self, item_ids: Iterable) -> np.ndarray:
         """Rows of many ids at once; -1 for ids the store does not hold."""
-        keys = pd.Index(list(item_ids), dtype=object).astype(str)
-        rows = self.base.id_index.get_indexer(keys).astype(np.int64)
+        keys = [str(key) for key in item_ids]
+        rows = self.base.rows_of(keys)
         if self.moved:
             for position, key in enumerate(keys):
                 if key in self.moved:
@@ -154,7 +167,7 @@ class LiveState:
         rows = np.asarray(rows, np.int64)
         out = np.empty(len(rows), object)
         in_base = rows < len(self.base)
-        out[in_base] = self.base.ids[rows[in_base]]
+        out[in_base] = self.base.ids_at(rows[in_base])
         out[~in_base] = self.fresh_ids[rows[~in_base] - len(self.base)]
         return out
 
@@ -162,7 +175,7 @@ class LiveState:
     def ids(self) -> np.ndarray:
         """Every row's item id (read-only)."""
         def make():
-            ids = self.base.ids if not len(self.fresh_ids) else np.concatenate([self.base.ids, self.fresh_ids])
+            ids = np.concatenate([self.base.column("id"), self.fresh_ids])
             ids.flags.writeable = False
             return ids
         return self.derived("ids", make)
@@ -171,7 +184,7 @@ class LiveState:
         """The whole record of the item on ``row``."""
         if row in self.records:
             return self.records[row]
-        return self.base.items.iloc[row].to_dict()
+        return self.base.table.record(row)
 
     def item(self, item_id: str) -> Item:
         return Item.from_row(self.record(self.row(item_id)))
@@ -183,15 +196,15 @@ class LiveState:
     def columns(self) -> list[str]:
         """Every column of the catalog: the base's, and those changes brought in."""
         def make():
-            extra = {name for record in self.records.values() for name in record} - set(self.base.items.columns)
-            return [*self.base.items.columns, *sorted(extra)]
+            extra = {name for record in self.records.values() for name in record} - set(self.base.columns)
+            return [*self.base.columns, *sorted(extra)]
         return self.derived("columns", make)
 
     def column(self, name: str) -> np.ndarray:
         """The values of one column for every row (read-only)."""
         def make():
             values = self.base.column(name)
-            if self.records:
+            if self.records or len(self.fresh_ids):
                 values = np.concatenate([values, np.full(len(self.fresh_ids), None, object)])
                 for row, record in self.records.items():
                     values[row] = record.get(name)
@@ -202,7 +215,7 @@ class LiveState:
     def codes(self, name: str) -> np.ndarray:
         """One column's values as integer codes for every row (equal normalised values, equal codes; -1 missing)."""
         def make():
-            codes, uniques = self.base.filters.codes(name) if name in self.base.items else (np.full(len(self.base), -1), [])
+            codes, uniques = self.base.filters.codes(name) if name in self.base.columns else (np.full(len(self.base), -1), [])
             if not self.records:
                 return np.concatenate([codes, np.full(len(self.fresh_ids), -1)])
             from .filters import _normal
@@ -266,13 +279,15 @@ class LiveState:
     def _check_whole_catalog(self, filters: Filters) -> None:
         """A price or size filter on a catalog that lists no prices or sizes is an error, not an empty result."""
         if filters.min_price is not None or filters.max_price is not None:
-            prices = pd.to_numeric(pd.Series(self.column("price")), errors="coerce")
-            if prices.isna().all():
+            if not (self.base.filters.has_prices() or any(_number(r.get("price")) for r in self.records.values())):
                 raise FilterError("no item of this catalog has a price, so a price filter would match nothing; "
                                   "add a price column to the catalog")
-        if filters.size and not any(str(v or "").strip() for v in self.derived("sizes", lambda: set(self.column("sizes")))):
+        if filters.size and not self._lists_sizes():
             raise FilterError("no item of this catalog lists its sizes, so a size filter would match nothing; "
                               "add a sizes column to the catalog")
+
+    def _lists_sizes(self) -> bool:
+        return self.base.filters.has_sizes() or any(split_sizes(r.get("sizes")) for r in self.records.values())
 
     # -- changes -------------------------------------------------------------------------------
     def applied(self, changes: Sequence[Change]) -> LiveState:
@@ -284,15 +299,13 @@ class LiveState:
         rows = self.rows
         for change in changes:
             current = int(state_rows_of(self, moved, index, change.item_id))
-            if change.operation == REMOVE:
+            if change.operation == REMOVE:  # the row stays, removed (with its record, if it had one)
                 if current >= 0:
                     index = index.remove([current])
-                    records.pop(current, None)
                 moved[change.item_id] = -1
             elif change.operation == PUT and change.embedding is not None:  # a new photo: a new row
                 if current >= 0:
                     index = index.remove([current])
-                    records.pop(current, None)
                 index = index.add(self.base.searched(change.embedding[None, :]))
                 moved[change.item_id] = rows
                 records[rows] = change.record
@@ -311,6 +324,12 @@ def state_rows_of(state: LiveState, moved: dict[str, int], index: VectorIndex, i
     """The row of ``item_id`` while changes are being applied (``moved`` and ``index`` are the ones in progress)."""
     row = moved.get(item_id)
     if row is None:
-        row = int(state.base.id_index.get_indexer([item_id])[0])
+        row = int(state.base.rows_of([item_id])[0])
     removed = index.removed
     return -1 if row < 0 or (removed is not None and row < len(removed) and removed[row]) else row
+
+
+def _number(value) -> bool:
+    """Whether ``value`` is a price (a number, not missing)."""
+    number = pd.to_numeric(value, errors="coerce")
+    return number is not None and not pd.isna(number)

@@ -110,7 +110,7 @@ class Store:
     @property
     def layout(self) -> type[CatalogLayout]:
         """The catalog layout the items came from (it says which columns play which role, see `dressup.catalog`)."""
-        return layout_of_items(self.base.items.columns, self.manifest.get("layout"))
+        return layout_of_items(self.base.columns, self.manifest.get("layout"))
 
     @property
     def generation_path(self) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..embeddings import normalize_rows, principal_components
+from ..files import RowFile
 
 HNSW_THRESHOLD = 5_000
 #: Catalogs at least this large are searched in a PCA projection of the embeddings (`IndexConfig.dimension`).
@@ -23,6 +24,10 @@ PROJECTION_THRESHOLD = 1_024
 #: Below this share of allowed items (and this many), a filtered query scans them exactly instead of walking the graph.
 EXACT_FILTER_SHARE = 0.2
 EXACT_FILTER_ROWS = 50_000
+#: A filtered graph walk passes over rows it may not return, and a filter that leaves out the query's own
+#: neighbourhood ("this men's shirt, in women's") strands a short walk: filtered walks explore this far. Chosen on
+#: 100 queries of a synthetic 1M store (gender=Women: recall@10 0.89 at 96, 0.975 at 1024, 0.996 at 2048; 6 ms).
+FILTERED_EF_SEARCH = 2048
 #: From this many rows on, the graph keeps 8-bit codes of the vectors instead of float32 (`IndexConfig.storage`).
 SQ8_THRESHOLD = 250_000
 
@@ -284,7 +289,7 @@ class FaissIndex(VectorIndex):
         if len(rows_allowed) == 0:
             return pad_results(np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32), k)
         if self.kind == "flat" or len(rows_allowed) <= max(k, min(EXACT_FILTER_SHARE * count, EXACT_FILTER_ROWS)):
-            return exact_search(self.vectors_of(rows_allowed), queries, k, rows_allowed, gathered=True)
+            return self._search_among(queries, k, rows_allowed)
         return self._graph_search(queries, k, allowed, rows_allowed)
 
     def _graph_search(self, queries, k, allowed=None, rows_allowed=None):
@@ -293,8 +298,7 @@ class FaissIndex(VectorIndex):
         import faiss
 
         wanted = k if self._exact is None else max(2 * k, k + 16)  # 8-bit codes: more candidates, re-scored exactly
-        share = 1.0 if allowed is None else len(rows_allowed) / len(allowed)
-        ef = int(min(1024, max(self.config.ef_search, 2 * wanted, self.config.ef_search * EXACT_FILTER_SHARE / share)))
+        ef = max(self.config.ef_search, 2 * wanted) if allowed is None else max(self.config.ef_search, FILTERED_EF_SEARCH)
         if allowed is None:
             params = faiss.SearchParametersHNSW(efSearch=ef)
         else:
@@ -307,9 +311,21 @@ class FaissIndex(VectorIndex):
         rows, scores = pad_results(rows[:, :k], scores[:, :k], k)
         short = (rows < 0).any(axis=1)
         if allowed is not None and short.any():  # the walk found too few allowed rows: answer those queries exactly
-            gathered = self.vectors_of(rows_allowed)
-            rows[short], scores[short] = exact_search(gathered, queries[short], k, rows_allowed, gathered=True)
+            rows[short], scores[short] = self._search_among(queries[short], k, rows_allowed)
         return rows, scores
+
+    def _search_among(self, queries, k, rows_allowed):
+        """The k best of these graph rows, scanned: their float32 vectors, or with 8-bit storage their decoded
+        codes (in memory already) and the best candidates re-scored exactly."""
+        import faiss
+
+        if self._exact is None:
+            return exact_search(self.vectors_of(rows_allowed), queries, k, rows_allowed, gathered=True)
+        wanted = max(2 * k, k + 16)
+        decoded = faiss.downcast_index(self._index.storage).reconstruct_batch(rows_allowed)
+        rows, _ = exact_search(decoded, queries, wanted, rows_allowed, gathered=True)
+        rows, scores = self._rescored(queries, rows, k)
+        return pad_results(rows[:, :k], scores[:, :k], k)
 
     def _rescored(self, queries, rows, k):
         """Exact scores of the graph's candidates, best first."""
@@ -351,7 +367,7 @@ class FaissIndex(VectorIndex):
         import faiss
 
         path = Path(path)
-        exact = np.load(_sibling(path, "vectors"), mmap_mode="r") if _sibling(path, "vectors").is_file() else None
+        exact = RowFile(_sibling(path, "vectors")) if _sibling(path, "vectors").is_file() else None
         index = cls(None, config, faiss_index=faiss.read_index(str(path)), exact=exact)
         if _sibling(path, "removed").is_file():
             index._removed = np.load(_sibling(path, "removed"))

@@ -22,6 +22,8 @@ def item_form(
     price: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
     sizes: Annotated[str | None, Form(max_length=500, description="S|M|L")] = None,
     brand: Annotated[str | None, Form(max_length=200)] = None,
+    in_stock: Annotated[bool | None, Form(description="whether it can be bought now")] = None,
+    sold_out_sizes: Annotated[str | None, Form(max_length=500, description="sizes out of stock, S|M")] = None,
     attributes: Annotated[str | None, Form(max_length=20_000, description='a JSON object, e.g. {"usage": "Casual"}')] = None,
 ) -> dict:
     """An item's fields from a multipart form: only those sent."""
