@@ -237,7 +237,12 @@ def test_users_on_postgresql(api_store, postgres_url, catalog, tmp_path):
         assert session.get("/users/me", headers=auth(user)).json()["events"] == {"like": 1}
         assert len(session.get("/users/me/recommendations", params={"k": 4}, headers=auth(user)).json()["items"]) == 4
         assert session.delete("/users/me", headers=auth(user)).status_code == 204
-    assert not (store / "users.sqlite").exists()
+        added = session.post("/items", data={"id": "pg-new", "title": "Journalled in PostgreSQL"},
+                             files={"image": ("new.jpg", photo_of(catalog, 3), "image/jpeg")}, headers={"X-API-Key": ADMIN_KEY})
+        assert added.status_code == 201, added.text
+    assert not (store / "users.sqlite").exists()  # users, events and the catalog journal all live in PostgreSQL
+    with running_server(store, DRESSUP_DATABASE_URL=postgres_url) as url, httpx.Client(base_url=url, timeout=60) as session:
+        assert session.get("/items/pg-new").json()["title"] == "Journalled in PostgreSQL"
 
 
 def test_numbers_json_cannot_hold_are_a_422_not_a_500(client, catalog):

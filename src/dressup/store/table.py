@@ -28,7 +28,7 @@ def write_items(folder: Path, items: pd.DataFrame) -> None:
     columns = [_compact(table.column(i)) for i in range(table.num_columns)]
     table = pa.Table.from_arrays(columns, schema=_schema_of(table.schema, columns))
     with pa.OSFile(str(folder / ARROW_FILE), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+        writer.write_table(table.combine_chunks())  # one chunk a column: a row is found without a search of chunks
 
 
 def has_items(folder: Path) -> bool:
@@ -59,6 +59,7 @@ class ItemTable:
         if ids.null_count:
             raise ValueError("an item without an id")
         self._hashes, self._order = _id_hashes(ids)
+        self._ids = _plain(ids).combine_chunks()  # one array (copied only when the file holds several chunks)
         self._frame: pd.DataFrame | None = None
 
     @classmethod
@@ -85,8 +86,8 @@ class ItemTable:
 
     def ids_at(self, rows: np.ndarray) -> np.ndarray:
         """The ids on ``rows`` (an object array)."""
-        taken = self.table.column("id").take(pa.array(np.asarray(rows, np.int64)))
-        return np.asarray(_plain(taken).to_numpy(zero_copy_only=False), dtype=object)
+        taken = self._ids.take(pa.array(np.asarray(rows, np.int64)))
+        return np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)
 
     def rows_of(self, keys: Iterable) -> np.ndarray:
         """The row of each id; -1 for ids the table does not hold."""

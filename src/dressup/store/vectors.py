@@ -28,6 +28,9 @@ EXACT_FILTER_ROWS = 50_000
 #: neighbourhood ("this men's shirt, in women's") strands a short walk: filtered walks explore this far. Chosen on
 #: 100 queries of a synthetic 1M store (gender=Women: recall@10 0.89 at 96, 0.975 at 1024, 0.996 at 2048; 6 ms).
 FILTERED_EF_SEARCH = 2048
+#: A mask that leaves out only a few rows (removed or sold-out items, no filter) is walked as an open search,
+#: widened by the share it leaves out: such rows are scattered, not a neighbourhood.
+NEARLY_ALL_SHARE = 0.95
 #: From this many rows on, the graph keeps 8-bit codes of the vectors instead of float32 (`IndexConfig.storage`).
 SQ8_THRESHOLD = 250_000
 
@@ -298,7 +301,10 @@ class FaissIndex(VectorIndex):
         import faiss
 
         wanted = k if self._exact is None else max(2 * k, k + 16)  # 8-bit codes: more candidates, re-scored exactly
-        ef = max(self.config.ef_search, 2 * wanted) if allowed is None else max(self.config.ef_search, FILTERED_EF_SEARCH)
+        ef = max(self.config.ef_search, 2 * wanted)
+        if allowed is not None:
+            share = len(rows_allowed) / max(int(self._index.ntotal), 1)
+            ef = int(np.ceil(ef / share)) if share >= NEARLY_ALL_SHARE else max(self.config.ef_search, FILTERED_EF_SEARCH)
         if allowed is None:
             params = faiss.SearchParametersHNSW(efSearch=ef)
         else:
