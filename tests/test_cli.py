@@ -258,3 +258,10 @@ def test_an_imported_customer_gets_a_token_for_the_rest_api(hm_events, hm_store_
     events.close()
     fails_cleanly(dressup("users", "token", "--store", hm_events, "--user", "nobody-at-all", check=False),
                   "unknown user 'nobody-at-all'")
+
+
+def test_version_is_printed_without_a_command():
+    from dressup.version import __version__
+
+    result = dressup("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"dressup {__version__}"

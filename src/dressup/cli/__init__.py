@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from ..version import __version__
 from . import catalog, evaluate, events, items, outfits, recommend, serve, tags, train
 
 app = typer.Typer(help="DressUp: similar items, recommendations and outfits for a fashion catalog.", no_args_is_help=True)
@@ -17,6 +18,21 @@ for module in (catalog, items, tags, recommend, serve):
     for command in module.COMMANDS:
         app.command()(command)
 app.add_typer(items.app, name="items")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"dressup {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")) -> None:
+    """DressUp: similar items, recommendations and outfits for a fashion catalog."""
+
+
+
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(train.app, name="train")
 app.add_typer(outfits.app, name="outfits")
