@@ -49,6 +49,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def copy_store(store: Path, destination: Path) -> None:
+    """A fresh copy of a store to edit, without its events database or work files."""
+    shutil.rmtree(destination, ignore_errors=True)
+    shutil.copytree(store, destination, ignore=shutil.ignore_patterns("users.sqlite*", "work"))
+
+
 def start_server(store: Path, port: int, workers: int, database: str | None) -> subprocess.Popen:
     env = {**os.environ, "DRESSUP_ADMIN_KEY": ADMIN_KEY}
     if database:

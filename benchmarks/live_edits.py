@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import statistics
 import threading
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from api_load import ADMIN_KEY, free_port, start_server
+from api_load import ADMIN_KEY, copy_store, free_port, start_server
 
 from dressup import Store
 from dressup.users import EventStore
@@ -44,22 +43,22 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
-def resident_mib(pid: int) -> float:
+def _summed(pid: int, file: str, field: str) -> int:
+    """A /proc/PID/FILE field, summed over the process and its children."""
     total = 0
     for each in process_tree(pid):
-        for line in Path(f"/proc/{each}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{each}/{file}").read_text().splitlines():
+            if line.startswith(field):
                 total += int(line.split()[1])
-    return total / 1024
+    return total
+
+
+def resident_mib(pid: int) -> float:
+    return _summed(pid, "status", "VmRSS:") / 1024
 
 
 def written_bytes(pid: int) -> int:
-    total = 0
-    for each in process_tree(pid):
-        for line in Path(f"/proc/{each}/io").read_text().splitlines():
-            if line.startswith("write_bytes:"):
-                total += int(line.split()[1])
-    return total
+    return _summed(pid, "io", "write_bytes:")
 
 
 def synthetic_events(store: Path, count: int, seed: int = 0) -> None:
@@ -104,8 +103,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    shutil.rmtree(args.copy_to, ignore_errors=True)
-    shutil.copytree(args.store, args.copy_to, ignore=shutil.ignore_patterns("users.sqlite*", "work"))
+    copy_store(args.store, args.copy_to)
     if args.events:
         began = time.perf_counter()
         synthetic_events(args.copy_to, args.events)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import threading
 import time
 from pathlib import Path
 
 import httpx
-from api_load import ADMIN_KEY, free_port, start_server
+from api_load import ADMIN_KEY, copy_store, free_port, start_server
 
 from dressup import Store
 
@@ -77,8 +76,7 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=20)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    shutil.rmtree(args.copy_to, ignore_errors=True)
-    shutil.copytree(args.store, args.copy_to, ignore=shutil.ignore_patterns("users.sqlite*", "work"))
+    copy_store(args.store, args.copy_to)
     store = Store.open(args.copy_to)
     ids, photos = store.ids[store.state.alive].tolist(), store.items["image"].tolist()[:2000]
     store.close()

@@ -300,17 +300,18 @@ class FaissIndex(VectorIndex):
         found too few allowed rows are answered exactly."""
         import faiss
 
+        count = int(self._index.ntotal)
         wanted = k if self._exact is None else max(2 * k, k + 16)  # 8-bit codes: more candidates, re-scored exactly
         ef = max(self.config.ef_search, 2 * wanted)
         if allowed is not None:
-            share = len(rows_allowed) / max(int(self._index.ntotal), 1)
+            share = len(rows_allowed) / max(count, 1)
             ef = int(np.ceil(ef / share)) if share >= NEARLY_ALL_SHARE else max(self.config.ef_search, FILTERED_EF_SEARCH)
         if allowed is None:
             params = faiss.SearchParametersHNSW(efSearch=ef)
         else:
             bitmap = np.packbits(allowed, bitorder="little")  # must outlive the search
             params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap)), efSearch=ef)
-        scores, rows = self._index.search(queries, min(wanted, int(self._index.ntotal)), params=params)
+        scores, rows = self._index.search(queries, min(wanted, count), params=params)
         rows, scores = self._clean(rows, scores)
         if self._exact is not None:
             rows, scores = self._rescored(queries, rows, k)
