@@ -161,7 +161,32 @@ def test_auth_and_event_validation(client, catalog):
     assert post({"item_id": item_id, "type": "wink"}).status_code == 422
     assert post({"item_id": "no-such-item", "type": "like"}).status_code == 404
     assert client.get("/users/me", headers=auth(user)).json()["events"] == {}  # nothing half-written
-    assert client.post("/users", json={"user_id": user["user"]}).status_code == 409  # an existing id is not handed over
+    admin = {"X-API-Key": ADMIN_KEY}
+    assert client.post("/users", json={"user_id": user["user"]}, headers=admin).status_code == 409  # not handed over
+
+
+def test_a_chosen_user_id_needs_the_admin_key_so_no_one_claims_a_customer_before_the_import(client, api_store, catalog):
+    from dressup.users import EventStore
+
+    claimed = client.post("/users", json={"user_id": "shop/1234"})
+    assert claimed.status_code == 401 and "admin key" in claimed.json()["detail"]
+    database = EventStore.open(api_store)
+    assert not database.has_user("shop/1234")  # nothing was created
+    database.add("shop/1234", catalog["id"].iat[0], "purchase")  # the shop's import
+    database.close()
+    token = client.post("/users/shop%2F1234/token", headers={"X-API-Key": ADMIN_KEY}).json()["token"]
+    assert client.get("/users/me", headers={"Authorization": f"Bearer {token}"}).json()["events"] == {"purchase": 1}
+    chosen_by_server = client.post("/users").json()
+    assert chosen_by_server["user_id"].startswith("u-") and chosen_by_server["expires_at"]
+
+
+def test_a_user_rotates_their_token_and_the_old_one_stops_working(client):
+    user = signed_in(client)
+    rotated = client.post("/users/me/token", headers=auth(user))
+    assert rotated.status_code == 200 and rotated.json()["user_id"] == user["user"]
+    assert client.get("/users/me", headers=auth(user)).status_code == 401
+    assert client.get("/users/me", headers={"Authorization": f"Bearer {rotated.json()['token']}"}).status_code == 200
+    assert client.post("/users/me/token").status_code == 401
 
 
 def test_feed_follows_likes(client, catalog):
@@ -285,8 +310,9 @@ def test_user_ids_follow_one_rule_in_the_api_and_the_import(client, api_store):
     database.close()
     token = client.post("/users/shop%2Fjane%20doe/token", headers={"X-API-Key": ADMIN_KEY}).json()["token"]
     assert client.get("/users/me", headers={"Authorization": f"Bearer {token}"}).json()["user_id"] == "shop/jane doe"
-    assert client.post("/users", json={"user_id": "shop/john doe"}).json()["user_id"] == "shop/john doe"
-    refused = client.post("/users", json={"user_id": "john\ndoe"})
+    admin = {"X-API-Key": ADMIN_KEY}
+    assert client.post("/users", json={"user_id": "shop/john doe"}, headers=admin).json()["user_id"] == "shop/john doe"
+    refused = client.post("/users", json={"user_id": "john\ndoe"}, headers=admin)
     assert refused.status_code == 422 and "control character" in refused.json()["detail"]
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from conftest import HM, dressup, step_recorder
 from dressup.users import DatabaseError, EventError, EventStore, NewEvent, UnknownUserError, import_events, read_events
+from dressup.users.database import _digest
 from dressup.users.importing import UNREADABLE_TIMESTAMP
 
 
@@ -50,12 +51,12 @@ def in_threads(work, arguments: list[tuple]) -> list[BaseException]:
 
 def test_schema_is_created_by_the_alembic_migration_and_reopening_changes_nothing(events_url):
     events = EventStore.open(url=events_url)
-    assert events.revision() == "0004"
+    assert events.revision() == "0005"
     tables = set(sa.inspect(events.engine).get_table_names())
     assert {"users", "events", "event_imports", "catalog_changes", "alembic_version"} <= tables
     events.add("alice", "0706016001", "like")
     again = EventStore.open(url=events_url)
-    assert again.revision() == "0004" and again.count() == 1
+    assert again.revision() == "0005" and again.count() == 1
 
 
 def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_url):
@@ -65,10 +66,32 @@ def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_
     old.migrate("0001")
     old.add_many([NewEvent("alice", "0706016001", "like"), NewEvent("alice", "0706016001", "rating", value=4)])
     upgraded = EventStore.open(url=events_url)
-    assert upgraded.revision() == "0004" and upgraded.count() == 2 and upgraded.has_user("alice")
+    assert upgraded.revision() == "0005" and upgraded.count() == 2 and upgraded.has_user("alice")
     user, token = upgraded.register()
     assert upgraded.user_for_token(token) == user and upgraded.user_for_token(token + "x") is None
     assert upgraded.forget("alice") == 2 and upgraded.count() == 0
+
+
+def test_tokens_expire_and_a_token_from_before_expiry_times_keeps_working(events_url):
+    from datetime import timedelta
+
+    from dressup.users.engines import create_engine
+
+    old = EventStore(create_engine(events_url))
+    old.migrate("0004")
+    user, token = "early", "a-token-from-before-expiry-times"
+    with old.engine.begin() as connection:  # the users table as 0004 had it: no expiry column
+        connection.execute(sa.text("INSERT INTO users (id, created_at, token_digest) VALUES (:id, :at, :digest)"),
+                           {"id": user, "at": datetime.now(UTC), "digest": _digest(token)})
+    upgraded = EventStore.open(url=events_url, token_lifetime=timedelta(seconds=1))
+    assert upgraded.user_for_token(token) == user  # given 90 days by the migration
+    assert upgraded.token_expiry(user) - datetime.now(UTC) > timedelta(days=89)
+    short_lived_user, short_lived = upgraded.register()
+    assert upgraded.user_for_token(short_lived) == short_lived_user
+    time.sleep(1.1)
+    assert upgraded.user_for_token(short_lived) is None and upgraded.user_for_token(token) == user
+    renewed = upgraded.new_token(short_lived_user)
+    assert upgraded.user_for_token(renewed) == short_lived_user and upgraded.user_for_token(short_lived) is None
 
 
 def test_forgetting_the_newest_events_and_adding_as_many_is_a_change(events_url):

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from .store import Filters, LiveState, Match, Store, editing, read_manifest
 from .store.generations import remove_unused_generations
 from .tagging import DEFAULT_TAGGER, Tag, Tagger
 from .users import EventStore
+from .users.database import TOKEN_LIFETIME
 
 FACET_FIELDS = ("category", "gender", "colour", "subcategory", "brand")
 
@@ -156,11 +158,12 @@ class Shop:
     def __init__(self, store_path: str | Path, database_url: str | None = None,
                  recommender_config: RecommenderConfig | None = None,
                  tagger: str | Path = DEFAULT_TAGGER, max_pixels: int = MAX_PIXELS, check_every: float = 1.0,
-                 watch: bool = False, compact_after: int | None = None):
+                 watch: bool = False, compact_after: int | None = None, token_lifetime: timedelta = TOKEN_LIFETIME):
         """``database_url``: users, events and the catalog journal (default: STORE/users.sqlite, created on first use).
         ``watch``: look for new generations and catalog edits in a background thread (servers), so that no request
         waits for a reload; otherwise the check happens on access, at most every ``check_every`` seconds.
-        ``compact_after``: when the journal holds this many changes, fold it into a new base in a process of its own."""
+        ``compact_after``: when the journal holds this many changes, fold it into a new base in a process of its own.
+        ``token_lifetime``: how long a user's access token works."""
         self.path = Path(store_path)
         self.max_pixels = max_pixels
         self.check_every = check_every
@@ -172,6 +175,7 @@ class Shop:
         self._generation = Generation(self._capabilities, self._capabilities.store.state)
         self._checked_at = time.monotonic()
         self._events: EventStore | None = None
+        self.token_lifetime = token_lifetime
         self._tagger: Tagger | None = None
         self._watching = watch
         self.compact_after = compact_after
@@ -264,7 +268,7 @@ class Shop:
         if self._events is None:
             with self._lock:
                 if self._events is None:
-                    self._events = EventStore.open(self.path, url=self._database_url)
+                    self._events = EventStore.open(self.path, url=self._database_url, token_lifetime=self.token_lifetime)
         return self._events
 
     def register(self, user_id: str | None = None) -> tuple[str, str]:
@@ -272,6 +276,9 @@ class Shop:
 
     def new_token(self, user_id: str) -> str:
         return self.events.new_token(user_id)
+
+    def token_expiry(self, user_id: str):
+        return self.events.token_expiry(user_id)
 
     def user_for_token(self, token: str) -> str | None:
         return self.events.user_for_token(token)

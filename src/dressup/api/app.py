@@ -6,6 +6,7 @@ live in `routes`, one module per resource; what they depend on in `deps`; how re
 
 import json
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None, shop: Shop | None = None) -> Fa
     owned = shop is None
     # watched four times a second: other workers' catalog edits are served within a second
     shop = shop or Shop(settings.store, settings.database_url, max_pixels=settings.max_pixels, watch=True, check_every=0.25,
-                        compact_after=settings.compact_after)
+                        compact_after=settings.compact_after, token_lifetime=timedelta(days=settings.token_days))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -50,12 +50,14 @@ UserDep = Annotated[str, Depends(current_user)]
 def require_admin(request: Request, key: Annotated[str | None, Depends(_admin_key)]) -> None:
     expected = request.app.state.settings.admin_key
     if expected is None:
-        raise HTTPException(403, "catalog writes are disabled on this server (set DRESSUP_ADMIN_KEY)")
+        raise HTTPException(403, "admin calls (catalog writes, chosen user ids) are disabled on this server "
+                                 "(set DRESSUP_ADMIN_KEY)")
     if key is None or not secrets.compare_digest(key.encode(), expected.get_secret_value().encode()):
-        raise HTTPException(401, "catalog writes need the admin key in the X-API-Key header")
+        raise HTTPException(401, "this call needs the admin key in the X-API-Key header")
 
 
 ADMIN = [Depends(require_admin)]
+AdminKey = Annotated[str | None, Depends(_admin_key)]
 
 
 def to_filters(fields: schemas.FilterFields) -> Filters | None:

@@ -96,12 +96,14 @@ class Tags(BaseModel):
 
 class RegisterRequest(BaseModel):
     user_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH,
-                                description="an id of your choice (no tabs or line breaks); a random one when left out")
+                                description="an id chosen by the shop (admin key needed: an id of its customers' "
+                                            "must not be claimed by someone else); the server chooses one when left out")
 
 
 class Registered(BaseModel):
     user_id: str
     token: str = Field(description="send it as `Authorization: Bearer TOKEN`; it is shown only once")
+    expires_at: datetime = Field(description="when the token stops working (UTC); POST /users/me/token gives a new one")
 
 
 class EventIn(BaseModel):

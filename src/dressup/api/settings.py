@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     max_pixels: int = Field(40_000_000, gt=0, description="largest photo accepted, in pixels (decompression bombs)")
     search_threads: int = Field(1, ge=1, description="threads per vector search; 1 serves many requests at once best")
     compact_after: int = Field(5_000, ge=1, description="catalog edits after which the journal is folded into a new base")
+    token_days: float = Field(90, gt=0, description="days a user's access token works (POST /users/me/token renews it)")
     cors_origins: list[str] = Field(default_factory=list, description="other sites whose pages may call the API")
 
     @field_validator("admin_key", "database_url", mode="before")

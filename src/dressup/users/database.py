@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +36,7 @@ from .staging import FRESH, STAGED, has_import, not_yet_stored, staged_rows
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks differ; an event further ahead than this is a bad timestamp
+TOKEN_LIFETIME = timedelta(days=90)  # how long an access token works; a user can rotate theirs at any time
 _LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
 _IMPORT_LOCK_KEY = 7_305_118  # and while an import tells new events from stored ones
 
@@ -104,14 +105,16 @@ def database_errors(doing: str) -> Iterator[None]:
 class EventStore(EventSource):
     """Users and events in a SQL database; ``EventStore.open(store)`` or ``EventStore.open(url="postgresql://...")``."""
 
-    def __init__(self, engine: sa.Engine):
+    def __init__(self, engine: sa.Engine, token_lifetime: timedelta = TOKEN_LIFETIME):
         self.engine = engine
+        self.token_lifetime = token_lifetime
         self.is_sqlite = engine.dialect.name == "sqlite"
         # SQLite: take the write lock when a write transaction starts, so writers queue instead of failing
         self.writer = engine.execution_options(write_lock=True)
 
     @classmethod
-    def open(cls, store: str | Path | None = None, url: str | None = None) -> EventStore:
+    def open(cls, store: str | Path | None = None, url: str | None = None,
+             token_lifetime: timedelta = TOKEN_LIFETIME) -> EventStore:
         """Open (and create or migrate) the database: ``url``, else STORE/users.sqlite."""
         if not url:
             if store is None:
@@ -122,7 +125,7 @@ class EventStore(EventSource):
             url = f"sqlite:///{store / DATABASE_FILE}"
         try:
             engine = create_engine(url)
-            events = cls(engine)
+            events = cls(engine, token_lifetime)
             events.migrate()
         except (SQLAlchemyError, ImportError) as error:
             raise EventError(f"cannot open the database {safe_url(url)}: {first_line(error)}") from None
@@ -244,8 +247,7 @@ class EventStore(EventSource):
             with self.writer.begin() as connection:
                 if connection.execute(sa.select(User.id).where(User.id == user)).first() is not None:
                     raise UserExistsError(f"user {user!r} already exists")
-                connection.execute(sa.insert(User),
-                                   [{"id": user, "created_at": datetime.now(UTC), "token_digest": _digest(token)}])
+                connection.execute(sa.insert(User), [{"id": user, "created_at": datetime.now(UTC), **self._token_columns(token)}])
         except IntegrityError:  # registered at the same moment by another request
             raise UserExistsError(f"user {user!r} already exists") from None
         except SQLAlchemyError as error:
@@ -268,18 +270,33 @@ class EventStore(EventSource):
 
     @database_errors("read the database")
     def user_for_token(self, token: str) -> str | None:
-        """The user an access token belongs to, or None for a wrong, forged or revoked token."""
+        """The user an access token belongs to, or None for a wrong, forged, revoked or expired token."""
         if not token or len(token) > 256:
             return None
         with self.engine.connect() as connection:
-            return connection.execute(sa.select(User.id).where(User.token_digest == _digest(token))).scalar_one_or_none()
+            found = connection.execute(sa.select(User.id, User.token_expires_at)
+                                       .where(User.token_digest == _digest(token))).first()
+        if found is None or found.token_expires_at is None:
+            return None
+        expires = found.token_expires_at if found.token_expires_at.tzinfo else found.token_expires_at.replace(tzinfo=UTC)
+        return found.id if expires > datetime.now(UTC) else None
+
+    def token_expiry(self, user: str) -> datetime | None:
+        """When the user's current token stops working (None: no token)."""
+        with database_errors("read the database"), self.engine.connect() as connection:
+            expires = connection.execute(sa.select(User.token_expires_at).where(User.id == str(user))).scalar_one_or_none()
+        return expires.replace(tzinfo=UTC) if expires is not None and expires.tzinfo is None else expires
+
+    def _token_columns(self, token: str) -> dict:
+        return {"token_digest": _digest(token), "token_expires_at": datetime.now(UTC) + self.token_lifetime}
 
     def new_token(self, user: str) -> str:
         """A fresh access token for an existing user (an imported customer, say), replacing any earlier one, which
         stops working; `UnknownUserError` for an id the database does not hold."""
         token = secrets.token_urlsafe(32)
         with database_errors("issue a token"), self.writer.begin() as connection:
-            changed = connection.execute(sa.update(User).where(User.id == str(user)).values(token_digest=_digest(token))).rowcount
+            update = sa.update(User).where(User.id == str(user)).values(**self._token_columns(token))
+            changed = connection.execute(update).rowcount
         if not changed:
             raise UnknownUserError(f"unknown user {user!r}")
         return token

@@ -23,6 +23,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     token_digest: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True,
                                                      index=True)  # SHA-256 of the API token
+    token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # UTC
 
 
 class Event(Base):

@@ -1,25 +1,34 @@
 """Accounts and their events: register, sign in with a token, record events, see and forget an account."""
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from .. import schemas
-from ..deps import ADMIN, ShopDep, UserDep
+from ..deps import ADMIN, AdminKey, ShopDep, UserDep, require_admin
 
 router = APIRouter(tags=["users"])
 
 
 @router.post("/users", status_code=201)
-def register(shop: ShopDep, request: schemas.RegisterRequest | None = None) -> schemas.Registered:
-    """Create an account: its id and the token that signs its requests (shown only once)."""
+def register(shop: ShopDep, http: Request, key: AdminKey, request: schemas.RegisterRequest | None = None) -> schemas.Registered:
+    """Create an account: its id (chosen by the server) and the token that signs its requests (shown only once).
+    A shop may choose the id, with the admin key."""
+    if request is not None and request.user_id is not None:
+        require_admin(http, key)  # else anyone could claim a customer's id before the shop imports their history
     user, token = shop.register(request.user_id if request else None)
-    return {"user_id": user, "token": token}
+    return {"user_id": user, "token": token, "expires_at": shop.token_expiry(user)}
+
+
+@router.post("/users/me/token")
+def rotate_token(shop: ShopDep, user: UserDep) -> schemas.Registered:
+    """A new token for the signed-in user, with a new expiry; the token that signed this request stops working."""
+    return {"user_id": user, "token": shop.new_token(user), "expires_at": shop.token_expiry(user)}
 
 
 @router.post("/users/{user_id:path}/token", tags=["users admin"], dependencies=ADMIN)
 def new_token(shop: ShopDep, user_id: str) -> schemas.Registered:
     """A new token for an existing user, such as a customer whose purchases were imported (admin key needed);
     the user's earlier token stops working."""
-    return {"user_id": user_id, "token": shop.new_token(user_id)}
+    return {"user_id": user_id, "token": shop.new_token(user_id), "expires_at": shop.token_expiry(user_id)}
 
 
 @router.get("/users/me")
