@@ -6,6 +6,7 @@ import io
 import json
 import time
 import zlib
+from pathlib import Path
 
 import httpx
 import pytest
@@ -316,6 +317,15 @@ def test_user_ids_follow_one_rule_in_the_api_and_the_import(client, api_store):
     assert refused.status_code == 422 and "control character" in refused.json()["detail"]
 
 
+def test_no_server_path_is_published_or_can_be_probed(client, catalog, api_store):
+    item = client.get(f"/items/{catalog['id'].iat[0]}")
+    assert item.status_code == 200 and str(api_store) not in item.text and catalog["image"].iat[0] not in item.text
+    listed = client.get("/items", params={"limit": 50})
+    assert "/" not in json.dumps([{k: v for k, v in i.items() if k != "image_url"} for i in listed.json()["items"]])
+    probe = client.get("/items", params={"where": f"image={catalog['image'].iat[0]}"})
+    assert probe.status_code == 422 and "cannot be filtered on" in probe.text
+
+
 def test_items_whose_ids_hold_a_slash_are_reachable(tmp_path, styles, encoder):
     """Shops' SKUs such as "AB/12": every /items/{id} route takes them percent-encoded."""
     from urllib.parse import quote
@@ -325,6 +335,7 @@ def test_items_whose_ids_hold_a_slash_are_reachable(tmp_path, styles, encoder):
 
     table = fpi_table(styles, 8)
     table["id"] = [f"AB/{i}" for i in table["id"]]
+    table.loc[2, "id"], table.loc[3, "id"] = table["id"].iat[0] + "/image", table["id"].iat[0] + "/similar"
     table.to_csv(tmp_path / "catalog.csv", index=False)
     index_catalog(tmp_path / "catalog.csv", tmp_path / "store", encoder=encoder)
     first, second = table["id"].iat[0], table["id"].iat[1]
@@ -337,6 +348,13 @@ def test_items_whose_ids_hold_a_slash_are_reachable(tmp_path, styles, encoder):
         assert session.delete(f"/items/{quote(second, safe='')}", headers={"X-API-Key": ADMIN_KEY}).status_code == 204
         assert session.get(f"/items/{quote(second, safe='')}").status_code == 404
         assert session.get("/items/AB%2Fnone").json()["detail"].startswith("unknown item")
+        for suffixed in table["id"].iloc[2:4]:  # "AB/x/image" is an item of its own, not AB/x's photo
+            assert session.get(f"/items/{quote(suffixed, safe='')}").json()["id"] == suffixed
+            assert session.get(f"/items/{quote(suffixed, safe='')}/image").content == Path(table["image"].iat[
+                table.index[table["id"] == suffixed][0]]).read_bytes()
+        assert session.get(f"/items/{quote(first, safe='')}/image").content == Path(table["image"].iat[0]).read_bytes()
+        assert session.get(f"/items/{first}").status_code == 404  # a "/" not encoded is a separator, never part of an id
+        assert session.get(f"/items/%20{quote(first, safe='')}%20").json()["id"] == first  # stripped, as on add
         with open(table["image"].iat[1], "rb") as photo:  # the catalog API takes such ids too, not line breaks
             files, admin = {"image": ("new.jpg", photo.read(), "image/jpeg")}, {"X-API-Key": ADMIN_KEY}
         assert session.post("/items", data={"id": "AB/new", "title": "New"}, files=files, headers=admin).status_code == 201

@@ -61,6 +61,14 @@ def test_unknown_column_is_an_error_naming_the_columns():
         FilterIndex(ITEMS).mask(Filters(where={"material": "silk"}))
 
 
+def test_where_the_photo_is_kept_is_no_filter():
+    for column in ("image", "IMAGE", "image_hash"):
+        with pytest.raises(FilterError, match="cannot be filtered on"):
+            FilterIndex(ITEMS.assign(image_hash="h")).mask(Filters(where={column: "a"}))
+        with pytest.raises(FilterError, match="cannot be filtered on"):
+            FilterIndex(ITEMS.assign(image_hash="h")).mask(Filters(exclude={column: "a"}))
+
+
 def test_parse_expressions():
     filters = Filters.parse(["category=Shirts", "category=Jeans", "colour!=Blue", "title=a=b"], max_price=30)
     assert filters.where == {"category": ["Shirts", "Jeans"], "title": ["a=b"]}

@@ -24,6 +24,7 @@ from ..store.editing import ItemEditError, ItemExistsError
 from ..users import DatabaseError, UnknownUserError, UserExistsError
 from ..version import __version__
 from . import schemas
+from .paths import ItemIdsAsSent
 from .routes import ROUTERS
 from .routes.page import STATIC
 from .settings import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, shop: Shop | None = None) -> Fa
     app.state.shop, app.state.settings = shop, settings
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(ItemIdsAsSent)
     _add_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

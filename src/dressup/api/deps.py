@@ -6,12 +6,13 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ..shop import Generation, Shop
 from ..store import Filters
 from . import schemas
+from .paths import item_id_of
 
 MAX_K = 100
 
@@ -29,6 +30,13 @@ async def current_generation(shop: ShopDep) -> Generation:
 
 
 GenerationDep = Annotated[Generation, Depends(current_generation)]
+
+
+async def path_item_id(item_id: Annotated[str, Path(description='an item id, percent-encoded ("AB/12" as AB%2F12)')]) -> str:
+    return item_id_of(item_id)
+
+
+ItemId = Annotated[str, Depends(path_item_id)]
 
 _bearer = HTTPBearer(auto_error=False, description="the token from POST /users")
 _admin_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="the server's admin key (catalog writes)")

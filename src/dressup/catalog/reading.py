@@ -144,8 +144,11 @@ def _finish(items: pd.DataFrame, raw: pd.DataFrame, image_root: Path) -> pd.Data
     items["in_stock"] = items["in_stock"].map(is_in_stock).astype(bool) if "in_stock" in items else True
     items["sold_out_sizes"] = items["sold_out_sizes"].map(lambda s: "|".join(split_sizes(s))) if "sold_out_sizes" in items else ""
     root = os.path.abspath(image_root)
-    items["image"] = [_absolute(path, root) for path in items["image"]]
+    given = items["image"]
+    items["image"] = [_absolute(path, root) for path in given]
     for column in raw.columns:
+        if raw[column].astype(str).str.strip().equals(given):
+            continue  # the photo's path is the item's image, never an attribute that the API would publish
         items[ATTRIBUTE_PREFIX + str(column)] = parquet_safe(raw[column])
     return items[list(ITEM_FIELDS) + [c for c in items.columns if c.startswith(ATTRIBUTE_PREFIX)]]
 

@@ -17,7 +17,8 @@ import pyarrow as pa
 from ..catalog import ATTRIBUTE_PREFIX, is_in_stock, split_sizes
 from ..errors import DressUpError
 
-HIDDEN_COLUMNS = ("image", "image_hash", "sizes", "price", "in_stock", "sold_out_sizes")  # not offered as filter columns
+FILE_COLUMNS = ("image", "image_hash")  # where an item's photo is kept: never a filter (it would tell paths apart)
+HIDDEN_COLUMNS = (*FILE_COLUMNS, "sizes", "price", "in_stock", "sold_out_sizes")  # not offered as filter columns
 
 
 class FilterError(DressUpError, ValueError):
@@ -168,6 +169,8 @@ class FilterIndex:
         if isinstance(values, (str, int, float)):
             values = [values]
         column = column_named(name, self._known)
+        if column in FILE_COLUMNS:
+            raise FilterError(f"{name!r} cannot be filtered on: it is where the photo is kept, not an item field")
         if column not in self.columns:  # a column of the rest of the catalog, not of this part
             return np.zeros(self.rows, bool)
         wanted = {_normal(v) for v in values}

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Response, UploadFile
 
 from .. import schemas
-from ..deps import ADMIN, ShopDep, Upload
+from ..deps import ADMIN, ItemId, ShopDep, Upload
 from ..present import item_out
 
 router = APIRouter(tags=["catalog admin"], dependencies=ADMIN)
@@ -47,15 +47,15 @@ def add_item(shop: ShopDep, image: Upload, fields: ItemFields) -> schemas.ItemOu
     return item_out(shop.add_item(fields, image))
 
 
-@router.put("/items/{item_id:path}")
-def update_item(shop: ShopDep, item_id: str, fields: ItemFields,
+@router.put("/items/{item_id}")
+def update_item(shop: ShopDep, item_id: ItemId, fields: ItemFields,
                 image: Annotated[UploadFile | None, File(description="a new photo")] = None) -> schemas.ItemOut:
     """Change the fields given (and the photo, if one is uploaded); other fields keep their values."""
     data = image.file.read() if image is not None else None
     return item_out(shop.update_item(item_id, {k: v for k, v in fields.items() if k != "id"}, data or None))
 
 
-@router.delete("/items/{item_id:path}", status_code=204)
-def delete_item(shop: ShopDep, item_id: str) -> Response:
+@router.delete("/items/{item_id}", status_code=204)
+def delete_item(shop: ShopDep, item_id: ItemId) -> Response:
     shop.remove_item(item_id)
     return Response(status_code=204)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, RedirectResponse
 
 from .. import schemas
-from ..deps import GenerationDep, QueryFilters
+from ..deps import GenerationDep, ItemId, QueryFilters
 from ..present import item_out
 
 router = APIRouter(tags=["catalog"])
@@ -33,10 +33,10 @@ def facets(generation: GenerationDep) -> schemas.Facets:
     return generation.facets().__dict__
 
 
-# {item_id:path}: ids may hold "/" (sent as %2F); the route with a suffix comes before the bare one
-@router.get("/items/{item_id:path}/image", response_class=FileResponse,
+# {item_id}: ids may hold "/" (sent as %2F); the route with a suffix comes before the bare one
+@router.get("/items/{item_id}/image", response_class=FileResponse,
             responses={200: {"content": {"image/*": {}}, "description": "the product photo"}})
-def item_image(generation: GenerationDep, item_id: str):
+def item_image(generation: GenerationDep, item_id: ItemId):
     image = generation.item(item_id).image
     if "://" in image:
         return RedirectResponse(image)
@@ -45,6 +45,6 @@ def item_image(generation: GenerationDep, item_id: str):
     return FileResponse(image, headers={"Cache-Control": "public, max-age=3600"})
 
 
-@router.get("/items/{item_id:path}")
-def get_item(generation: GenerationDep, item_id: str) -> schemas.ItemOut:
+@router.get("/items/{item_id}")
+def get_item(generation: GenerationDep, item_id: ItemId) -> schemas.ItemOut:
     return item_out(generation.item(item_id))

@@ -3,15 +3,15 @@
 from fastapi import APIRouter
 
 from .. import schemas
-from ..deps import FormFilters, FormK, GenerationDep, K, QueryFilters, ShopDep, Upload
+from ..deps import FormFilters, FormK, GenerationDep, ItemId, K, QueryFilters, ShopDep, Upload
 from ..present import matches_out, tags_out
 
 router = APIRouter(tags=["search"])
 
 
-# {item_id:path}: ids may hold "/" (sent as %2F)
-@router.get("/items/{item_id:path}/similar", response_model=schemas.ItemList)
-async def similar_items(generation: GenerationDep, item_id: str, filters: QueryFilters, k: K = 10):
+# {item_id}: ids may hold "/" (sent as %2F)
+@router.get("/items/{item_id}/similar", response_model=schemas.ItemList)
+async def similar_items(generation: GenerationDep, item_id: ItemId, filters: QueryFilters, k: K = 10):
     """The k products most similar to a catalog product."""
     return matches_out(generation, generation.similar_to_item(item_id, k, filters))
 
