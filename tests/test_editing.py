@@ -65,6 +65,26 @@ def test_a_bad_edit_is_one_clear_error_and_changes_nothing(small_store, edit, er
     assert untouched(small_store) == before
 
 
+def test_attribute_names_are_capped_per_item_and_per_catalog(small_store):
+    from dressup.store.editing import MAX_ATTRIBUTES, MAX_STORE_ATTRIBUTES
+
+    ids = small_store.ids.tolist()
+    with pytest.raises(ItemEditError, match=f"at most {MAX_ATTRIBUTES}"):
+        update_item(small_store.path, ids[0], {"attributes": {f"k{i}": 1 for i in range(MAX_ATTRIBUTES + 1)}})
+    names = iter(range(10_000))
+    for number in range(2 * MAX_STORE_ATTRIBUTES // MAX_ATTRIBUTES + 2):
+        edit = {"attributes": {f"key{next(names)}": "x" for _ in range(MAX_ATTRIBUTES // 2)}}
+        try:
+            update_item(small_store.path, ids[number], edit)
+        except ItemEditError as error:
+            assert f"at most {MAX_STORE_ATTRIBUTES}" in str(error)
+            break
+    else:
+        pytest.fail("new attribute names were never refused")
+    update_item(small_store.path, ids[5], {"attributes": {"key0": "reused"}})  # names the catalog has are still welcome
+    assert Store.open(small_store.path).item(ids[5]).attributes["key0"] == "reused"
+
+
 def test_stock_is_a_live_field_that_search_respects(small_store):
     first, second = small_store.ids[0], small_store.ids[1]
     near = [m.id for m in small_store.similar(first, k=3)]

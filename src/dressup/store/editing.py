@@ -35,7 +35,8 @@ from .store import Store
 IMAGES_DIR = "images"
 EDITABLE_FIELDS = tuple(f for f in ITEM_FIELDS if f not in ("id", "image"))
 TEXT_FIELDS = ("title", "category", "subcategory", "colour", "gender", "sizes", "brand", "sold_out_sizes")  # "" when unset
-MAX_ATTRIBUTES = 200  # per item
+MAX_ATTRIBUTES = 100  # per item
+MAX_STORE_ATTRIBUTES = 300  # distinct attribute names edits may bring into a store (each is a column of every item)
 
 
 class ItemEditError(DressUpError, ValueError):
@@ -143,6 +144,7 @@ def _change(state: LiveState, operation: str, item_id: str, values: dict, photo_
     attributes = [name for name in record if name.startswith(ATTRIBUTE_PREFIX) and record[name] is not None]
     if len(attributes) > MAX_ATTRIBUTES:
         raise ItemEditError(f"item {item_id!r} would have {len(attributes)} attributes; at most {MAX_ATTRIBUTES} are kept")
+    _check_new_attribute_names(state, values)
     if photo_file is not None:
         record["image"], record["image_hash"] = str(photo_file[0]), photo_file[1]
     return Change(0, item_id, PUT, record, None if embedding is None else np.asarray(embedding, np.float16))
@@ -213,6 +215,18 @@ def _attributes(value) -> dict:
             raise ItemEditError(f"attribute {key!r} is longer than 2,000 characters")
         values[ATTRIBUTE_PREFIX + key] = attribute
     return values
+
+
+def _check_new_attribute_names(state: LiveState, values: dict) -> None:
+    known = state.columns
+    new = [name for name in values if name.startswith(ATTRIBUTE_PREFIX) and name not in known]
+    if not new:
+        return
+    count = sum(name.startswith(ATTRIBUTE_PREFIX) for name in known)
+    if count + len(new) > MAX_STORE_ATTRIBUTES:
+        raise ItemEditError(f"the catalog has {count} attribute names and this edit brings {len(new)} more "
+                            f"({new[0].removeprefix(ATTRIBUTE_PREFIX)!r}, ...); edits may bring the catalog to at most "
+                            f"{MAX_STORE_ATTRIBUTES}: reuse existing names, or add columns to the catalog file")
 
 
 def _price(value) -> float | None:
