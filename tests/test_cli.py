@@ -1,14 +1,16 @@
 """The `dressup` command as a shop's script runs it: exit codes, messages, output files."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
 
-from conftest import FPI, HM, dressup, fails_cleanly
+from conftest import FPI, HM, dressup, fails_cleanly, fpi_table
 
 
 def test_similar_table_and_json(small_store):
@@ -265,3 +267,26 @@ def test_version_is_printed_without_a_command():
 
     result = dressup("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"dressup {__version__}"
+
+
+def without_packages(folder, *packages) -> dict:
+    """The environment of a `dressup` process in which ``packages`` cannot be imported, as without their extra."""
+    for package in packages:
+        (folder / package).mkdir(parents=True)
+        (folder / package / "__init__.py").write_text(f"raise ImportError('No module named {package}')\n")
+    return {**os.environ, "PYTHONPATH": str(folder)}
+
+
+def test_commands_of_a_missing_extra_say_which_to_install_before_any_work(small_store, styles, tmp_path):
+    env = without_packages(tmp_path / "blocked", "matplotlib", "sentence_transformers")
+    for args, extra in [(["eval", "retrieval", "--store", small_store.path, "--label", "category"], "eval"),
+                        (["eval", "tagging", "--output-dir", tmp_path / "tags"], "eval")]:
+        done = subprocess.run([sys.executable, "-m", "dressup.cli", *map(str, args)], capture_output=True, text=True, env=env)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"pip install 'dressup[{extra}]'" in done.stderr
+    fpi_table(styles, 400).to_csv(tmp_path / "catalog.csv", index=False)
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dressup.cli", "index", str(tmp_path / "catalog.csv"), "--store",
+                           str(tmp_path / "fused"), "--fuse", "text=0.3"], capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and "pip install 'dressup[text]'" in done.stderr and "Traceback" not in done.stderr
+    assert time.perf_counter() - began < 20 and not list((tmp_path / "fused").rglob("chunk-*"))  # no image embedded

@@ -100,6 +100,9 @@ def _index(catalog, source, layout, store_path, previous, encoder, index_config,
     report = IndexReport(layout=layout)
     report.encoder_changed = previous is not None and previous.manifest["encoder"].get("fingerprint") != encoder.fingerprint
     reusable = None if report.encoder_changed else previous  # a store whose vectors this encoder would make
+    if fusion is None:
+        fusion = [FusionPart(p["encoder"], p["weight"]) for p in previous.fusion] if previous is not None else []
+    part_encoders = [_choose_part_encoder(part, previous) for part in fusion]  # a missing extra fails before any work
     catalog["image_hash"] = _hash_images(catalog["image"].tolist())
     work = _Checkpoints(store_path / WORK_DIR / encoder.fingerprint)
     vectors, ok, to_embed = _reuse_vectors(catalog, encoder, reusable, work.load(), report)
@@ -109,9 +112,7 @@ def _index(catalog, source, layout, store_path, previous, encoder, index_config,
     indexed, vectors = catalog[ok].reset_index(drop=True), vectors[ok]
     live = _live_items(previous)
     _count_changes(report, live, indexed)
-    if fusion is None:
-        fusion = [FusionPart(p["encoder"], p["weight"]) for p in previous.fusion] if previous is not None else []
-    parts, parts_reused = _embed_parts(fusion, indexed, previous)  # parts are keyed by their own fingerprints
+    parts, parts_reused = _embed_parts(fusion, part_encoders, indexed, previous)  # parts are keyed by their own fingerprints
     report.items = len(indexed)
     if _journal_suits(reusable, parts, index_config, layout, indexed):
         changes = _changes(live, indexed, vectors)
@@ -223,13 +224,13 @@ def _embed(encoder, catalog, to_embed, vectors, ok, work, report, batch_size, ch
     report.seconds_embedding = time.perf_counter() - started
 
 
-def _embed_parts(fusion: list[FusionPart], indexed: pd.DataFrame, reusable: Store | None) -> tuple[list[StoredPart], bool]:
+def _embed_parts(fusion: list[FusionPart], encoders: list[Encoder], indexed: pd.DataFrame,
+                 reusable: Store | None) -> tuple[list[StoredPart], bool]:
     """Embed each fused part, reusing the previous generation's vectors for unchanged inputs (by `Encoder.item_keys`:
     image content for image parts, the item's text for text parts). Returns the parts and whether every vector was reused.
     """
     parts, all_reused = [], True
-    for part in fusion:
-        encoder = _choose_part_encoder(part, reusable)
+    for part, encoder in zip(fusion, encoders, strict=True):
         keys = encoder.item_keys(indexed)
         known = _previous_part_vectors(reusable, encoder, keys)
         missing = [row for row, key in enumerate(keys) if key not in known]
