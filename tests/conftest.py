@@ -261,7 +261,8 @@ def running_server(store: Path, **environment: str):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "DRESSUP_ADMIN_KEY": ADMIN_KEY, **environment}
+    generous = {"DRESSUP_UPLOAD_RATE": "100000/minute", "DRESSUP_OUTFIT_RATE": "100000/minute"}  # tests call often
+    env = {**os.environ, "DRESSUP_ADMIN_KEY": ADMIN_KEY, **generous, **environment}
     log_path = store.parent / f"server-{port}.log"
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
@@ -297,3 +298,31 @@ def api_store(mango_store, tmp_path_factory) -> Path:
 def api_url(api_store):
     with running_server(api_store) as url:
         yield url
+
+
+@contextmanager
+def server_in_thread(store: Path, **settings):
+    """A real uvicorn server of the app for ``store``, in a thread of this process (cheap to start 30 times)."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from dressup.api import Settings, create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(store=store, **settings)), port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join()

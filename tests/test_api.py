@@ -394,3 +394,50 @@ def test_an_edit_taken_by_one_server_is_served_by_another_within_a_second(mango_
         assert "shared-1" not in found(a) and "shared-1" in found(a, include_unavailable="true")  # the same photo, sold out
         assert b.delete("/items/shared-1", headers=admin).status_code == 204
         assert wait_for(lambda: a.get("/items/shared-1").status_code == 404) < 1.0
+
+
+def test_the_page_and_the_api_send_security_headers(client):
+    page = client.get("/")
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/health").headers["referrer-policy"] == "no-referrer"
+    assert "content-security-policy" not in client.get("/docs").headers  # Swagger UI loads from its CDN
+
+
+def test_uploads_are_rate_limited_per_client_with_a_retry_after(api_store, catalog):
+    photo = {"image": ("p.jpg", photo_of(catalog), "image/jpeg")}
+    with running_server(api_store, DRESSUP_UPLOAD_RATE="3/minute") as url, httpx.Client(base_url=url, timeout=60) as session:
+        answers = [session.post("/similar", files=photo).status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429]
+        refused = session.post("/tags", files=photo)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "at most 3 per 1 minute" in refused.json()["detail"]
+        assert session.get("/items", params={"limit": 2}).status_code == 200  # reads are not limited
+
+
+def test_a_request_sent_a_byte_at_a_time_is_cut_off_while_others_are_served(api_store):
+    import socket
+
+    with running_server(api_store, DRESSUP_REQUEST_TIMEOUT="2") as url, httpx.Client(base_url=url, timeout=10) as session:
+        port = int(url.rsplit(":", 1)[1])
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+        for sock in slow:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        began, closed_after = time.monotonic(), {}
+        while time.monotonic() - began < 3.5:
+            for number, sock in enumerate(slow):
+                try:
+                    sock.sendall(b"X")
+                except OSError:  # the server closed it
+                    closed_after.setdefault(number, time.monotonic() - began)
+            assert session.get("/health").status_code == 200
+            time.sleep(0.3)
+        for sock in slow:
+            sock.settimeout(2)
+            try:
+                assert sock.recv(1) == b""  # closed by the server
+            except ConnectionResetError:
+                pass
+            sock.close()
+        assert min(closed_after.values(), default=2) >= 1.5  # not before their time

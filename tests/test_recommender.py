@@ -294,3 +294,30 @@ def test_a_changed_database_is_refitted_in_the_background(hm_events, tmp_path):
     events.add("buyer-0", recommender.store.ids[rows[1]], "purchase")  # now bought together with the hit
     current = recommender.signals()
     assert recommender.refit() is not current and recommender.signals().co_occurrence[rows[0], rows[1]] > 0
+
+
+def test_a_user_with_a_huge_history_costs_no_more_than_anyone(hm_events, tmp_path):
+    from dressup.recommenders.base import HISTORY_EVENTS
+
+    store = tmp_path / "store"
+    shutil.copytree(hm_events, store)
+    ids = Store.open(store).items["id"].to_numpy()
+    rng = np.random.default_rng(0)
+    moments = pd.Timestamp("2020-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 200 * 86400, 100_000), "s")
+    events = EventStore.open(store)
+    events.add_chunks([pd.DataFrame({"user": "bot", "item": rng.choice(ids, 100_000), "kind": "view", "value": np.nan,
+                                     "timestamp": moments})])
+    events.add("person", ids[3], "like")
+    recommender = DressUpRecommender.open(store)
+    recommender.recommend("person", k=12)  # the catalog-wide fit, once
+
+    def seconds(user):
+        runs = []
+        for _ in range(5):
+            began = time.perf_counter()
+            recommender.recommend(user, k=12)
+            runs.append(time.perf_counter() - began)
+        return float(np.median(runs))
+
+    assert len(events.events("bot", latest=HISTORY_EVENTS)) == HISTORY_EVENTS
+    assert seconds("bot") < 5 * seconds("person") + 0.05  # 100,000 events read whole took about 1 s

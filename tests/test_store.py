@@ -48,7 +48,7 @@ def test_opening_something_that_is_not_a_store(tmp_path):
     with pytest.raises(StoreError, match="not a DressUp store"):
         Store.open(tmp_path)
     (tmp_path / "manifest.json").write_text("{broken")
-    with pytest.raises(StoreError, match="unreadable manifest"):
+    with pytest.raises(StoreError, match="manifest.json: unreadable, not a manifest"):
         Store.open(tmp_path)
 
 

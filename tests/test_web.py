@@ -34,7 +34,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, api_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=api_url)
+    # Playwright's wait_for_function evaluates strings, which the page's content policy forbids; the policy itself is
+    # tested in test_the_page_runs_under_its_content_security_policy
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=api_url, bypass_csp=True)
     page = context.new_page()
     problems = []
     page.on("pageerror", lambda error: problems.append(str(error)))
@@ -43,6 +45,21 @@ def page(browser, api_url):
     yield page
     context.close()
     assert not problems, problems
+
+
+def test_the_page_runs_under_its_content_security_policy(browser, api_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=api_url)
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    response = page.goto("/")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    page.wait_for_selector("#catalog-grid .card img")
+    page.locator("#catalog-grid .card").first.locator(".similar").click()
+    page.wait_for_selector("#similar-grid .card img")
+    context.close()
+    assert not [p for p in problems if "Content Security Policy" in p], problems
 
 
 def cards(page, grid: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import time
@@ -11,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from .errors import DressUpError
 
 
 @contextmanager
@@ -31,6 +34,35 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
     fsync_dir(target.parent)
     _remove_abandoned(target)
+
+
+class DiskFullError(DressUpError, OSError):
+    """A write that found no space left (or its quota spent): nothing was changed."""
+
+
+#: What the kernel says when a disk or a quota is full, and what FAISS and SQLite print for it.
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_FULL_TEXT = ("No space left on device", "database or disk is full", "Disk quota exceeded",
+              " requested and ")  # NumPy's "N requested and M written": a short write
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (an OSError, FAISS's RuntimeError, a database error) says the disk is full."""
+    return getattr(error, "errno", None) in _FULL or any(text in str(error) for text in _FULL_TEXT)
+
+
+@contextmanager
+def disk_space(what: str, where: str | Path) -> Iterator[None]:
+    """Turn a full disk while doing ``what`` in ``where`` into one `DiskFullError` (the block cleans up after itself)."""
+    try:
+        yield
+    except DressUpError:
+        raise
+    except Exception as error:
+        if is_disk_full(error):
+            raise DiskFullError(f"no space left on the disk of {where} while {what}: nothing was changed; free some "
+                                "space and try again") from None
+        raise
 
 
 def _remove_abandoned(target: Path, idle_seconds: float = 3600.0) -> None:

@@ -27,6 +27,7 @@ import pandas as pd
 from PIL import Image
 
 from .catalog import Item
+from .errors import DressUpError
 from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
 from .outfits import CompatibilityModel, CompletedOutfit, NoOutfitModelError, OutfitModel
 from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
@@ -217,13 +218,18 @@ class Shop:
         return self._generation
 
     def _watch(self) -> None:
+        reported = None
         while True:
             time.sleep(self.check_every)
             try:
                 self.reload()
                 self._compact_if_due()
-            except Exception:  # a generation being written, a damaged one ...: the current one keeps serving
-                logging.getLogger(__name__).exception("could not load the new store generation")
+                reported = None
+            except Exception as error:  # a generation being written, a damaged one ...: the current one keeps serving
+                if str(error) != reported:  # once per problem, not four times a second
+                    reported = str(error)
+                    logging.getLogger(__name__).error("could not take in the store's changes, serving what it "
+                                                      "served before: %s", error, exc_info=not isinstance(error, DressUpError))
 
     def _compact_if_due(self) -> None:
         """Start a compaction in a process of its own when the journal has grown long (one at a time: a second one

@@ -39,6 +39,12 @@ def test_a_users_events_are_theirs_oldest_first(source):
     assert source.events("nobody").empty and len(source.events()) == len(EVENTS)
 
 
+def test_only_the_latest_events_of_a_user_are_read_when_asked(source):
+    newest = source.events("ann", latest=2)
+    assert newest["item"].tolist() == ["3", "2"] and newest["timestamp"].is_monotonic_increasing
+    assert len(source.events("ann", latest=10)) == 3 and source.events(latest=1)["item"].tolist() == ["2"]
+
+
 def test_chunks_hold_every_event_once(source):
     chunks = list(source.event_chunks(rows=2))
     assert all(len(chunk) <= 2 for chunk in chunks)

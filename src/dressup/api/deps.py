@@ -18,7 +18,10 @@ MAX_K = 100
 
 
 async def get_shop(request: Request) -> Shop:  # async: no thread hop for a lookup
-    return request.app.state.shop
+    shop = request.app.state.shop
+    if shop is None:  # the store could not be opened: say why (it is tried again every few seconds)
+        raise HTTPException(503, request.app.state.unavailable, {"Retry-After": "5"})
+    return shop
 
 
 ShopDep = Annotated[Shop, Depends(get_shop)]

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     search_threads: int = Field(1, ge=1, description="threads per vector search; 1 serves many requests at once best")
     compact_after: int = Field(5_000, ge=1, description="catalog edits after which the journal is folded into a new base")
     token_days: float = Field(90, gt=0, description="days a user's access token works (POST /users/me/token renews it)")
+    upload_rate: str = Field("120/minute", description="photo uploads (search, tags, catalog photos) per client address")
+    outfit_rate: str = Field("120/minute", description="outfit completions per client address")
+    request_timeout: float = Field(30, gt=0, description="seconds a client has to send a whole request (slow clients)")
     cors_origins: list[str] = Field(default_factory=list, description="other sites whose pages may call the API")
 
     @field_validator("admin_key", "database_url", mode="before")

@@ -147,9 +147,10 @@ def _finish(items: pd.DataFrame, raw: pd.DataFrame, image_root: Path) -> pd.Data
     given = items["image"]
     items["image"] = [_absolute(path, root) for path in given]
     for column in raw.columns:
-        if raw[column].astype(str).str.strip().equals(given):
-            continue  # the photo's path is the item's image, never an attribute that the API would publish
-        items[ATTRIBUTE_PREFIX + str(column)] = parquet_safe(raw[column])
+        values = raw[column]
+        if values.astype(str).str.strip().equals(given):  # the photo's path: only its file name is an attribute,
+            values = given.map(os.path.basename)  # for the API publishes attributes and must not show server paths
+        items[ATTRIBUTE_PREFIX + str(column)] = parquet_safe(values)
     return items[list(ITEM_FIELDS) + [c for c in items.columns if c.startswith(ATTRIBUTE_PREFIX)]]
 
 

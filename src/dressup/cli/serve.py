@@ -28,6 +28,7 @@ def serve(
     from pydantic import ValidationError
 
     from ..api import Settings, create_app
+    from ..api.server import PROTOCOL, RequestDeadline
     from ..store import Store
 
     with user_errors():
@@ -38,11 +39,12 @@ def serve(
         Store.open(settings.store)  # a missing or damaged store fails here, with its reason
         os.environ.update(settings.to_environment())
         errors.print(f"serving {settings.store} on http://{host}:{port}/ (API docs: /docs)")
+        RequestDeadline.request_timeout = settings.request_timeout
         if workers == 1:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+            uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, http=PROTOCOL)
         else:  # each worker process builds its own app from the environment set above
             uvicorn.run("dressup.api:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                        log_level=log_level)
+                        log_level=log_level, http=PROTOCOL)
 
 
 COMMANDS = [serve]

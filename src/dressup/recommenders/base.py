@@ -14,6 +14,9 @@ from ..errors import DressUpError
 from ..store import Filters, Store
 from ..users.events import EventSource, EventTable
 
+#: The newest events of a user that a feed reads: a user with a huge history (a bot, a shop's test account) costs no
+#: more than anyone, and what they did long ago weighs little in any case.
+HISTORY_EVENTS = 2_000
 
 class RecommendError(DressUpError, ValueError):
     """A recommendation that cannot be made: no items given, unknown items only, bad settings."""

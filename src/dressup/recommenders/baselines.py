@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..store import Filters
-from .base import Recommendation, Recommender, check_k
+from .base import HISTORY_EVENTS, Recommendation, Recommender, check_k
 
 
 class PopularRecommender(Recommender):
@@ -64,7 +64,7 @@ class PopularRecommender(Recommender):
 
     def _history(self, user: str, state) -> np.ndarray:
         """Rows of what the user bought, latest first, each once."""
-        bought = self._purchases(self.events.events(user))
+        bought = self._purchases(self.events.events(user, latest=HISTORY_EVENTS))
         return state.rows_of(list(dict.fromkeys(bought["item"].iloc[::-1])))
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..store import Filters, Store
-from .base import Recommendation, Recommender, check_k
+from .base import HISTORY_EVENTS, Recommendation, Recommender, check_k
 from .config import RecommenderConfig
 from .scores import EXPLORATION_REASON, SCORES, Feed, reason
 from .signals import Profile, SignalCounts, Signals, event_weights, interests, once_buyers, variant_groups
@@ -135,7 +135,7 @@ class DressUpRecommender(Recommender):
         return counts.signals()
 
     def _profile(self, user: str, signals: Signals, state) -> Profile:
-        events = self.events.events(user)  # as they are now: a like counts at once
+        events = self.events.events(user, latest=HISTORY_EVENTS)  # as they are now: a like counts at once
         rows = state.rows_of(events["item"].to_numpy())
         bought_once = rows[(events["kind"] == "purchase").to_numpy()] if once_buyers(events) else None
         as_of = max(signals.as_of, events["timestamp"].max()) if len(events) else signals.as_of

@@ -12,6 +12,7 @@
 - `compaction`: the journal folded into a new base generation.
 """
 
+from .errors import DamagedStoreError
 from .filters import FilterError, FilterIndex, Filters
 from .generations import MANIFEST, StoreBusyError, StoreError, read_item_ids, read_manifest, store_lock, write_generation
 from .indexing import IndexReport, index_catalog
@@ -20,7 +21,8 @@ from .store import Match, Store
 from .vectors import IndexConfig, VectorIndex, create_index, load_index
 
 __all__ = [
-    "MANIFEST", "FilterError", "FilterIndex", "Filters", "IndexConfig", "IndexReport", "LiveState", "Match", "Store",
-    "StoreBusyError", "StoreError", "UnknownItemError", "VectorIndex", "create_index", "index_catalog", "load_index",
+    "MANIFEST", "DamagedStoreError", "FilterError", "FilterIndex", "Filters", "IndexConfig", "IndexReport", "LiveState",
+    "Match", "Store", "StoreBusyError", "StoreError", "UnknownItemError", "VectorIndex", "create_index", "index_catalog",
+    "load_index",
     "read_item_ids", "read_manifest", "store_lock", "write_generation",
 ]

@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..catalog import ATTRIBUTE_PREFIX, ITEM_FIELDS, Item, id_problem, is_in_stock, split_sizes
 from ..errors import DressUpError
-from ..files import atomic_write
+from ..files import atomic_write, disk_space
 from ..images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, content_hash, load_image
 from .generations import store_id
 from .journal import PUT, REMOVE, Change, Journal
@@ -96,14 +96,22 @@ def _apply(store: Store, edits: Sequence[Edit], max_pixels: int, database_url: s
     _changes(store.state, edits, checked, [None] * len(edits), stand_in)  # ids that exist, or do not, before any write
     photos = [photo for _, _, photo in checked if photo is not None]
     embeddings = iter(store.encoder.encode(photos)) if photos else iter(())
-    kept = [_keep_photo(store.path, edit.image) if photo is not None else None for edit, (_, _, photo) in zip(edits, checked)]
-    if store.journal is None:
-        store.journal = Journal.open(store.path, store_id(store.manifest), database_url, create=True)
     vectors = [next(embeddings) if photo is not None else None for _, _, photo in checked]
-    with store.journal.writing() as writer:
-        state = store.state.applied(writer.changes_after(store.state.seq))  # what other writers did meanwhile
-        changes = _changes(state, edits, checked, kept, vectors)
-        writer.append([(c.item_id, c.operation, c.record, c.embedding) for c in changes])
+    new_files: list[Path] = []
+    try:
+        with disk_space("keeping the edits' photos and writing the catalog journal", store.path):
+            kept = [_keep_photo(store.path, edit.image, new_files) if photo is not None else None
+                    for edit, (_, _, photo) in zip(edits, checked)]
+            if store.journal is None:
+                store.journal = Journal.open(store.path, store_id(store.manifest), database_url, create=True)
+            with store.journal.writing() as writer:
+                state = store.state.applied(writer.changes_after(store.state.seq))  # what other writers did meanwhile
+                changes = _changes(state, edits, checked, kept, vectors)
+                writer.append([(c.item_id, c.operation, c.record, c.embedding) for c in changes])
+    except BaseException:
+        for path in new_files:  # photos of edits that were not acknowledged
+            path.unlink(missing_ok=True)
+        raise
     store.refresh()  # committed: this store serves the edits from now on (and what other writers did before them)
     return [None if change.operation == REMOVE else Item.from_row(change.record) for change in changes]
 
@@ -250,9 +258,10 @@ def _item_id(value) -> str:
     return text
 
 
-def _keep_photo(store_path: Path, source: ImageInput) -> tuple[Path, str]:
+def _keep_photo(store_path: Path, source: ImageInput, new_files: list[Path]) -> tuple[Path, str]:
     """Save an uploaded photo under its content hash and format's extension (a temporary name, then a rename);
-    the absolute path goes into the item table, so the store works from any working directory."""
+    the absolute path goes into the item table, so the store works from any working directory. A file it writes
+    (not one kept already) goes into ``new_files``."""
     if isinstance(source, Image.Image):  # an image object: keep it as PNG
         buffer = io.BytesIO()
         source.save(buffer, format="PNG")
@@ -267,4 +276,5 @@ def _keep_photo(store_path: Path, source: ImageInput) -> tuple[Path, str]:
     target = folder / f"{digest}{extension}"
     if not target.exists():
         atomic_write(target, data)
+        new_files.append(target)
     return target, digest

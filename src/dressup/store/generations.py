@@ -41,23 +41,16 @@ import numpy as np
 import pandas as pd
 
 from ..encoders import Encoder, ImageEncoder
-from ..errors import DressUpError
-from ..files import atomic_write, fsync_dir
+from ..files import atomic_write, disk_space, fsync_dir
 from ..version import __version__
+from .errors import StoreBusyError, StoreError
 from .fusion import fuse
 from .table import ItemTable, write_items
+from .validation import check_manifest, damaged
 from .vectors import IndexConfig, Projection, VectorIndex, create_index, load_index
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-
-
-class StoreError(DressUpError, ValueError):
-    """A store that does not exist or cannot be opened."""
-
-
-class StoreBusyError(StoreError):
-    """Another process holds the store's writer lock."""
 
 
 def read_manifest(path: Path) -> dict:
@@ -65,12 +58,13 @@ def read_manifest(path: Path) -> dict:
     if not manifest_path.is_file():
         raise StoreError(f"{path}: not a DressUp store (no {MANIFEST}); create one with `dressup index`")
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise StoreError(f"{manifest_path}: unreadable manifest ({error})") from None
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise StoreError(f"{path}: store format {manifest['format_version']} is newer than this DressUp understands")
-    return manifest
+        manifest = json.loads(manifest_path.read_bytes())
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise damaged(manifest_path, f"unreadable, not a manifest ({type(error).__name__}: {error})", Path(path)) from None
+    version = manifest.get("format_version", 0) if isinstance(manifest, dict) else 0
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise StoreError(f"{path}: store format {version} is newer than this DressUp understands; upgrade DressUp")
+    return check_manifest(Path(path), manifest_path, manifest)
 
 
 def store_id(manifest: dict) -> str:
@@ -87,7 +81,8 @@ class GenerationLock:
     reader holds one (the kernel drops a killed process's locks)."""
 
     def __init__(self, folder: Path):
-        self._descriptor: int | None = os.open(folder, os.O_RDONLY)  # FileNotFoundError when it is gone
+        self._descriptor: int | None = None
+        self._descriptor = os.open(folder, os.O_RDONLY)  # FileNotFoundError when it is gone
         fcntl.flock(self._descriptor, fcntl.LOCK_SH)
         if not folder.is_dir():  # deleted between the open and the lock
             self.release()
@@ -210,16 +205,56 @@ def write_generation(
     name = f"gen-{max(numbers) + 1:06d}"
     staging = path / f"{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
+    swapped = False
+    try:
+        with disk_space(f"writing generation {name}", path):
+            index, projection = _write_staging(staging, items, embeddings, encoder, index_config, same_vectors_as, parts,
+                                               index)
+            os.replace(staging, path / name)
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            manifest = {
+                "format": "dressup-store",
+                "format_version": FORMAT_VERSION,
+                "store_id": store_id(previous) if previous else uuid.uuid4().hex,
+                "generation": name,
+                "journal_seq": previous.get("journal_seq", 0) if journal_seq is None else journal_seq,
+                "created_at": previous.get("created_at", now),
+                "updated_at": now,
+                "encoder": {**encoder.spec.__dict__, "fingerprint": encoder.fingerprint},
+                "dimension": int(embeddings.shape[1]),
+                "fusion": [part.describe(number) for number, part in enumerate(parts, start=1)],
+                "fusion_main_weight": 1.0 - sum(part.weight for part in parts),
+                "counts": {"items": len(items), **details.pop("counts", {})},
+                "index": {"kind": index.kind, "vectors": len(index), "dimension": index.dimension,
+                          "projection": projection is not None},
+                "index_config": index_config.to_dict(),
+                "versions": _versions(),
+                **details,
+            }
+            atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
+            swapped = True
+    finally:
+        if not swapped:  # nothing half-written stays behind: the manifest still names the previous generation
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(path / name, ignore_errors=True)
+    remove_unused_generations(path, keep={name})  # stores still open on an older one hold it: it stays for them
+    return manifest
+
+
+def _write_staging(staging: Path, items: pd.DataFrame, embeddings: np.ndarray, encoder: ImageEncoder,
+                   index_config: IndexConfig, same_vectors_as: Path | None, parts: Sequence[StoredPart],
+                   index: VectorIndex | None) -> tuple[VectorIndex, Projection | None]:
+    """Every file of a generation, into ``staging``, fsynced; returns its index and projection."""
     staging.mkdir(parents=True)
     write_items(staging, items)
     np.save(staging / "embeddings.npy", embeddings.astype(np.float16))
     searched = embeddings
-    main_weight = 1.0 - sum(part.weight for part in parts)
     for number, part in enumerate(parts, start=1):
         np.save(staging / f"embeddings-part-{number}.npy", part.vectors.astype(np.float16))
         if part.encoder is not None:
             part.encoder.save(staging / f"encoder-part-{number}")
     if parts:
+        main_weight = 1.0 - sum(part.weight for part in parts)
         searched = fuse([embeddings, *(p.vectors for p in parts)], [main_weight, *(p.weight for p in parts)])
     if index is not None:  # made already: the previous generation's projection goes with it
         index.save(staging / "index.faiss")
@@ -230,29 +265,7 @@ def write_generation(
         index, projection = _index_files(staging, searched, index_config, same_vectors_as)
     encoder.save(staging / "encoder")
     _fsync_tree(staging)
-    os.replace(staging, path / name)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    manifest = {
-        "format": "dressup-store",
-        "format_version": FORMAT_VERSION,
-        "store_id": store_id(previous) if previous else uuid.uuid4().hex,
-        "generation": name,
-        "journal_seq": previous.get("journal_seq", 0) if journal_seq is None else journal_seq,
-        "created_at": previous.get("created_at", now),
-        "updated_at": now,
-        "encoder": {**encoder.spec.__dict__, "fingerprint": encoder.fingerprint},
-        "dimension": int(embeddings.shape[1]),
-        "fusion": [part.describe(number) for number, part in enumerate(parts, start=1)],
-        "fusion_main_weight": main_weight,
-        "counts": {"items": len(items), **details.pop("counts", {})},
-        "index": {"kind": index.kind, "vectors": len(index), "dimension": index.dimension, "projection": projection is not None},
-        "index_config": index_config.to_dict(),
-        "versions": _versions(),
-        **details,
-    }
-    atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
-    remove_unused_generations(path, keep={name})  # stores still open on an older one hold it: it stays for them
-    return manifest
+    return index, projection
 
 
 def _index_files(staging: Path, embeddings: np.ndarray, config: IndexConfig, same_vectors_as: Path | None):

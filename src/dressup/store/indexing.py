@@ -20,6 +20,7 @@ import pandas as pd
 from ..catalog import Catalog, CatalogSource, read_items
 from ..encoders import DEFAULT_ENCODER, Encoder, ImageEncoder, create_encoder
 from ..errors import DressUpError
+from ..files import disk_space
 from ..images import content_hash
 from ..progress import SILENT, Progress
 from .fusion import FusionPart
@@ -85,8 +86,9 @@ def index_catalog(
     with store_lock(store_path):
         previous = Store.open(store_path, database_url) if (store_path / MANIFEST).is_file() else None
         try:
-            report = _index(catalog, source, layout, store_path, previous, encoder, index_config, batch_size,
-                            checkpoint_every, progress, fusion, database_url)
+            with disk_space("indexing the catalog", store_path):  # the embeddings made so far are kept, to resume
+                report = _index(catalog, source, layout, store_path, previous, encoder, index_config, batch_size,
+                                checkpoint_every, progress, fusion, database_url)
         finally:
             if previous is not None:
                 previous.close()

@@ -17,12 +17,15 @@ import pandas as pd
 
 from ..catalog import CatalogLayout, Item, layout_of_items
 from ..encoders import ImageEncoder
+from ..errors import first_line
 from ..images import ImageInput
+from .errors import DamagedStoreError
 from .filters import Filters, column_named
 from .fusion import fuse
-from .generations import GenerationLock, StoreError, read_manifest, store_id
+from .generations import MANIFEST, GenerationLock, StoreError, read_manifest, store_id
 from .journal import Journal
 from .live import Base, LiveState, UnknownItemError
+from .validation import check_generation, damaged
 from .vectors import IndexConfig, Projection, VectorIndex, pad_results
 
 __all__ = ["Match", "Store", "UnknownItemError"]
@@ -65,21 +68,25 @@ class Store:
         """The store at ``path``, with the changes of the catalog journal in its database (STORE/users.sqlite, or
         ``database_url``) applied."""
         path = Path(path)
-        for attempt in range(3):
+        for _attempt in range(3):
             manifest = read_manifest(path)
             folder = path / manifest["generation"]
             try:
                 lock = GenerationLock(folder)
             except FileNotFoundError:  # replaced and deleted since the manifest was read: read the new one
+                if read_manifest(path)["generation"] == manifest["generation"]:
+                    raise damaged(path / MANIFEST, f"names generation {manifest['generation']}, which is not in the store",
+                                  path) from None
                 continue
             try:
                 base = Base.open(folder, IndexConfig.from_dict(manifest.get("index_config", {})))
+                check_generation(path, folder, manifest, len(base))
                 break
-            except (OSError, ValueError, RuntimeError) as error:
+            except DamagedStoreError:
                 lock.release()
-                if attempt < 2 and read_manifest(path)["generation"] != manifest["generation"]:
+                if read_manifest(path)["generation"] != manifest["generation"]:
                     continue  # a writer swapped generations while we read: read the new one
-                raise StoreError(f"{path}: generation {manifest['generation']} is damaged ({error})") from None
+                raise
         else:
             raise StoreError(f"{path}: the store changed generation while it was opened, three times over; try again")
         return cls(path, manifest, base, Journal.open(path, store_id(manifest), database_url), lock, database_url)
@@ -168,14 +175,14 @@ class Store:
 
     def _part_encoder(self, number: int) -> ImageEncoder:
         if number not in self._part_encoders:
-            self._part_encoders[number] = ImageEncoder.load(self.generation_path / f"encoder-part-{number}")
+            self._part_encoders[number] = _load_encoder(self.generation_path / f"encoder-part-{number}", self.path)
         return self._part_encoders[number]
 
     @property
     def encoder(self) -> ImageEncoder:
         """The encoder the store's vectors were made with (loaded on first use)."""
         if self._encoder is None:
-            self._encoder = ImageEncoder.load(self.generation_path / "encoder")
+            self._encoder = _load_encoder(self.generation_path / "encoder", self.path)
         return self._encoder
 
     # -- items -------------------------------------------------------------------------------
@@ -293,3 +300,13 @@ class Store:
         found = rows >= 0
         ids = state.ids_of(rows[found])
         return [Match(i, float(s), int(r)) for i, r, s in zip(ids, rows[found].tolist(), scores[found].tolist())]
+
+
+def _load_encoder(folder: Path, store: Path) -> ImageEncoder:
+    """A generation's encoder, or a `DamagedStoreError` naming its file when the model will not load."""
+    try:
+        return ImageEncoder.load(folder)
+    except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own kinds on a damaged model
+        file = folder / ("encoder.json" if isinstance(error, KeyError | ValueError | TypeError) else "model.onnx")
+        raise damaged(file, f"the encoder does not load ({type(error).__name__}: {first_line(error)[:200]})", store) from None
+

@@ -55,17 +55,32 @@ class ItemTable:
         self.table = table
         self.columns = list(table.column_names)
         self.rows = table.num_rows
+        if "id" not in self.columns:
+            raise ValueError("no id column")
         ids = table.column("id")
         if ids.null_count:
             raise ValueError("an item without an id")
         self._hashes, self._order = _id_hashes(ids)
         self._ids = _plain(ids).combine_chunks()  # one array (copied only when the file holds several chunks)
+        self._check_unique()
         self._frame: pd.DataFrame | None = None
+
+    def _check_unique(self) -> None:
+        """Ids are unique: equal ids have equal hashes, which sit side by side in the sorted hashes."""
+        same = np.flatnonzero(self._hashes[1:] == self._hashes[:-1])
+        if not len(same):
+            return
+        first, second = self.ids_at(self._order[same]), self.ids_at(self._order[same + 1])
+        duplicated = first[first == second]
+        if len(duplicated):
+            raise ValueError(f"{len(duplicated):,} duplicated id(s), e.g. {duplicated[0]!r}")
 
     @classmethod
     def open(cls, folder: Path) -> ItemTable:
         if (folder / ARROW_FILE).is_file():
             return cls(pa.ipc.open_file(pa.memory_map(str(folder / ARROW_FILE))).read_all())
+        if not (folder / PARQUET_FILE).is_file():
+            raise FileNotFoundError(folder / ARROW_FILE)
         return cls(pq.read_table(folder / PARQUET_FILE))
 
     def __len__(self) -> int:

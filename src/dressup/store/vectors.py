@@ -65,6 +65,20 @@ class IndexConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def checked(self) -> IndexConfig:
+        """These settings, if each is of a kind an index can be built or opened with (a `ValueError` otherwise)."""
+        if self.kind not in ("auto", "flat", "hnsw"):
+            raise ValueError(f"unknown index kind {self.kind!r}: use auto, flat or hnsw")
+        if self.storage not in ("auto", "float32", "sq8"):
+            raise ValueError(f"unknown vector storage {self.storage!r}: use auto, float32 or sq8")
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown index engine {self.engine!r}: use {', '.join(ENGINES)}")
+        for name in ("hnsw_m", "ef_construction", "ef_search") + (("dimension",) if self.dimension is not None else ()):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} is {value!r}, not a positive whole number")
+        return self
+
     @classmethod
     def from_dict(cls, data: dict) -> IndexConfig:
         """From a manifest's ``index_config``; settings it predates take their defaults."""

@@ -20,8 +20,9 @@ class EventSource(ABC):
     """Where a recommender reads events: one user's as they are now, or everyone's a chunk at a time."""
 
     @abstractmethod
-    def events(self, user: str | None = None) -> pd.DataFrame:
-        """The events (of ``user``, or all), oldest first, as a table of `EVENT_COLUMNS`."""
+    def events(self, user: str | None = None, latest: int | None = None) -> pd.DataFrame:
+        """The events (of ``user``, or all), oldest first, as a table of `EVENT_COLUMNS`; with ``latest``, only the
+        newest that many (what a feed reads, so that a user with a huge history costs no more than anyone)."""
 
     @abstractmethod
     def event_chunks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
@@ -59,10 +60,9 @@ class EventTable(EventSource):
     def __len__(self) -> int:
         return len(self.table)
 
-    def events(self, user: str | None = None) -> pd.DataFrame:
-        if user is None:
-            return self.table
-        return self.table.iloc[self._by_user.get(str(user), np.empty(0, np.int64))]
+    def events(self, user: str | None = None, latest: int | None = None) -> pd.DataFrame:
+        table = self.table if user is None else self.table.iloc[self._by_user.get(str(user), np.empty(0, np.int64))]
+        return table if latest is None else table.iloc[max(0, len(table) - latest):]
 
     def event_chunks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
         for start in range(0, len(self.table), rows):
