@@ -30,7 +30,7 @@ import httpx
 import numpy as np
 import pandas as pd
 from api_load import ADMIN_KEY, free_port
-from live_edits_concurrency import reader, writer
+from live_edits_concurrency import check, reader, writer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from damaged_stores import DAMAGES  # noqa: E402
@@ -227,13 +227,7 @@ def concurrent_edit_family(store: Path, work: Path, photos: list[str], seconds: 
     for thread in threads:
         thread.join()
     time.sleep(1.5)  # other workers take edits in within a second
-    wrong = 0
-    for url in urls:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            for item, state in expected.items():
-                response = client.get(f"/items/{item}")
-                wrong += (response.status_code == 404) != (state is None) or (
-                    state is not None and response.json()["title"] != state)
+    wrong = sum(check(url, expected) for url in urls)  # acknowledged prices and removals, on each server
     peak = max(s.peak_mib() for s in servers)
     for server in servers:
         server.stop()
@@ -262,20 +256,21 @@ def import_family(store: Path, work: Path, rows: int, database: str | None, labe
                 statuses.append(response.status_code)
                 acknowledged[account["user_id"]] += response.status_code == 201
 
-    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=client_loop, args=(n,), daemon=True) for n in range(8)]
     for thread in threads:
         thread.start()
     time.sleep(3)
     before = len(latencies)
     env = {**os.environ, **({"DRESSUP_DATABASE_URL": database} if database else {})}
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from live_edits import synthetic_events; "
-            f"synthetic_events(__import__('pathlib').Path({str(copy)!r}), {rows})")
+            f"synthetic_events(__import__('pathlib').Path({str(copy)!r}), {rows}, database_url={database!r})")
     began = time.perf_counter()
-    if database:  # synthetic_events writes through EventStore.open(store): point it at the server's database
-        code = code.replace("from live_edits import synthetic_events; ", "import live_edits; from dressup.users import "
-                            f"EventStore; live_edits.EventStore.open = lambda store: EventStore.open(url={database!r}); "
-                            "from live_edits import synthetic_events; ")
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).parent)
+    try:
+        subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).parent)
+    except BaseException:
+        stop.set()
+        server.stop()
+        raise
     import_seconds = time.perf_counter() - began
     during = latencies[before:]
     stop.set()

@@ -61,12 +61,13 @@ def written_bytes(pid: int) -> int:
     return _summed(pid, "io", "write_bytes:")
 
 
-def synthetic_events(store: Path, count: int, seed: int = 0) -> None:
-    """``count`` purchases by count/20 customers over the store's items (Zipf-like), into its database."""
+def synthetic_events(store: Path, count: int, seed: int = 0, database_url: str | None = None) -> None:
+    """``count`` purchases by count/20 customers over the store's items (Zipf-like), into its database (or the one
+    at ``database_url``)."""
     ids = Store.open(store).ids
     rng = np.random.default_rng(seed)
     users = max(1, count // 20)
-    events = EventStore.open(store)
+    events = EventStore.open(store, url=database_url)
     chunk = 200_000
 
     def chunks():

@@ -41,7 +41,10 @@ FUTURE_TOLERANCE = pd.Timedelta(days=1)  # clocks differ; an event further ahead
 TOKEN_LIFETIME = timedelta(days=90)  # how long an access token works; a user can rotate theirs at any time
 _LOCK_KEY = 7_305_117  # PostgreSQL advisory lock held while migrating
 _IMPORT_LOCK_KEY = 7_305_118  # and while an import tells new events from stored ones
-IMPORT_BATCH = 20_000  # events an import stores per write transaction (about 0.2 s of the write lock on SQLite)
+IMPORT_BATCH = 10_000  # events an import stores per write transaction on PostgreSQL (its writers wait in a queue)
+# SQLite has no queue for its write lock: a waiting writer polls (every 100 ms at most), so an import holds it for
+# short transactions (about 0.1 s) and pauses this long between them to let the API's writes in
+SQLITE_IMPORT_BATCH, IMPORT_PAUSE = 2_500, 0.12
 
 
 class EventError(DressUpError, ValueError):
@@ -193,8 +196,8 @@ class EventStore(EventSource):
 
         The stream is first staged in a temporary table of this connection, without the write lock (other writers go on
         meanwhile) and without growing memory; the new events are told apart in SQL, still without the write lock, and
-        stored in short write transactions of `IMPORT_BATCH` events, so that the API's writes wait at most one of them.
-        An import stopped half-way stored whole batches only: importing the file again adds the rest.
+        stored in short write transactions (`IMPORT_BATCH` events, fewer on SQLite), so that the API's writes wait at
+        most one of them. An import stopped half-way stored whole batches only: importing the file again adds the rest.
         """
         with database_errors("store the events"), self.engine.connect() as connection:
             try:
@@ -254,9 +257,14 @@ class EventStore(EventSource):
             connection.execute(sa.text(f"CREATE INDEX {FRESH.name}_line ON {FRESH.name} (line)"))
             added, users, last = connection.execute(
                 sa.select(sa.func.count(), sa.func.count(FRESH.c.user_id.distinct()), sa.func.max(FRESH.c.line))).one()
-        for start in range(0, (last or 0) + 1, IMPORT_BATCH):
-            self._transaction(lambda writer, start=start: _store_fresh(writer, self.engine, start, start + IMPORT_BATCH),
+        batch = SQLITE_IMPORT_BATCH if self.is_sqlite else IMPORT_BATCH
+        for start in range(0, (last or 0) + 1, batch):
+            self._transaction(lambda writer, start=start: _store_fresh(writer, self.engine, start, start + batch),
                               connection)
+            if self.is_sqlite:  # copy the batch into the database file now, so that no API write's commit must
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")  # (SQLite checkpoints in a commit)
+                connection.commit()
+                time.sleep(IMPORT_PAUSE)
         if source is not None:
             def log(writer):
                 if not has_import(writer, source[0]):
