@@ -30,6 +30,7 @@ import httpx
 import numpy as np
 import pandas as pd
 from api_load import ADMIN_KEY, free_port
+from live_edits import resident_mib, summed
 from live_edits_concurrency import check, reader, writer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -68,16 +69,10 @@ class Server:
                 time.sleep(0.2)
 
     def peak_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return summed(self.process.pid, "status", "VmHWM:") / 1024
 
     def resident_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return resident_mib(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -43,7 +43,7 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
-def _summed(pid: int, file: str, field: str) -> int:
+def summed(pid: int, file: str, field: str) -> int:
     """A /proc/PID/FILE field, summed over the process and its children."""
     total = 0
     for each in process_tree(pid):
@@ -54,11 +54,11 @@ def _summed(pid: int, file: str, field: str) -> int:
 
 
 def resident_mib(pid: int) -> float:
-    return _summed(pid, "status", "VmRSS:") / 1024
+    return summed(pid, "status", "VmRSS:") / 1024
 
 
 def written_bytes(pid: int) -> int:
-    return _summed(pid, "io", "write_bytes:")
+    return summed(pid, "io", "write_bytes:")
 
 
 def synthetic_events(store: Path, count: int, seed: int = 0, database_url: str | None = None) -> None:

@@ -226,7 +226,7 @@ def _attributes(value) -> dict:
 
 
 def _check_new_attribute_names(state: LiveState, values: dict) -> None:
-    known = state.columns
+    known = set(state.columns)
     new = [name for name in values if name.startswith(ATTRIBUTE_PREFIX) and name not in known]
     if not new:
         return

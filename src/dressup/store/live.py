@@ -17,13 +17,12 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import Item, split_sizes
-from ..errors import DressUpError, first_line
-from .errors import DamagedStoreError
+from ..errors import DressUpError
 from .filters import FilterError, FilterIndex, Filters, column_named
 from .journal import PUT, REMOVE, Change
 from .table import ARROW_FILE as ITEMS_FILE
 from .table import ItemTable
-from .validation import damaged
+from .validation import damaged, read_checked
 from .vectors import IndexConfig, Projection, VectorIndex, load_index
 
 
@@ -36,18 +35,6 @@ class UnknownItemError(DressUpError, KeyError):
 
 def unknown(item_id) -> UnknownItemError:
     return UnknownItemError(f"unknown item id {item_id!r}: the store has no such item")
-
-
-def _read(path: Path, read: Callable):
-    """What ``read`` reads from ``path``, or a `DamagedStoreError` naming the file."""
-    try:
-        return read()
-    except DamagedStoreError:
-        raise
-    except FileNotFoundError:
-        raise damaged(path, "missing", path.parent.parent) from None
-    except (OSError, ValueError, RuntimeError, KeyError, EOFError) as error:  # Arrow's, FAISS's and NumPy's own errors
-        raise damaged(path, f"unreadable or cut short ({first_line(error)[:200]})", path.parent.parent) from None
 
 
 class Base:
@@ -64,13 +51,14 @@ class Base:
     @classmethod
     def open(cls, folder: Path, index_config: IndexConfig) -> Base:
         """A `DamagedStoreError` naming the file for any file that cannot be read or does not fit the others."""
-        table = _read(folder / ITEMS_FILE, lambda: ItemTable.open(folder))
-        index = _read(folder / "index.faiss", lambda: load_index(folder / "index.faiss", index_config))
+        store = folder.parent
+        table = read_checked(folder / ITEMS_FILE, lambda: ItemTable.open(folder), store)
+        index = read_checked(folder / "index.faiss", lambda: load_index(folder / "index.faiss", index_config), store)
         projection = None
         if (folder / "projection.npz").is_file():
-            projection = _read(folder / "projection.npz", lambda: Projection.load(folder / "projection.npz"))
+            projection = read_checked(folder / "projection.npz", lambda: Projection.load(folder / "projection.npz"), store)
         if len(index) != len(table):
-            raise damaged(folder / "index.faiss", f"holds {len(index):,} vectors for {len(table):,} items", folder.parent)
+            raise damaged(folder / "index.faiss", f"holds {len(index):,} vectors for {len(table):,} items", store)
         return cls(folder, table, index, projection)
 
     def __len__(self) -> int:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import first_line
 from .errors import DamagedStoreError
 from .vectors import IndexConfig
 
@@ -22,6 +24,19 @@ def damaged(path: Path, problem: str, store: Path) -> DamagedStoreError:
     """The error for a damaged file of ``store``: the file, what is wrong, and how to recover."""
     return DamagedStoreError(f"{path}: {problem}. The store is damaged: restore it from a backup, or build it again "
                              f"with `dressup index CATALOG --store {store}`")
+
+
+def read_checked(path: Path, read: Callable, store: Path):
+    """What ``read()`` reads from ``path``, or a `DamagedStoreError` naming the file: the one translation of Arrow's,
+    FAISS's, NumPy's and JSON's own errors about a file that is missing, cut short or of the wrong kind."""
+    try:
+        return read()
+    except DamagedStoreError:
+        raise
+    except FileNotFoundError:
+        raise damaged(path, "missing", store) from None
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError) as error:
+        raise damaged(path, f"unreadable or cut short ({first_line(error)[:200]})", store) from None
 
 
 def check_manifest(store: Path, file: Path, manifest) -> dict:
@@ -56,24 +71,14 @@ def check_generation(store: Path, folder: Path, manifest: dict, rows: int) -> No
         _check_matrix(store, folder / str(part.get("file", f"embeddings-part-{number}.npy")), rows)
     encoder = folder / "encoder"
     spec = encoder / "encoder.json"
-    try:
-        if not isinstance(json.loads(spec.read_bytes()), dict):
-            raise damaged(spec, "not an encoder description (a JSON object)", store)
-    except FileNotFoundError:
-        raise damaged(spec, "missing", store) from None
-    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise damaged(spec, f"unreadable ({type(error).__name__})", store) from None
+    if not isinstance(read_checked(spec, lambda: json.loads(spec.read_bytes()), store), dict):
+        raise damaged(spec, "not an encoder description (a JSON object)", store)
     model = encoder / "model.onnx"
     if not model.is_file() or model.stat().st_size == 0:
         raise damaged(model, "missing" if not model.is_file() else "empty", store)
 
 
 def _check_matrix(store: Path, path: Path, rows: int) -> None:
-    try:
-        matrix = np.load(path, mmap_mode="r")
-    except FileNotFoundError:
-        raise damaged(path, "missing", store) from None
-    except (OSError, ValueError, EOFError) as error:  # a header that is not NumPy's, or data shorter than it says
-        raise damaged(path, f"unreadable or cut short ({error})", store) from None
+    matrix = read_checked(path, lambda: np.load(path, mmap_mode="r"), store)
     if matrix.ndim != 2 or len(matrix) != rows:
         raise damaged(path, f"holds {matrix.shape[0] if matrix.ndim else 0:,} embeddings for {rows:,} items", store)

@@ -33,7 +33,7 @@ def facets(generation: GenerationDep) -> schemas.Facets:
     return generation.facets().__dict__
 
 
-# {item_id}: ids may hold "/" (sent as %2F); the route with a suffix comes before the bare one
+# {item_id}: one path segment; ids holding "/" come as %2F and stay whole (`..paths.ItemIdsAsSent`)
 @router.get("/items/{item_id}/image", response_class=FileResponse,
             responses={200: {"content": {"image/*": {}}, "description": "the product photo"}})
 def item_image(generation: GenerationDep, item_id: ItemId):
