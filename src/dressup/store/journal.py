@@ -73,7 +73,7 @@ class Journal:
     def writing(self) -> Iterator[JournalWriter]:
         """One write transaction, alone for this store: read what other writers added, then append; all of it is
         committed when the block ends, or none of it on an error."""
-        with database_errors("write the catalog journal"), self.database.writer.begin() as connection:
+        with database_errors("write the catalog journal"), self.database.write() as connection:
             if not self.database.is_sqlite:  # SQLite: BEGIN IMMEDIATE already holds the write lock
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
             yield JournalWriter(connection, self.store_id)
@@ -81,7 +81,7 @@ class Journal:
     @database_errors("prune the catalog journal")
     def prune(self, up_to: int) -> int:
         """Delete the changes up to ``up_to`` (folded into a base generation); returns how many went."""
-        with self.database.writer.begin() as connection:
+        with self.database.write() as connection:
             deleted = connection.execute(sa.delete(CatalogChange).where(
                 CatalogChange.store == self.store_id, CatalogChange.seq <= up_to))
         return int(deleted.rowcount)

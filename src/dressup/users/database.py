@@ -13,9 +13,10 @@ import fcntl
 import hashlib
 import math
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,6 +132,9 @@ class EventStore(EventSource):
         self.is_sqlite = engine.dialect.name == "sqlite"
         # SQLite: take the write lock when a write transaction starts, so writers queue instead of failing
         self.writer = engine.execution_options(write_lock=True)
+        # SQLite: this process's writers queue here, so that one of them, not every one, polls for a lock that an
+        # import in another process holds (SQLite's busy handler sleeps, and many sleepers miss the import's pauses)
+        self.local_writers = threading.RLock() if self.is_sqlite else nullcontext()
 
     @classmethod
     def open(cls, store: str | Path | None = None, url: str | None = None,
@@ -166,13 +170,19 @@ class EventStore(EventSource):
         target = ScriptDirectory.from_config(config).get_current_head() if revision == "head" else revision
         if self.revision() == target:  # the common case: a read, no write lock
             return
-        with self.writer.begin() as connection:
+        with self.write() as connection:
             if not self.is_sqlite:
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
             if MigrationContext.configure(connection).get_current_revision() == target:
                 return
             config.attributes["connection"] = connection
             command.upgrade(config, target)
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """One write transaction (SQLite: holding the database's write lock from its start)."""
+        with self.local_writers, self.writer.begin() as connection:
+            yield connection
 
     def revision(self) -> str | None:
         with self.engine.connect() as connection:
@@ -280,7 +290,7 @@ class EventStore(EventSource):
             for attempt in range(8):
                 try:
                     if connection is None:
-                        with self.writer.begin() as writer:
+                        with self.write() as writer:
                             return work(writer)
                     connection.execution_options(write_lock=True)
                     try:
@@ -301,7 +311,7 @@ class EventStore(EventSource):
         user = _identifier(user, "user") if user is not None else f"u-{secrets.token_hex(8)}"
         token = secrets.token_urlsafe(32)
         try:
-            with self.writer.begin() as connection:
+            with self.write() as connection:
                 if connection.execute(sa.select(User.id).where(User.id == user)).first() is not None:
                     raise UserExistsError(f"user {user!r} already exists")
                 connection.execute(sa.insert(User), [{"id": user, "created_at": datetime.now(UTC), **self._token_columns(token)}])
@@ -316,7 +326,7 @@ class EventStore(EventSource):
         bring the account back. `UnknownUserError` when the user is gone."""
         row = NewEvent(user, item, kind, None, value).checked(datetime.now(UTC))
         try:
-            with self.writer.begin() as connection:
+            with self.write() as connection:
                 if connection.execute(sa.select(User.id).where(User.id == row["user_id"])).first() is None:
                     raise UnknownUserError(f"unknown user {user!r}")
                 connection.execute(sa.insert(Event), [row])
@@ -351,7 +361,7 @@ class EventStore(EventSource):
         """A fresh access token for an existing user (an imported customer, say), replacing any earlier one, which
         stops working; `UnknownUserError` for an id the database does not hold."""
         token = secrets.token_urlsafe(32)
-        with database_errors("issue a token"), self.writer.begin() as connection:
+        with database_errors("issue a token"), self.write() as connection:
             update = sa.update(User).where(User.id == str(user)).values(**self._token_columns(token))
             changed = connection.execute(update).rowcount
         if not changed:
@@ -360,7 +370,7 @@ class EventStore(EventSource):
 
     def forget(self, user: str) -> int:
         """Delete a user and all their events (one transaction); returns how many events went."""
-        with database_errors("delete the user"), self.writer.begin() as connection:
+        with database_errors("delete the user"), self.write() as connection:
             gone = connection.execute(sa.delete(Event).where(Event.user_id == str(user))).rowcount
             connection.execute(sa.delete(User).where(User.id == str(user)))
         return int(gone)
