@@ -29,7 +29,25 @@ def test_bundled_fashion_encoder_loads_in_both_precisions():
     fp32, int8 = create_encoder("fashion-mobilenetv2"), create_encoder("fashion-mobilenetv2-int8")
     assert int8.name == "fashion-mobilenetv2-int8" and fp32.fingerprint != int8.fingerprint
     a, b = fp32.encode(images), int8.encode(images)
-    assert a.shape == (2, 256) and np.all((a * b).sum(axis=1) > 0.99)
+    assert a.shape == (2, 256 + 22 + 42 + 171) and np.all((a * b).sum(axis=1) > 0.99)
+
+
+def test_search_channels_add_the_agreement_of_predicted_types_and_colours():
+    """The fashion encoder's vector is its embedding followed by its coarse type, colour and type probabilities, each
+    unit-normalised and weighted: a dot product of two vectors is the weighted sum of those cosines."""
+    from dressup.embeddings import normalize_rows
+
+    encoder = create_encoder("fashion-mobilenetv2")
+    images = [FPI / "images" / f"{i}.jpg" for i in (10000, 10001, 15970)]
+    vectors = encoder.encode(images)
+    pixels = np.stack([encoder.preprocess(image) for image in images])
+    embedding, kinds, colours = encoder.run(pixels, ["embedding", "probabilities.product_type",
+                                                     "probabilities.baseColour"])
+    coarse = kinds @ encoder.channels[0].membership
+    assert coarse.shape[1] == 22 and np.allclose(coarse.sum(axis=1), 1, atol=1e-4)
+    cosines = [normalize_rows(part) @ normalize_rows(part).T for part in (embedding, coarse, colours, kinds)]
+    expected = sum(w * c for w, c in zip((1.0, 0.5, 0.3, 0.5), cosines, strict=True)) / 2.3
+    assert np.allclose(vectors @ vectors.T, expected, atol=1e-4)
 
 
 def test_encode_real_images(encoder):

@@ -187,7 +187,7 @@ class ColourStage:
 
     def check(self, classes: list[str], encoder: ImageEncoder) -> None:
         """Refuse a stage fitted to other heads: other classes or another embedding size."""
-        features = encoder.dimension + len(classes) + HISTOGRAM_SIZE
+        features = encoder.spec.dimension + len(classes) + HISTOGRAM_SIZE  # the "embedding" output, not the searched vector
         if self.classes != classes or self.coef.shape != (features, len(classes)) or self.mean.shape != (features,):
             raise DressUpError(f"{COLOUR_STAGE_FILE} of {encoder.name!r} was fitted to other {self.label} heads; "
                                f"run `dressup train colour` again or delete the file")

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,45 @@ class EncoderSpec:
         return cls(**known)
 
 
+@dataclass(frozen=True)
+class SearchChannel:
+    """Label probabilities searched beside the embedding (``extra.search_channels`` in `encoder.json`).
+
+    A channel is a head's probabilities, optionally summed into ``groups`` (one group name per class, e.g. the coarse
+    product type of each fine one), unit-normalised and scaled by sqrt(``weight``), as fused parts are
+    (`dressup.store.fusion`): a dot product of two photos' vectors adds ``weight`` x the cosine of their label
+    distributions to the cosine of their embeddings. Two photos of one garment type then rank close even when one is a
+    model shot and the other a packshot, whose embeddings differ more than their predicted types.
+    """
+
+    output: str
+    weight: float
+    groups: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SearchChannel:
+        return cls(data["output"], float(data["weight"]), tuple(data.get("groups", ())))
+
+    def dimension(self, session) -> int:
+        if self.groups:
+            return len(set(self.groups))
+        (output,) = [o for o in session.get_outputs() if o.name == self.output]
+        return int(output.shape[-1])
+
+    @cached_property
+    def membership(self) -> np.ndarray:
+        """(classes, groups) ones where a class belongs to a group."""
+        names = sorted(set(self.groups))
+        membership = np.zeros((len(self.groups), len(names)), np.float32)
+        membership[np.arange(len(self.groups)), [names.index(group) for group in self.groups]] = 1.0
+        return membership
+
+    def part(self, probabilities: np.ndarray) -> np.ndarray:
+        if self.groups:
+            probabilities = probabilities @ self.membership
+        return normalize_rows(np.asarray(probabilities, np.float32)) * np.float32(np.sqrt(self.weight))
+
+
 @dataclass
 class EncodedBatch:
     """One batch of `ImageEncoder.encode_each`: rows for the images that worked, errors for the rest."""
@@ -85,6 +125,7 @@ class ImageEncoder(Encoder):
         outputs = [o.name for o in self._session.get_outputs()]
         self.output_names = outputs
         self._output = "embedding" if "embedding" in outputs else outputs[0]
+        self.channels = [SearchChannel.from_dict(c) for c in spec.extra.get("search_channels", [])]
 
     @property
     def name(self) -> str:
@@ -92,13 +133,15 @@ class ImageEncoder(Encoder):
 
     @property
     def dimension(self) -> int:
-        return self.spec.dimension
+        return self.spec.dimension + sum(channel.dimension(self._session) for channel in self.channels)
 
     @property
     def fingerprint(self) -> str:
         """Identifies weights and preprocessing: stored vectors are reused only under the same one."""
         digest = hashlib.sha256(self._model)
         digest.update(repr((self.spec.input_size, self.spec.resize_size, self.spec.mean, self.spec.std)).encode())
+        if self.channels:
+            digest.update(repr([asdict(channel) for channel in self.channels]).encode())
         return digest.hexdigest()[:16]
 
     def item_inputs(self, items: pd.DataFrame) -> list:
@@ -112,8 +155,14 @@ class ImageEncoder(Encoder):
         return preprocess(self.spec, image)
 
     def forward(self, pixels: np.ndarray) -> np.ndarray:
-        """Run the model on an already preprocessed (n, size, size, 3) uint8 batch."""
-        return self._session.run([self._output], {self._input: pixels})[0]
+        """Run the model on an already preprocessed (n, size, size, 3) uint8 batch: the embedding, followed by the
+        search channels when the model has them (`SearchChannel`)."""
+        if not self.channels:
+            return self._session.run([self._output], {self._input: pixels})[0]
+        names = [self._output] + sorted({channel.output for channel in self.channels})
+        results = dict(zip(names, self._session.run(names, {self._input: pixels}), strict=True))
+        parts = [normalize_rows(results[self._output])] + [channel.part(results[channel.output]) for channel in self.channels]
+        return np.concatenate(parts, axis=1)
 
     def run(self, pixels: np.ndarray, outputs: Sequence[str]) -> list[np.ndarray]:
         """Named outputs of the model (e.g. label probabilities) for a preprocessed batch."""
