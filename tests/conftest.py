@@ -8,8 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DRESSUP_DATA", REPO.parent / "shared" / "data"))
@@ -326,3 +328,34 @@ def server_in_thread(store: Path, **settings):
     finally:
         server.should_exit = True
         thread.join()
+
+
+# -- shop the look -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def look_store(tmp_path_factory) -> Path:
+    """400 Mango products indexed with the fashion encoder, whose type head finds garments (`dressup.looks`)."""
+    from dressup import index_catalog
+
+    folder = tmp_path_factory.mktemp("look")
+    products = pd.read_csv(MANGO / "products.csv", dtype=str).head(400)
+    products["des_filename"] = [str(MANGO / f) for f in products["des_filename"]]
+    products.to_csv(folder / "products.csv", index=False)
+    index_catalog(folder / "products.csv", folder / "store", encoder="fashion-mobilenetv2")
+    return folder / "store"
+
+
+def compose_look(ids: list[int], path: Path, tile: tuple[int, int] = (240, 320)) -> list[tuple[int, int, int, int]]:
+    """Fashion Product Images products pasted side by side on white, saved at ``path``; each one's box."""
+    photo = Image.new("RGB", (tile[0] * len(ids), tile[1]), "white")
+    boxes = []
+    for number, item in enumerate(ids):
+        image = Image.open(FPI / "images" / f"{item}.jpg").convert("RGB")
+        image.thumbnail((tile[0] - 16, tile[1] - 16))
+        x, y = number * tile[0] + (tile[0] - image.width) // 2, (tile[1] - image.height) // 2
+        photo.paste(image, (x, y))
+        ys, xs = np.nonzero((np.asarray(image) < 240).any(axis=2))
+        boxes.append((x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1))
+    photo.save(path)
+    return boxes

@@ -57,6 +57,11 @@ def test_health_and_browsing_with_filters(client, catalog):
     assert "Dress" in facets["values"]["category"] and "Women" in facets["values"]["gender"]
 
 
+def test_shop_the_look_needs_an_encoder_with_garment_types(client, catalog):
+    response = client.post("/similar", params={"look": "true"}, files={"image": ("p.jpg", photo_of(catalog, 2), "image/jpeg")})
+    assert response.status_code == 409 and "cannot tell the garments" in response.json()["detail"]
+
+
 def test_item_its_image_and_unknown_ids(client, catalog):
     item_id = catalog["id"].iat[0]
     item = client.get(f"/items/{item_id}").json()

@@ -146,3 +146,27 @@ def test_cart_to_complete_outfits(page):
         assert ids[0] == top and len(ids) >= 3
     assert images_rendered(page, "#outfits")
     save(page, "web-outfits.png")
+
+
+def test_shop_the_look_marks_each_garment_and_shows_its_products(browser, look_store, tmp_path):
+    from conftest import compose_look, running_server
+
+    compose_look([10367, 11248, 10198], tmp_path / "look.png")  # a shirt, trousers and a handbag
+    with running_server(look_store) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 1100}, base_url=url, bypass_csp=True)
+        page = context.new_page()
+        page.goto("/")
+        page.wait_for_selector("#catalog-grid .card img")
+        page.click("nav button[data-view=photo]")
+        page.check("#upload input[name=look]")
+        page.set_input_files("#upload input[type=file]", str(tmp_path / "look.png"))
+        page.wait_for_selector("#garments .garment .card")
+        marks = page.locator(".look .garment-box").all_text_contents()
+        assert {"tops", "trousers", "bags"} <= {mark.split(" ", 1)[1] for mark in marks}
+        assert page.locator("#garments .garment").count() == len(marks)
+        assert images_rendered(page, "#garments")
+        frame = page.locator(".look").bounding_box()
+        for box in page.locator(".look .garment-box").evaluate_all("marks => marks.map(m => m.getBoundingClientRect().toJSON())"):
+            assert frame["x"] - 1 <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
+        save(page, "shop-the-look.png")
+        context.close()

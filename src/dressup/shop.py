@@ -29,9 +29,10 @@ from PIL import Image
 from .catalog import Item
 from .errors import DressUpError
 from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
+from .looks import LOOK_SIDE
 from .outfits import CompatibilityModel, CompletedOutfit, NoOutfitModelError, OutfitModel
 from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
-from .store import Filters, LiveState, Match, Store, editing, read_manifest
+from .store import Filters, GarmentMatches, LiveState, Match, Store, editing, read_manifest
 from .store.generations import remove_unused_generations
 from .tagging import DEFAULT_TAGGER, Tag, Tagger
 from .users import EventStore
@@ -116,12 +117,12 @@ class Generation:
         return self.state.derived("facets", make)
 
     # -- search --------------------------------------------------------------------------------
-    def photo(self, data: ImageInput) -> Image.Image:
+    def photo(self, data: ImageInput, look: bool = False) -> Image.Image:
         """An uploaded photo decoded once, within the shop's pixel limit and the upload formats, at the size this
-        generation's encoder needs."""
+        generation's encoder needs (larger with ``look``, whose garments are cut from it)."""
         spec = self.store.encoder.spec
-        return load_image(data, max_pixels=self.capabilities.shop.max_pixels, draft_size=spec.resize_size or spec.input_size,
-                          formats=UPLOAD_FORMATS)
+        size = 2 * LOOK_SIDE if look else spec.resize_size or spec.input_size
+        return load_image(data, max_pixels=self.capabilities.shop.max_pixels, draft_size=size, formats=UPLOAD_FORMATS)
 
     def similar_to_item(self, item_id: str, k: int = 10, filters: Filters | None = None) -> list[Match]:
         return self.store.similar(item=item_id, k=k, filters=filters, state=self.state)
@@ -129,6 +130,11 @@ class Generation:
     def similar_to_photo(self, photo: ImageInput, k: int = 10, filters: Filters | None = None) -> list[Match]:
         """Similar items for a photo (decoded by `photo`, or a path)."""
         return self.store.similar(image=photo, k=k, filters=filters, state=self.state)
+
+    def look(self, photo: ImageInput, k: int = 10, filters: Filters | None = None) -> list[GarmentMatches]:
+        """Shop the look: each garment of a photo (decoded by ``photo(..., look=True)``, or a path) with its k most
+        similar items."""
+        return self.store.look(photo, k=k, filters=filters, state=self.state)
 
     # -- feeds ---------------------------------------------------------------------------------
     @property

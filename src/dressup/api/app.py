@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import DressUpError
 from ..files import DiskFullError
+from ..looks import NoGarmentTypesError
 from ..outfits import NoOutfitModelError
 from ..shop import Shop
 from ..store import DamagedStoreError, StoreBusyError, StoreError, UnknownItemError
@@ -37,7 +38,8 @@ from .settings import Settings
 
 REOPEN_EVERY = 3.0  # seconds between tries to open a store that could not be opened
 
-ERRORS = {401: "missing, invalid or revoked token", 404: "unknown item or user", 409: "id already taken, or no outfit model",
+ERRORS = {401: "missing, invalid or revoked token", 404: "unknown item or user",
+          409: "id already taken, or the store has no outfit model (or, for look, no garment types)",
           413: "request body too large",
           429: "too many uploads or outfits from this client; Retry-After says when to come back",
           507: "no space left on the server's disk: nothing was changed",
@@ -45,7 +47,8 @@ ERRORS = {401: "missing, invalid or revoked token", 404: "unknown item or user",
           422: "invalid input (unreadable image, bad filter, rating outside 1-5 ...)"}
 # the status of each DressUp error, the most specific first
 STATUS = [(DiskFullError, 507), (DatabaseError, 503), (DamagedStoreError, 503), (UnknownItemError, 404), (UnknownUserError, 404),
-          (ItemExistsError, 409), (UserExistsError, 409), (NoOutfitModelError, 409), (StoreBusyError, 409),
+          (ItemExistsError, 409), (UserExistsError, 409), (NoOutfitModelError, 409), (NoGarmentTypesError, 409),
+          (StoreBusyError, 409),
           (ItemEditError, 422), (DressUpError, 422)]
 
 

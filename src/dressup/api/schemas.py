@@ -73,6 +73,17 @@ class ItemList(BaseModel):
     items: list[ItemOut]
 
 
+class GarmentOut(BaseModel):
+    type: str = Field(description="coarse product type: tops, trousers, shoes, bags ...")
+    box: list[int] = Field(description="[x0, y0, x1, y1] in the uploaded photo's pixels")
+    confidence: float = Field(description="the type's mean probability over the garment's region")
+    items: list[ItemOut]
+
+
+class Look(BaseModel):
+    garments: list[GarmentOut] = Field(description="the photo's garments, the most prominent first; none when it shows none")
+
+
 class ItemPage(ItemList):
     total: int = Field(description="items that pass the filters")
     limit: int

@@ -112,6 +112,8 @@ def similar(
     min_price: MinPriceOption = None,
     max_price: MaxPriceOption = None,
     size: SizeOption = None,
+    look: Annotated[bool, typer.Option("--look", help="With --image: shop the look, the similar items of each garment "
+                                                    "in the photo.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="With --all: the JSON-lines file to write.")] = None,
 ):
@@ -120,10 +122,15 @@ def similar(
 
     with user_errors():
         _check_similar_options(item, image, all_items, as_json, output)
+        if look and image is None:
+            raise DressUpError("--look goes with --image PHOTO")
         filters = option_filters(where, category, gender, colour, min_price, max_price, size)
         generation = Shop(store).generation
         if all_items:
             _similar_all(generation.store, k, filters, output)
+            return
+        if look:
+            _print_look(generation, image, generation.look(image, k, filters), as_json)
             return
         if item is not None:
             found = generation.similar_to_item(item, k, filters)
@@ -136,6 +143,21 @@ def similar(
         print_table(f"similar to {item or image}", list(COLUMNS), rows)
         if len(rows) < k:
             errors.print(f"only {len(rows)} item(s) satisfy the filters")
+
+
+def _print_look(generation, image: Path, garments, as_json: bool) -> None:
+    def rows(matches):
+        return [{"id": m.id, "score": round(m.score, 4), **item_summary(generation.store, m.row)} for m in matches]
+
+    if as_json:
+        print(json.dumps({"query": str(image), "garments": [
+            {"type": g.garment.type, "box": list(g.garment.box), "confidence": g.garment.confidence,
+             "items": rows(g.matches)} for g in garments]}, indent=2, default=str))
+        return
+    if not garments:
+        errors.print(f"{image}: no garment found in the photo")
+    for g in garments:
+        print_table(f"{g.garment.type} ({g.garment.confidence:.0%}) at {list(g.garment.box)}", list(COLUMNS), rows(g.matches))
 
 
 def _check_similar_options(item, image, all_items, as_json, output) -> None:

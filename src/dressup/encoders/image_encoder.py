@@ -109,23 +109,31 @@ class ImageEncoder(Encoder):
     kind = "image"
 
     def __init__(self, spec: EncoderSpec, model: bytes, threads: int | None = None, directory: Path | None = None):
-        import onnxruntime as ort
-
         self.spec = spec
         self._model = model
+        self.threads = threads or os.cpu_count() or 1
         self.directory = directory  # the model directory it was loaded from, if any
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # idle ONNX Runtime threads must not spin: the decoding threads need those cycles
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        runnable = with_pixel_normalisation(model, spec.mean, spec.std)
-        self._session = ort.InferenceSession(runnable, options, providers=["CPUExecutionProvider"])
+        self._session = self.session(self.runnable_model())
         self._input = self._session.get_inputs()[0].name
         outputs = [o.name for o in self._session.get_outputs()]
         self.output_names = outputs
         self._output = "embedding" if "embedding" in outputs else outputs[0]
         self.channels = [SearchChannel.from_dict(c) for c in spec.extra.get("search_channels", [])]
+
+    def runnable_model(self) -> bytes:
+        """The ONNX model as this encoder runs it: behind its uint8 NHWC ``images`` input."""
+        return with_pixel_normalisation(self._model, self.spec.mean, self.spec.std)
+
+    def session(self, model: bytes):
+        """An ONNX Runtime session for ``model`` (this encoder's, or one derived from it) with this encoder's threads."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle ONNX Runtime threads must not spin: the decoding threads need those cycles
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     @property
     def name(self) -> str:

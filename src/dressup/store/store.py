@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from ..catalog import CatalogLayout, Item, layout_of_items
 from ..encoders import ImageEncoder
 from ..errors import first_line
-from ..images import ImageInput
+from ..images import ImageInput, load_image
+from ..looks import LOOK_SIDE, Garment, GarmentFinder
 from .errors import DamagedStoreError
 from .filters import Filters, column_named
 from .fusion import fuse
@@ -28,7 +30,7 @@ from .live import Base, LiveState, UnknownItemError
 from .validation import check_generation, damaged
 from .vectors import IndexConfig, Projection, VectorIndex, pad_results
 
-__all__ = ["Match", "Store", "UnknownItemError"]
+__all__ = ["GarmentMatches", "Match", "Store", "UnknownItemError"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,14 @@ class Match:
     id: str
     score: float
     row: int
+
+
+@dataclass(frozen=True)
+class GarmentMatches:
+    """One garment of a photo (`Store.look`) and the items most similar to it."""
+
+    garment: Garment
+    matches: list[Match]
 
 
 class Store:
@@ -59,6 +69,8 @@ class Store:
         self._refreshing = threading.Lock()
         self._encoder: ImageEncoder | None = None
         self._part_encoders: dict[int, ImageEncoder] = {}
+        self._garment_finder: GarmentFinder | None = None
+        self._finder_made = threading.Lock()
         self.fusion: list[dict] = manifest.get("fusion", [])
         self.refresh()
 
@@ -265,6 +277,26 @@ class Store:
             query, exclude = self.embed_images([image])[0], -1
         rows, scores = self.search(query[None, :], k, filters, exclude=[exclude], state=state)
         return self._matches(state, rows[0], scores[0])
+
+    def look(self, image: ImageInput, k: int = 10, filters: Filters | None = None,
+             state: LiveState | None = None) -> list[GarmentMatches]:
+        """Shop the look: each garment of a photo (`dressup.looks`), most prominent first, with its k most similar
+        items. A photo without a garment has none."""
+        photo = image if isinstance(image, Image.Image) else load_image(image, draft_size=2 * LOOK_SIDE)
+        garments = self.garment_finder.find(photo)
+        if not garments:
+            return []
+        state = state or self._state
+        rows, scores = self.search(self.embed_images([g.crop(photo) for g in garments]), k, filters, state=state)
+        return [GarmentMatches(g, self._matches(state, r, s)) for g, r, s in zip(garments, rows, scores, strict=True)]
+
+    @property
+    def garment_finder(self) -> GarmentFinder:
+        """Finds the garments of photos with the store's encoder (made on first use)."""
+        with self._finder_made:
+            if self._garment_finder is None:
+                self._garment_finder = GarmentFinder(self.encoder)
+            return self._garment_finder
 
     def similar_all(self, k: int = 10, filters: Filters | None = None,
                     batch_size: int = 1024) -> Iterator[tuple[str, list[Match]]]:

@@ -107,20 +107,26 @@ async function showSimilar(item) {
   } catch (error) { say(error.message); }
 }
 
+function uploadForm(file, k) {
+  const form = new FormData();
+  form.append("image", file);
+  if (k) form.append("k", String(k));
+  for (const [name, value] of k ? filterParams() : []) form.append(name, value);
+  return form;
+}
+
 async function searchPhoto(file) {
   const image = document.createElement("img");
   image.src = URL.createObjectURL(file);
   image.className = "query-photo";
   $("#query").replaceChildren(image);
+  $("#garments").replaceChildren();
+  $("#similar-grid").replaceChildren();
+  $("#tags").replaceChildren();
+  if ($("#upload input[name=look]").checked) return shopTheLook(file, image);
   $("#similar-title").textContent = "Similar products";
-  const upload = () => {
-    const form = new FormData();
-    form.append("image", file);
-    return form;
-  };
-  const search = upload();
-  search.append("k", "12");
-  for (const [name, value] of filterParams()) search.append(name, value);
+  const upload = () => uploadForm(file);
+  const search = uploadForm(file, 12);
   try {
     const [similar, tags] = await Promise.all([
       api("/similar", {method: "POST", body: search}),
@@ -133,6 +139,43 @@ async function searchPhoto(file) {
       const value = document.createElement("dd");
       value.textContent = `${tag.value} (${Math.round(tag.confidence * 100)}%)`;
       return [term, value];
+    }));
+    say("");
+  } catch (error) { say(error.message); }
+}
+
+// Shop the look: the photo with each garment framed, and each garment's similar products below it
+async function shopTheLook(file, image) {
+  $("#similar-title").textContent = "Garments in the photo";
+  const frame = document.createElement("div");
+  frame.className = "look";
+  frame.append(image);
+  $("#query").replaceChildren(frame);
+  try {
+    const [look] = await Promise.all([api("/similar?look=true", {method: "POST", body: uploadForm(file, 6)}),
+                                      image.decode().catch(() => null)]);
+    const width = image.naturalWidth || 1, height = image.naturalHeight || 1;
+    $("#similar-title").textContent = look.garments.length
+      ? `${look.garments.length} garment${look.garments.length > 1 ? "s" : ""} in the photo` : "No garment found in this photo";
+    $("#garments").replaceChildren(...look.garments.map((garment, number) => {
+      const [x0, y0, x1, y1] = garment.box;
+      const mark = document.createElement("a");
+      mark.className = "garment-box";
+      mark.href = `#garment-${number}`;
+      Object.assign(mark.style, {left: `${100 * x0 / width}%`, top: `${100 * y0 / height}%`,
+                                 width: `${100 * (x1 - x0) / width}%`, height: `${100 * (y1 - y0) / height}%`});
+      mark.textContent = `${number + 1} ${garment.type}`;
+      frame.append(mark);
+      const section = document.createElement("section");
+      section.className = "garment";
+      section.id = `garment-${number}`;
+      const title = document.createElement("h3");
+      title.textContent = `${number + 1}. ${garment.type} (${Math.round(garment.confidence * 100)}%)`;
+      const grid = document.createElement("div");
+      grid.className = "grid";
+      fill(grid, garment.items, (i) => i.score.toFixed(2));
+      section.append(title, grid);
+      return section;
     }));
     say("");
   } catch (error) { say(error.message); }
