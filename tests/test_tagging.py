@@ -108,4 +108,6 @@ def test_eval_tagging_command_writes_report_and_confusion(tmp_path, test_items):
     assert report["items"] == len(test_items)
     assert report["accuracy"]["articleType"] > 0.85 and 0 < report["macro_f1"]["articleType"] <= 1
     assert (tmp_path / "out" / "confusion-articleType.png").stat().st_size > 10_000
-    assert "macro-F1" in done.stdout
+    assert (tmp_path / "out" / "reliability-baseColour.png").stat().st_size > 10_000
+    assert 0 < report["calibration_error"]["articleType"] < 0.2  # confident where right, not a fixed number
+    assert "macro-F1" in done.stdout and "ECE" in done.stdout

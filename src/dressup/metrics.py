@@ -73,6 +73,27 @@ def accuracy(truth, predicted) -> float:
     return float((truth == predicted).mean()) if len(truth) else 0.0
 
 
+def calibration_bins(confidence, correct, bins: int = 15) -> list[tuple[float, float, int]]:
+    """(mean confidence, accuracy, count) of the predictions in each of ``bins`` equal-width confidence bins."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    return [(float(confidence[which == b].mean()), float(correct[which == b].mean()), int((which == b).sum()))
+            for b in range(bins) if (which == b).any()]
+
+
+def expected_calibration_error(confidence, correct, bins: int = 15) -> float:
+    """How far confidences are from the accuracy they come with: the count-weighted mean of |accuracy - confidence|
+    over equal-width confidence bins (0 is perfectly calibrated).
+
+    >>> round(expected_calibration_error([0.9, 0.9, 0.6, 0.6], [1, 1, 1, 0]), 4)
+    0.1
+    """
+    found = calibration_bins(confidence, correct, bins)
+    total = sum(count for _, _, count in found)
+    return float(sum(count * abs(right - sure) for sure, right, count in found) / total) if total else 0.0
+
+
 def macro_f1(truth, predicted) -> float:
     """F1 averaged over the true classes (each class counts once, however rare).
 

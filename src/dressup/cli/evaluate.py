@@ -80,7 +80,7 @@ def eval_tagging(
                           typer.Option("--heads-only",
                                        help="Score the label heads alone, without the model's colour stage.")] = False,
 ):
-    """Accuracy and macro-F1 per label on held-out items, with confusion-matrix PNGs."""
+    """Accuracy, macro-F1 and calibration (ECE) per label on held-out items, with confusion-matrix and reliability PNGs."""
     from ..encoders import DEFAULT_TAGGER, create_encoder
     from ..evaluation.tagging import evaluate_tagging
     from ..tagging import Tagger
@@ -91,15 +91,16 @@ def eval_tagging(
         tagger = Tagger(create_encoder(model or DEFAULT_TAGGER), use_colour_stage=not heads_only)
         report = evaluate_tagging(tagger, catalog, split_file, split, label, confusion_dir=output_dir)
         table = Table(title=f"tagging: {report.items:,} {split} items, model {report.encoder}")
-        for column in ("label", "accuracy", "macro-F1", "unseen values"):
+        for column in ("label", "accuracy", "macro-F1", "ECE", "unseen values"):
             table.add_column(column, justify="left" if column == "label" else "right")
         for name in report.accuracy:
-            table.add_row(name, f"{report.accuracy[name]:.4f}", f"{report.macro_f1[name]:.4f}", str(report.unknown_values[name]))
+            table.add_row(name, f"{report.accuracy[name]:.4f}", f"{report.macro_f1[name]:.4f}",
+                          f"{report.calibration_error[name]:.4f}", str(report.unknown_values[name]))
         console.print(table)
         if report.unreadable_images:
             errors.print(f"[yellow]skipped {report.unreadable_images:,} unreadable image(s)[/]")
         write_report(output_dir, "tagging.json", report.to_dict())
-        console.print(f"wrote {output_dir / 'tagging.json'} and confusion-*.png")
+        console.print(f"wrote {output_dir / 'tagging.json'}, confusion-*.png and reliability-*.png")
 
 
 @app.command("outfits")

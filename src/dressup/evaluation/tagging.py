@@ -1,4 +1,5 @@
-"""Evaluation of auto-tagging: accuracy and macro-F1 per label on held-out items, with confusion-matrix PNGs."""
+"""Evaluation of auto-tagging: accuracy, macro-F1 and calibration (expected calibration error) per label on held-out
+items, with confusion-matrix and reliability PNGs."""
 
 from __future__ import annotations
 
@@ -10,17 +11,19 @@ import pandas as pd
 
 from ..catalog import label_column, read_catalog, read_split, split_file_beside
 from ..errors import DressUpError
-from ..metrics import accuracy, macro_f1
+from ..metrics import accuracy, calibration_bins, expected_calibration_error, macro_f1
 
 
 @dataclass
 class TaggingReport:
-    """Accuracy and macro-F1 of each predicted label on held-out items."""
+    """Accuracy, macro-F1 and expected calibration error (of the predicted value's confidence) of each label on
+    held-out items."""
 
     items: int
     encoder: str
     accuracy: dict[str, float] = field(default_factory=dict)
     macro_f1: dict[str, float] = field(default_factory=dict)
+    calibration_error: dict[str, float] = field(default_factory=dict)
     unknown_values: dict[str, int] = field(default_factory=dict)  # held-out items whose true value the model never saw
     unreadable_images: int = 0
 
@@ -64,11 +67,14 @@ def evaluate_tagging(
         classes = tagger.classes[label]
         truth_names = np.array([str(v).strip() for v in truth[known]], dtype=object)
         predicted = np.array(classes, dtype=object)[probabilities[label][known].argmax(axis=1)]
+        confidence = probabilities[label][known].max(axis=1)
         report.accuracy[label] = accuracy(truth_names, predicted)
+        report.calibration_error[label] = round(expected_calibration_error(confidence, truth_names == predicted), 4)
         report.macro_f1[label] = macro_f1(truth_names, predicted)
         report.unknown_values[label] = int((~np.isin(truth_names, classes)).sum())
         if confusion_dir is not None:
             plot_confusion(truth_names, predicted, label, Path(confusion_dir) / f"confusion-{label}.png")
+            plot_reliability(confidence, truth_names == predicted, label, Path(confusion_dir) / f"reliability-{label}.png")
     return report
 
 
@@ -100,6 +106,31 @@ def plot_confusion(truth, predicted, label: str, path: Path, top: int = 30) -> P
     axis.set_yticks(range(len(names)), names, fontsize=7)
     axis.set_xlabel("predicted"), axis.set_ylabel("true")
     axis.set_title(f"{label}: confusion (rows sum to 1), {len(truth)} items", fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_reliability(confidence, correct, label: str, path: Path) -> Path:
+    """Accuracy against confidence per confidence bin (the diagonal is perfect calibration), bins sized by count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    found = calibration_bins(confidence, correct)
+    sure, right, counts = (np.array(values) for values in zip(*found, strict=True))
+    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    axis.plot([0, 1], [0, 1], color="0.7", linestyle="--", label="calibrated")
+    axis.plot(sure, right, marker="o", color="#b4235a", label="predicted value")
+    axis.scatter(sure, right, s=20 + 180 * counts / counts.max(), color="#b4235a", alpha=0.3)
+    axis.set_xlim(0, 1), axis.set_ylim(0, 1)
+    axis.set_xlabel("confidence"), axis.set_ylabel("accuracy")
+    ece = expected_calibration_error(confidence, correct)
+    axis.set_title(f"{label}: reliability, ECE {ece:.3f}, {len(confidence)} items", fontsize=9)
+    axis.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
