@@ -57,7 +57,7 @@ def embedding_only(store: Store):
 
 
 def cross_precision(store: Store, queries: pd.DataFrame, k: int, baseline: bool = False, batch: int = 64) -> dict:
-    search = embedding_only(store) if baseline else lambda photos, k: store.search(store.embed_images(photos), k)[0]
+    search = embedding_only(store) if baseline else lambda photos, k: store.search_vectors(store.embed_images(photos), k)[0]
     gallery = coarse_types(store.column("category"))
     sold = set(gallery) - {""}
     queries = queries[queries["coarse"].isin(sold)]

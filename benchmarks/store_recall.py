@@ -30,7 +30,7 @@ def recall(store: Store, vectors: np.ndarray, rows: np.ndarray, filters: Filters
     hits, total, seconds = 0, 0, []
     for row in rows:
         began = time.perf_counter()
-        found, _ = store.search(vectors[row][None, :], k, filters, exclude=[row])
+        found, _ = store.search_vectors(vectors[row][None, :], k, filters, exclude=[row])
         seconds.append(time.perf_counter() - began)
         permitted = allowed.copy()
         permitted[row] = False

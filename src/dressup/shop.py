@@ -32,7 +32,7 @@ from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
 from .looks import LOOK_SIDE
 from .outfits import CompatibilityModel, CompletedOutfit, NoOutfitModelError, OutfitModel
 from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
-from .store import Filters, GarmentMatches, LiveState, Match, Store, editing, read_manifest
+from .store import Filters, GarmentMatches, LiveState, Match, SearchResults, Store, editing, read_manifest
 from .store.generations import remove_unused_generations
 from .tagging import DEFAULT_TAGGER, Tag, Tagger
 from .users import EventStore
@@ -135,6 +135,11 @@ class Generation:
         """Shop the look: each garment of a photo (decoded by ``photo(..., look=True)``, or a path) with its k most
         similar items."""
         return self.store.look(photo, k=k, filters=filters, state=self.state)
+
+    def search(self, text: str | None, photo: ImageInput | None = None, k: int = 10, filters: Filters | None = None,
+               mode: str = "hybrid") -> SearchResults:
+        """Text search, alone or modifying a photo (`Store.search_results`)."""
+        return self.store.search_results(text, photo, k=k, filters=filters, mode=mode, state=self.state)
 
     # -- feeds ---------------------------------------------------------------------------------
     @property

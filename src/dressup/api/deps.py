@@ -124,3 +124,13 @@ async def read_upload(image: Annotated[UploadFile, File(description="a photo (JP
 
 
 Upload = Annotated[bytes, Depends(read_upload)]
+
+
+async def read_optional_upload(
+    image: Annotated[UploadFile | None, File(description="an optional photo (JPEG, PNG, WebP ...)")] = None,
+) -> bytes | None:
+    data = await image.read() if image is not None else b""
+    return data or None
+
+
+OptionalUpload = Annotated[bytes | None, Depends(read_optional_upload)]

@@ -13,7 +13,7 @@ from ..catalog import Item
 from ..outfits import CompletedOutfit
 from ..recommenders import Recommendation
 from ..shop import Generation
-from ..store import GarmentMatches, Match
+from ..store import GarmentMatches, Match, SearchResults
 from ..tagging import Tag
 
 # each item's JSON, serialised once per store generation (the hot path of a product page); by id, since rows change
@@ -39,6 +39,12 @@ def matches_out(generation: Generation, matches: Iterable[Match]) -> Response:
             serialised[match.id] = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()[1:]  # without its "{"
         parts.append(b'{"score":%s,%s' % (json.dumps(round(match.score, 6)).encode(), serialised[match.id]))
     return Response(b'{"items":[' + b",".join(parts) + b"]}", media_type="application/json")
+
+
+def search_out(generation: Generation, found: SearchResults) -> dict:
+    """A text search's items, with its mode and what its words became."""
+    return {"items": [item_out(generation.item(m.id), m.score) for m in found.matches], "mode": found.mode,
+            "understood": found.understood, "preferred": found.preferred, "searched": found.searched}
 
 
 def look_out(generation: Generation, garments: Iterable[GarmentMatches]) -> dict:

@@ -80,6 +80,13 @@ class GarmentOut(BaseModel):
     items: list[ItemOut]
 
 
+class SearchOut(ItemList):
+    mode: str = Field(description="the ranking used: hybrid, keywords or visual")
+    understood: dict = Field(description="what words of the query became filters: max_price, gender, colour ...")
+    preferred: dict = Field(default_factory=dict, description="the colour and category the query names: ranked first")
+    searched: str = Field("", description="the words searched, once the filters were taken out")
+
+
 class Look(BaseModel):
     garments: list[GarmentOut] = Field(description="the photo's garments, the most prominent first; none when it shows none")
 

@@ -11,10 +11,10 @@ import sys
 import typer
 
 from ..version import __version__
-from . import catalog, evaluate, events, items, outfits, recommend, serve, tags, train
+from . import catalog, evaluate, events, items, outfits, recommend, search, serve, tags, train
 
 app = typer.Typer(help="DressUp: similar items, recommendations and outfits for a fashion catalog.", no_args_is_help=True)
-for module in (catalog, items, tags, recommend, serve):
+for module in (catalog, search, items, tags, recommend, serve):
     for command in module.COMMANDS:
         app.command()(command)
 app.add_typer(items.app, name="items")

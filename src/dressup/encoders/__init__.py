@@ -17,6 +17,7 @@ from ..errors import DressUpError
 from .base import Encoder
 from .image_encoder import MODEL_FILE, SPEC_FILE, EncodedBatch, EncoderSpec, ImageEncoder
 from .text_encoder import TEXT_ENCODER, TextEncoder
+from .text_tower import TextTower
 
 # the bundled fashion model both indexes and tags: better neighbours than ImageNet's on Fashion Product
 # Images and on a catalog it never saw (H&M); see src/dressup/models/fashion-mobilenetv2/README.md
@@ -80,6 +81,16 @@ _BUNDLED = {
 }
 
 
+# the text tower trained against the default encoder's search space (see models/fashion-text/README.md)
+TEXT_TOWER = "fashion-text"
+
+
+def load_text_tower() -> TextTower | None:
+    """The bundled text tower, or None when this installation lacks it."""
+    folder = _MODELS / TEXT_TOWER
+    return TextTower.load(folder) if (folder / "tower.json").is_file() else None
+
+
 class UnknownEncoderError(DressUpError, ValueError):
     """Neither a registered encoder name nor a saved model directory."""
 
@@ -111,32 +122,37 @@ def create_encoder(
         return ImageEncoder.load(folder, threads=threads, precision=bundled_precision)
     if key in _TEXT:
         return _TEXT[key](threads=threads)
+    if key == TEXT_TOWER and (tower := load_text_tower()) is not None:
+        return tower
     if key in _REGISTRY:
         spec, build = _REGISTRY[key]
         return ImageEncoder(replace(spec, **preprocessing), build(), threads=threads)
     path = Path(name_or_path)
     if (path / SPEC_FILE).is_file() and (path / MODEL_FILE).is_file():
         return ImageEncoder.load(path, threads=threads, precision=precision)
-    names = ", ".join([*_BUNDLED, *_REGISTRY, TEXT_ENCODER])
+    names = ", ".join([*_BUNDLED, *_REGISTRY, TEXT_ENCODER, TEXT_TOWER])
     raise UnknownEncoderError(f"unknown encoder {key!r}: use one of {names} or a saved model directory")
 
 
 def encoder_names() -> list[str]:
     """Every name `create_encoder` takes (besides model directories)."""
-    return [*_BUNDLED, *_REGISTRY, TEXT_ENCODER]
+    return [*_BUNDLED, *_REGISTRY, TEXT_ENCODER, TEXT_TOWER]
 
 
 __all__ = [
     "DEFAULT_ENCODER",
     "DEFAULT_TAGGER",
     "TEXT_ENCODER",
+    "TEXT_TOWER",
     "EncodedBatch",
     "Encoder",
     "EncoderSpec",
     "ImageEncoder",
     "TextEncoder",
+    "TextTower",
     "UnknownEncoderError",
     "create_encoder",
     "encoder_names",
     "list_encoders",
+    "load_text_tower",
 ]

@@ -62,7 +62,7 @@ def evaluate_retrieval(
     if query_rows is None:
         query_rows = np.flatnonzero(store.state.alive)
     if results is None:
-        found, _ = store.search(store.vectors[query_rows], k, exclude=list(query_rows))
+        found, _ = store.search_vectors(store.vectors[query_rows], k, exclude=list(query_rows))
     else:
         found = np.full((len(query_rows), k), -1, np.int64)
         for position, row in enumerate(query_rows):

@@ -17,12 +17,13 @@ from .filters import FilterError, FilterIndex, Filters
 from .generations import MANIFEST, StoreBusyError, StoreError, read_item_ids, read_manifest, store_lock, write_generation
 from .indexing import IndexReport, index_catalog
 from .live import LiveState, UnknownItemError
-from .store import GarmentMatches, Match, Store
+from .store import GarmentMatches, Match, SearchError, SearchResults, Store
 from .vectors import IndexConfig, VectorIndex, create_index, load_index
 
 __all__ = [
     "MANIFEST", "DamagedStoreError", "FilterError", "FilterIndex", "Filters", "IndexConfig", "IndexReport", "LiveState",
-    "GarmentMatches", "Match", "Store", "StoreBusyError", "StoreError", "UnknownItemError", "VectorIndex", "create_index",
+    "GarmentMatches", "Match", "SearchError", "SearchResults", "Store", "StoreBusyError", "StoreError", "UnknownItemError",
+    "VectorIndex", "create_index",
     "index_catalog", "load_index",
     "read_item_ids", "read_manifest", "store_lock", "write_generation",
 ]

@@ -41,10 +41,13 @@ import numpy as np
 import pandas as pd
 
 from ..encoders import Encoder, ImageEncoder
+from ..encoders.text_tower import item_descriptions
 from ..files import atomic_write, disk_space, fsync_dir
 from ..version import __version__
 from .errors import StoreBusyError, StoreError
 from .fusion import fuse
+from .keywords import FOLDER as KEYWORDS_FOLDER
+from .keywords import KeywordIndex
 from .table import ItemTable, write_items
 from .validation import check_manifest, damaged
 from .vectors import IndexConfig, Projection, VectorIndex, create_index, load_index
@@ -264,6 +267,7 @@ def _write_staging(staging: Path, items: pd.DataFrame, embeddings: np.ndarray, e
     else:
         index, projection = _index_files(staging, searched, index_config, same_vectors_as)
     encoder.save(staging / "encoder")
+    KeywordIndex.build(item_descriptions(items)).save(staging / KEYWORDS_FOLDER)
     _fsync_tree(staging)
     return index, projection
 

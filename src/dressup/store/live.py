@@ -17,13 +17,18 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import Item, split_sizes
+from ..encoders.text_tower import item_descriptions
 from ..errors import DressUpError
 from .filters import FilterError, FilterIndex, Filters, column_named
 from .journal import PUT, REMOVE, Change
+from .keywords import FOLDER as KEYWORDS_FOLDER
+from .keywords import KeywordIndex
 from .table import ARROW_FILE as ITEMS_FILE
 from .table import ItemTable
 from .validation import damaged, read_checked
 from .vectors import IndexConfig, Projection, VectorIndex, load_index
+
+CHANGED_KEYWORDS_SAMPLE = 2_000  # base texts indexed beside the changed rows' ones
 
 
 class UnknownItemError(DressUpError, KeyError):
@@ -47,6 +52,8 @@ class Base:
         self.projection = projection
         self.filters = FilterIndex(table.table)
         self._columns: dict[str, np.ndarray] = {}
+        self._keywords: KeywordIndex | None = None
+        self._keywords_made = threading.Lock()
 
     @classmethod
     def open(cls, folder: Path, index_config: IndexConfig) -> Base:
@@ -89,6 +96,19 @@ class Base:
             values.flags.writeable = False
             self._columns[name] = values
         return self._columns[name]
+
+    @property
+    def keywords(self) -> KeywordIndex:
+        """The keyword index of the base rows: the generation's, or made from its items for a store written before
+        keyword search (kept in memory)."""
+        with self._keywords_made:
+            if self._keywords is None:
+                folder = self.folder / KEYWORDS_FOLDER
+                if folder.is_dir():
+                    self._keywords = read_checked(folder, lambda: KeywordIndex.load(folder, len(self)), self.folder.parent)
+                else:
+                    self._keywords = KeywordIndex.build(item_descriptions(self.items))
+            return self._keywords
 
     def searched(self, embeddings: np.ndarray) -> np.ndarray:
         """Embeddings turned into the vectors the index searches (unit length, projected when the base is)."""
@@ -245,6 +265,26 @@ class LiveState:
             kept = self.base.items.drop(index=patched[patched < len(self.base)])
             return pd.concat([kept, changed]).sort_index().reset_index(drop=True)[self.columns]
         return self.derived("items", make)
+
+    # -- keywords ------------------------------------------------------------------------------
+    def keyword_scores(self, query: str) -> np.ndarray:
+        """BM25 score of every row for ``query``: the base's index for its rows, and for the rows whose record
+        changed, an index of their new texts beside a sample of the base's (for term frequencies like the
+        catalog's); removed rows score 0."""
+        scores = np.zeros(self.rows, np.float32)
+        scores[: len(self.base)] = self.base.keywords.scores(query)
+        if self.records:
+            rows, index = self.derived("changed-keywords", self._changed_keywords)
+            scores[rows] = index.scores(query)[: len(rows)]
+        if self.index.removed is not None:
+            scores[self.index.removed] = 0.0
+        return scores
+
+    def _changed_keywords(self) -> tuple[np.ndarray, KeywordIndex]:
+        rows, table = self._changed_table()
+        sample = self.base.items.iloc[:: max(1, len(self.base) // CHANGED_KEYWORDS_SAMPLE)]
+        sample = sample[~sample.index.isin(rows)]
+        return rows, KeywordIndex.build(item_descriptions(table) + item_descriptions(sample))
 
     # -- filters -------------------------------------------------------------------------------
     def mask(self, filters: Filters | None) -> np.ndarray | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,8 @@ import pandas as pd
 from PIL import Image
 
 from ..catalog import CatalogLayout, Item, layout_of_items
-from ..encoders import ImageEncoder
+from ..encoders import ImageEncoder, load_text_tower
+from ..encoders.text_tower import TextTower
 from ..errors import first_line
 from ..images import ImageInput, load_image
 from ..looks import LOOK_SIDE, Garment, GarmentFinder
@@ -27,10 +28,22 @@ from .fusion import fuse
 from .generations import MANIFEST, GenerationLock, StoreError, read_manifest, store_id
 from .journal import Journal
 from .live import Base, LiveState, UnknownItemError
+from .text_search import (
+    CANDIDATES,
+    MODES,
+    SearchError,
+    checked_text,
+    fuse_rankings,
+    keyword_weight,
+    parse_query,
+    preferred_first,
+    searchable,
+    top_keyword_rows,
+)
 from .validation import check_generation, damaged
 from .vectors import IndexConfig, Projection, VectorIndex, pad_results
 
-__all__ = ["GarmentMatches", "Match", "Store", "UnknownItemError"]
+__all__ = ["GarmentMatches", "Match", "SearchError", "SearchResults", "Store", "UnknownItemError"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,17 @@ class Match:
     id: str
     score: float
     row: int
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """A text search's matches, the mode that ranked them, and what its words became (filters) and searched."""
+
+    matches: list[Match]
+    mode: str
+    understood: dict
+    searched: str
+    preferred: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,7 @@ class Store:
         self._part_encoders: dict[int, ImageEncoder] = {}
         self._garment_finder: GarmentFinder | None = None
         self._finder_made = threading.Lock()
+        self._text_tower: TextTower | None | bool = False  # False: not looked for yet
         self.fusion: list[dict] = manifest.get("fusion", [])
         self.refresh()
 
@@ -275,7 +300,7 @@ class Store:
             query, exclude = state.index.vectors_of([row])[0], row
         else:
             query, exclude = self.embed_images([image])[0], -1
-        rows, scores = self.search(query[None, :], k, filters, exclude=[exclude], state=state)
+        rows, scores = self.search_vectors(query[None, :], k, filters, exclude=[exclude], state=state)
         return self._matches(state, rows[0], scores[0])
 
     def look(self, image: ImageInput, k: int = 10, filters: Filters | None = None,
@@ -287,8 +312,81 @@ class Store:
         if not garments:
             return []
         state = state or self._state
-        rows, scores = self.search(self.embed_images([g.crop(photo) for g in garments]), k, filters, state=state)
+        rows, scores = self.search_vectors(self.embed_images([g.crop(photo) for g in garments]), k, filters, state=state)
         return [GarmentMatches(g, self._matches(state, r, s)) for g, r, s in zip(garments, rows, scores, strict=True)]
+
+    def search(self, text: str | None = None, image: ImageInput | None = None, k: int = 10,
+               filters: Filters | None = None, mode: str = "hybrid", state: LiveState | None = None) -> list[Match]:
+        """The k items that best match a shopper's text ("black wide-leg trousers"), or a photo and a text that
+        modifies it ("like this, but in red"), best first. ``mode``: ``hybrid`` (keywords and the text tower's
+        vector fused), ``keywords`` or ``visual`` (the image embeddings alone). See `search_results`."""
+        return self.search_results(text, image, k, filters, mode, state).matches
+
+    def search_results(self, text: str | None = None, image: ImageInput | None = None, k: int = 10,
+                       filters: Filters | None = None, mode: str = "hybrid",
+                       state: LiveState | None = None, prefer_named: bool = True) -> SearchResults:
+        """`search`, with what the query's words became (filters, preferred values) and the mode that ranked.
+        ``prefer_named=False`` ranks by the words alone, ignoring the colours and types they name."""
+        if mode not in MODES:
+            raise SearchError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        text = checked_text(text, image is not None)
+        state = state or self._state
+        query = parse_query(text, filters or Filters(), state, with_image=image is not None)
+        allowed = state.mask(query.filters)
+        if image is None and not searchable(query.text) and not query.understood:
+            raise SearchError(f"no searchable word in {text[:60]!r}: only stop words or symbols")
+        rows, scores = self._ranked(state, query.text, image, allowed, mode, k)
+        if not prefer_named:
+            query = replace(query, preferred={})
+        if query.preferred and mode != "visual":  # items of the named colours and types first (visual: the look alone)
+            where = {**query.filters.where, **{c: [v] for c, v in query.preferred.items()}}
+            narrowed = state.mask(replace(query.filters, where=where))
+            first_rows, first_scores = self._ranked(state, query.text, image, narrowed, mode, k)
+            rows, scores = preferred_first(first_rows, first_scores, rows, scores, k)
+        if image is not None and mode == "keywords":
+            mode = "visual"  # a photo is ranked by its look, its words are filters
+        return SearchResults(self._matches(state, rows, scores), mode, query.understood, query.text, query.preferred)
+
+    def _ranked(self, state: LiveState, text: str, image, allowed: np.ndarray | None, mode: str,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows among the allowed ones by the mode's rankings, fused."""
+        rankings, weights = [], []
+        if image is not None:
+            rows, _ = state.index.search(self.embed_images([image]), CANDIDATES, allowed)
+            rankings.append(rows[0][rows[0] >= 0]), weights.append(1.0)
+            mode = "visual" if mode == "keywords" else mode
+        if searchable(text) and mode in ("hybrid", "keywords"):
+            rankings.append(top_keyword_rows(state.keyword_scores(text), allowed, CANDIDATES))
+            weights.append(keyword_weight(text))
+        if searchable(text) and mode in ("hybrid", "visual"):
+            tower = self.text_tower
+            if tower is None and mode == "visual":
+                raise SearchError(self._no_tower_reason())
+            if tower is not None:
+                vector = tower.encode([text])
+                vector = self.projection.apply(vector) if self.projection is not None else vector
+                rows, _ = state.index.search(vector, CANDIDATES, allowed)
+                rankings.append(rows[0][rows[0] >= 0]), weights.append(1.0 if image is None else 0.5)
+        if not rankings:  # the words were all filters ("men under 50"): the items they allow, in catalog order
+            rankings.append(np.flatnonzero(allowed if allowed is not None else state.alive)[:CANDIDATES])
+            weights.append(1.0)
+        return fuse_rankings(rankings, weights, k)
+
+    @property
+    def text_tower(self) -> TextTower | None:
+        """The bundled text tower when it was trained against this store's image vectors (None otherwise)."""
+        if self._text_tower is False:
+            tower = load_text_tower()
+            fits = tower is not None and not self.fusion and tower.image_fingerprint == self.encoder.fingerprint
+            self._text_tower = tower if fits else None
+        return self._text_tower
+
+    def _no_tower_reason(self) -> str:
+        name = self.manifest.get("encoder", {}).get("name", "?")
+        if self.fusion:
+            return "visual text search needs a store of image vectors alone; this one fuses text: use --mode keywords"
+        return (f"visual text search needs the text tower of this store's image encoder; {name!r} has none: "
+                f"re-index with the default encoder, or use --mode keywords")
 
     @property
     def garment_finder(self) -> GarmentFinder:
@@ -305,11 +403,11 @@ class Store:
         alive = np.flatnonzero(state.alive)
         for start in range(0, len(alive), batch_size):
             rows = alive[start : start + batch_size]
-            found, scores = self.search(state.index.vectors_of(rows), k, filters, exclude=list(rows), state=state)
+            found, scores = self.search_vectors(state.index.vectors_of(rows), k, filters, exclude=list(rows), state=state)
             for row, r, s in zip(rows, found, scores):
                 yield state.ids_of([row])[0], self._matches(state, r, s)
 
-    def search(self, queries: np.ndarray, k: int, filters: Filters | None = None, exclude: Sequence[int] | None = None,
+    def search_vectors(self, queries: np.ndarray, k: int, filters: Filters | None = None, exclude: Sequence[int] | None = None,
                state: LiveState | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Rows and scores of the k best items per query; ``exclude[i]`` is a row to leave out of query i."""
         state = state or self._state

@@ -1,12 +1,13 @@
-"""Similar products, for a catalog product or an uploaded photo, and the tags of a photo."""
+"""Similar products, for a catalog product or an uploaded photo; text search; and the tags of a photo."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Form, Query
 
+from ...store.text_search import MAX_QUERY_CHARACTERS
 from .. import schemas
-from ..deps import FormFilters, FormK, GenerationDep, ItemId, K, QueryFilters, ShopDep, Upload
-from ..present import look_out, matches_out, tags_out
+from ..deps import FormFilters, FormK, GenerationDep, ItemId, K, OptionalUpload, QueryFilters, ShopDep, Upload
+from ..present import look_out, matches_out, search_out, tags_out
 from ..protection import rate_limited
 
 router = APIRouter(tags=["search"])
@@ -28,6 +29,31 @@ def similar_to_photo(generation: GenerationDep, image: Upload, filters: FormFilt
     if look:
         return look_out(generation, generation.look(generation.photo(image, look=True), k, filters))
     return matches_out(generation, generation.similar_to_photo(generation.photo(image), k, filters))
+
+
+Mode = Literal["hybrid", "keywords", "visual"]
+MODE_HELP = "hybrid: keywords and the image embeddings fused; keywords; visual: the image embeddings alone"
+
+
+@router.get("/search", response_model=schemas.SearchOut)
+def search_text(generation: GenerationDep, filters: QueryFilters,
+                q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARACTERS,
+                                        description="what the shopper typed: \"black wide-leg trousers under 50\"")],
+                k: K = 10, mode: Annotated[Mode, Query(description=MODE_HELP)] = "hybrid"):
+    """Products matching a text. Price, gender and size words become filters where the catalog has those fields."""
+    return search_out(generation, generation.search(q, None, k, filters, mode))
+
+
+@router.post("/search", response_model=schemas.SearchOut, dependencies=[rate_limited("uploads")])
+def search_text_and_photo(
+    generation: GenerationDep, filters: FormFilters, image: OptionalUpload,
+    q: Annotated[str, Form(max_length=MAX_QUERY_CHARACTERS, description="the words: \"like this, but in red\"")] = "",
+    k: FormK = 10, mode: Annotated[Mode, Form(description=MODE_HELP)] = "hybrid",
+):
+    """Products matching a text, or a photo (multipart field ``image``) modified by a text: with a photo, colour and
+    type words become filters."""
+    photo = generation.photo(image) if image else None
+    return search_out(generation, generation.search(q, photo, k, filters, mode))
 
 
 @router.post("/tags", dependencies=[rate_limited("uploads")])
