@@ -11,7 +11,8 @@ Scenarios, each for ``--seconds``:
 - ``recommendations``: GET /users/me/recommendations?k=12 for registered users who liked 5 items each;
 - ``upload``: POST /similar with a real catalog photo (multipart), one request at a time (latency) and
   with ``--concurrency`` connections (throughput);
-- ``upload look``: POST /similar?look=true (shop the look: each garment found, searched), one at a time.
+- ``upload look``: POST /similar?look=true (shop the look: each garment found, searched), one at a time;
+- ``text search``: GET /search?q=<colour> <type>&k=10 (hybrid), for the store's own colour and type pairs.
 
 Each scenario runs ``--repeats`` times; the report gives the median of each figure (the machine's speed varies
 from minute to minute) and every run.
@@ -36,6 +37,7 @@ import urllib.request
 import uuid
 from functools import partial
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -188,6 +190,12 @@ def multipart(photo: bytes, fields: dict) -> tuple[bytes, str]:
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
 
 
+def text_queries(store: Store, count: int = 500) -> list[str]:
+    """"<colour> <type>" for the store's most common pairs, as a shopper types them."""
+    pairs = store.items[["colour", "category"]].dropna().value_counts().index[:count]
+    return [f"{colour} {kind}".lower() for colour, kind in pairs]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--store", type=Path, required=True)
@@ -231,6 +239,8 @@ def main() -> None:
         scenarios["upload look (one at a time)"] = (
             [("POST", "/similar?look=true", {"Content-Type": f"multipart/form-data; boundary={b}"}, body)
              for body, b in uploads], 1)
+        scenarios["text search"] = ([("GET", f"/search?q={quote(text)}&k=10", {}, b"") for text in text_queries(store)],
+                                    args.concurrency)
         scenarios = {name: scenario for name, scenario in scenarios.items() if not args.only or name in args.only}
         results = {}
         for name, (requests, connections) in scenarios.items():

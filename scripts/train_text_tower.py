@@ -7,7 +7,7 @@ and H&M are never read.
     dressup index ../shared/data/fashion-product-images --store /tmp/stores/fashion-product-images
     dressup index ../shared/data/mango-outfits --store /tmp/stores/mango-outfits
     python scripts/train_text_tower.py --fpi /tmp/stores/fashion-product-images --mango /tmp/stores/mango-outfits \
-        --out src/dressup/models/fashion-text [--minilm]
+        --out src/dressup/models/fashion-text
 """
 
 from __future__ import annotations
@@ -38,6 +38,20 @@ def store_rows(path: Path) -> tuple[pd.DataFrame, np.ndarray, Store]:
     return store.items.reset_index(drop=True), np.asarray(store.embeddings(), np.float32), store
 
 
+def training_split(fpi_store: Path, mango_store: Path, data: Path):
+    """Training products and targets (FPI train + 90% of Mango), the held-out ones (FPI val + 10%), the FPI store."""
+    fpi, fpi_targets, store = store_rows(fpi_store)
+    splits = pd.read_csv(data / "fashion-product-images" / "splits.csv", dtype={"id": str})
+    split = fpi["id"].map(dict(zip(splits["id"], splits["split"], strict=True))).to_numpy()
+    mango, mango_targets, _ = store_rows(mango_store)
+    held = np.random.default_rng(0).random(len(mango)) < 0.1
+    items = pd.concat([fpi[split == "train"], mango[~held]], ignore_index=True)
+    targets = np.concatenate([fpi_targets[split == "train"], mango_targets[~held]])
+    val_items = pd.concat([fpi[split == "val"], mango[held]], ignore_index=True)
+    val_targets = np.concatenate([fpi_targets[split == "val"], mango_targets[held]])
+    return items, targets, val_items, val_targets, store
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fpi", type=Path, required=True)
@@ -47,15 +61,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=TextTowerConfig.epochs)
     args = parser.parse_args()
 
-    fpi, fpi_targets, store = store_rows(args.fpi)
-    splits = pd.read_csv(args.data / "fashion-product-images" / "splits.csv", dtype={"id": str})
-    split = fpi["id"].map(dict(zip(splits["id"], splits["split"], strict=True))).to_numpy()
-    mango, mango_targets, _ = store_rows(args.mango)
-    held = np.random.default_rng(0).random(len(mango)) < 0.1
-    items = pd.concat([fpi[split == "train"], mango[~held]], ignore_index=True)
-    targets = np.concatenate([fpi_targets[split == "train"], mango_targets[~held]])
-    val_items = pd.concat([fpi[split == "val"], mango[held]], ignore_index=True)
-    val_targets = np.concatenate([fpi_targets[split == "val"], mango_targets[held]])
+    items, targets, val_items, val_targets, store = training_split(args.fpi, args.mango, args.data)
     print(f"training on {len(items):,} products, early stopping on {len(val_items):,}", flush=True)
     config = TextTowerConfig(epochs=args.epochs)
     tower, report = train_text_tower(items, targets, (val_items, val_targets), name="fashion-text",

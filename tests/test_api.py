@@ -92,6 +92,12 @@ def test_upload_a_photo_finds_its_product_and_tags_it(client, catalog):
     assert response.json()["items"][0]["id"] == catalog["id"].iat[5]
     tags = client.post("/tags", files={"image": ("photo.jpg", photo_of(catalog, 5), "image/jpeg")}).json()["tags"]
     assert {"articleType", "baseColour"} <= set(tags) and all(0 < t["confidence"] <= 1 for t in tags.values())
+    labelled = client.post("/tags", files={"image": ("photo.jpg", photo_of(catalog, 5), "image/jpeg")},
+                           data={"labels": "floral,striped,denim"}).json()
+    assert sorted(t["value"] for t in labelled["zero_shot"]) == ["denim", "floral", "striped"]
+    assert abs(sum(t["confidence"] for t in labelled["zero_shot"]) - 1) < 1e-3
+    one = client.post("/tags", files={"image": ("photo.jpg", photo_of(catalog, 5), "image/jpeg")}, data={"labels": "x"})
+    assert one.status_code == 422 and "at least two labels" in one.json()["detail"]
 
 
 def bomb_png(side: int = 20_000) -> bytes:

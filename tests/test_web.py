@@ -108,6 +108,41 @@ def test_similar_items_and_photo_search_with_tags(page, api_store):
     assert images_rendered(page, "#similar-grid")
 
 
+def test_search_box_shows_results_as_you_type(page):
+    searches = []
+    page.on("request", lambda request: searches.append(request.url) if "/search?" in request.url else None)
+    page.locator("#search input").press_sequentially("sandals", delay=30)
+    page.wait_for_function("document.querySelector('#catalog-summary').textContent.includes('results for \u201csandals')")
+    assert len(searches) == 1 and "q=sandals" in searches[0]  # debounced: one request for the whole word
+    categories = page.locator("#catalog-grid .card .category").all_text_contents()
+    assert len(categories) >= 19 and all(c.endswith("Sandals") for c in categories[:19])  # the store's 19 sandals first
+    assert "Sandals first" in page.locator("#catalog-summary").inner_text()
+    save(page, "web-search.png")
+    page.select_option("#filters select[name=category]", "Dress")  # filters apply to the search typed
+    page.click("#filters button[type=submit]")
+    page.wait_for_function("[...document.querySelectorAll('#catalog-grid .card .category')].every("
+                           "c => c.textContent.endsWith('Dress'))")
+    page.fill("#search input", "")
+    page.wait_for_function("document.querySelector('#catalog-summary').textContent.startsWith('68 items')")
+
+
+def test_refine_a_photo_with_words(page, api_store):
+    from dressup import Store
+
+    items = Store.open(api_store).items
+    photo = items.loc[items["category"] == "Dress", "image"].iat[0]
+    assert page.locator("#refine").is_hidden()
+    page.click("nav button[data-view=photo]")
+    page.set_input_files("#upload input[type=file]", photo)
+    page.wait_for_selector("#similar-grid .card")
+    page.fill("#refine input", "but sandals")
+    page.click("#refine button[type=submit]")
+    page.wait_for_function("document.querySelector('#similar-title').textContent.startsWith('Like this photo')")
+    categories = page.locator("#similar-grid .card .category").all_text_contents()
+    assert len(categories) == 12 and all(c.endswith("Sandals") for c in categories)
+    assert "category Sandals" in page.locator("#similar-title").inner_text()
+
+
 def test_likes_update_the_feed(page):
     page.click("nav button[data-view=feed]")
     assert cards(page, "#feed-grid") == []

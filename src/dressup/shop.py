@@ -34,7 +34,7 @@ from .outfits import CompatibilityModel, CompletedOutfit, NoOutfitModelError, Ou
 from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
 from .store import Filters, GarmentMatches, LiveState, Match, SearchResults, Store, editing, read_manifest
 from .store.generations import remove_unused_generations
-from .tagging import DEFAULT_TAGGER, Tag, Tagger
+from .tagging import DEFAULT_TAGGER, Tag, Tagger, ZeroShotTagger, checked_labels
 from .users import EventStore
 from .users.database import TOKEN_LIFETIME
 
@@ -189,6 +189,7 @@ class Shop:
         self._events: EventStore | None = None
         self.token_lifetime = token_lifetime
         self._tagger: Tagger | None = None
+        self._zero_shot: ZeroShotTagger | None = None
         self._watching = watch
         self.compact_after = compact_after
         self._compaction: subprocess.Popen | None = None
@@ -261,6 +262,15 @@ class Shop:
             with self._lock:
                 self._tagger = self._tagger or Tagger.load(self._tagger_name)
         return self._tagger.tag([photo])[0]
+
+    def zero_shot_tags(self, image: ImageInput, labels: Sequence[str] | str) -> list[Tag]:
+        """Labels of the shop's own ("floral,striped") scored for a photo, the most likely first."""
+        labels = checked_labels(labels)
+        photo = load_image(image, max_pixels=self.max_pixels, formats=UPLOAD_FORMATS)
+        if self._zero_shot is None:
+            with self._lock:
+                self._zero_shot = self._zero_shot or ZeroShotTagger.load(self._tagger_name)
+        return self._zero_shot.tag([photo], labels)[0]
 
     # -- catalog edits ------------------------------------------------------------------------
     def add_item(self, fields: Mapping, image: bytes) -> Item:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoders import DEFAULT_TAGGER, ImageEncoder, create_encoder
+from .encoders import DEFAULT_TAGGER, ImageEncoder, TextTower, create_encoder, load_text_tower
 from .errors import DressUpError
 from .files import atomic_write
 from .images import ImageError, ImageInput
@@ -91,6 +91,81 @@ class Tagger:
             for i, (column, confidence) in enumerate(zip(best, p[np.arange(len(p)), best], strict=True)):
                 tags[i][label] = Tag(label, self.classes[label][column], round(float(confidence), 4))
         return tags
+
+
+class ZeroShotTagger:
+    """Scores labels that no head was trained on ("floral", "striped", "denim"): the text tower puts each label in the
+    photo encoder's searched space. A label's cosine to the photo is standardised by its cosines to reference photos
+    (1,000 Fashion Product Images `train` photos, `reference.npz` beside the tower), so that a label near every photo
+    does not win them all; a softmax over the labels gives each a probability.
+    ``ZeroShotTagger.load().tag(["dress.jpg"], ["floral", "striped"])``."""
+
+    def __init__(self, encoder: ImageEncoder, tower: TextTower):
+        if tower.image_fingerprint != encoder.fingerprint:
+            raise NoTagsError(f"the text tower {tower.name!r} was trained for {tower.image_encoder!r}, not for "
+                              f"{encoder.name!r}: zero-shot labels need the default encoder")
+        self.encoder, self.tower = encoder, tower
+        self.reference = _reference_photos(tower)
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = DEFAULT_TAGGER, threads: int | None = None) -> ZeroShotTagger:
+        tower = load_text_tower()
+        if tower is None:
+            raise NoTagsError("zero-shot labels need the bundled text tower, which this installation lacks")
+        return cls(create_encoder(name_or_path, threads=threads), tower)
+
+    def predict_proba(self, images: Sequence[ImageInput], labels: Sequence[str]) -> np.ndarray:
+        """An (n, labels) array of probabilities; raises `ImageError` for an unreadable image."""
+        labels = checked_labels(labels)
+        texts = self.tower.encode(labels)
+        if not texts.any(axis=1).all():
+            empty = [label for label, row in zip(labels, texts, strict=True) if not row.any()]
+            raise NoTagsError(f"label(s) without a letter or digit: {', '.join(map(repr, empty))}")
+        photos = self.encoder.encode(list(images))
+        photos /= np.maximum(np.linalg.norm(photos, axis=1, keepdims=True), 1e-12)
+        logits = photos @ texts.T
+        if self.reference is not None:
+            usual = self.reference @ texts.T
+            logits = (logits - usual.mean(axis=0)) / np.maximum(usual.std(axis=0), 1e-6)
+        else:
+            logits = logits / ZERO_SHOT_TEMPERATURE
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        return weights / weights.sum(axis=1, keepdims=True)
+
+    def tag(self, images: Sequence[ImageInput], labels: Sequence[str]) -> list[list[Tag]]:
+        """For each image, every label with its probability, the most likely first."""
+        labels = checked_labels(labels)
+        return [sorted((Tag("zero-shot", label, round(float(p), 4)) for label, p in zip(labels, row, strict=True)),
+                       key=lambda tag: -tag.confidence) for row in self.predict_proba(images, labels)]
+
+
+MAX_LABELS = 100
+ZERO_SHOT_TEMPERATURE = 0.05  # the tower's training temperature, for cosines not standardised
+
+
+def _reference_photos(tower: TextTower) -> np.ndarray | None:
+    path = Path(tower.directory) / "reference.npz" if tower.directory else None
+    if path is None or not path.is_file():
+        return None
+    with np.load(path) as saved:
+        return saved["photos"].astype(np.float32)
+
+
+def checked_labels(labels: Sequence[str] | str) -> list[str]:
+    """Labels as given (a comma-separated string or a list), stripped, each once; at least two.
+
+    >>> checked_labels("floral, striped,,denim, floral")
+    ['floral', 'striped', 'denim']
+    """
+    if isinstance(labels, str):
+        labels = labels.split(",")
+    chosen = list(dict.fromkeys(label.strip() for label in labels if label and label.strip()))
+    if len(chosen) < 2:
+        raise NoTagsError(f"give at least two labels to choose between, e.g. 'floral,striped,denim' (got {chosen})")
+    if len(chosen) > MAX_LABELS or any(len(label) > 200 for label in chosen):
+        raise NoTagsError(f"at most {MAX_LABELS} labels of at most 200 characters each")
+    return chosen
 
 
 def run_model(encoder: ImageEncoder, images: Sequence[ImageInput], outputs: list[str], batch_size: int = 64,

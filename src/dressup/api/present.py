@@ -30,6 +30,18 @@ def item_out(item: Item, score: float | None = None, **extra) -> dict:
 
 def matches_out(generation: Generation, matches: Iterable[Match]) -> Response:
     """Search results as JSON, from the generation that found them."""
+    return Response(b'{"items":' + _items_json(generation, matches) + b"}", media_type="application/json")
+
+
+def search_out(generation: Generation, found: SearchResults) -> Response:
+    """A text search's items, with its mode and what its words became."""
+    about = json.dumps({"mode": found.mode, "understood": found.understood, "preferred": found.preferred,
+                        "searched": found.searched}, separators=(",", ":"), default=str).encode()
+    return Response(b'{"items":' + _items_json(generation, found.matches) + b"," + about[1:],
+                    media_type="application/json")
+
+
+def _items_json(generation: Generation, matches: Iterable[Match]) -> bytes:
     serialised = _ITEM_JSON.setdefault(generation, {})
     parts = []
     for match in matches:
@@ -38,13 +50,7 @@ def matches_out(generation: Generation, matches: Iterable[Match]) -> Response:
             del data["score"]
             serialised[match.id] = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()[1:]  # without its "{"
         parts.append(b'{"score":%s,%s' % (json.dumps(round(match.score, 6)).encode(), serialised[match.id]))
-    return Response(b'{"items":[' + b",".join(parts) + b"]}", media_type="application/json")
-
-
-def search_out(generation: Generation, found: SearchResults) -> dict:
-    """A text search's items, with its mode and what its words became."""
-    return {"items": [item_out(generation.item(m.id), m.score) for m in found.matches], "mode": found.mode,
-            "understood": found.understood, "preferred": found.preferred, "searched": found.searched}
+    return b"[" + b",".join(parts) + b"]"
 
 
 def look_out(generation: Generation, garments: Iterable[GarmentMatches]) -> dict:
@@ -65,5 +71,8 @@ def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> d
     return {"outfits": [{"score": o.score, "total_price": o.total_price, "items": items(o)} for o in outfits]}
 
 
-def tags_out(tags: dict[str, Tag]) -> dict:
-    return {"tags": {label: {"value": tag.value, "confidence": tag.confidence} for label, tag in tags.items()}}
+def tags_out(tags: dict[str, Tag], zero_shot: list[Tag] | None = None) -> dict:
+    out = {"tags": {label: {"value": tag.value, "confidence": tag.confidence} for label, tag in tags.items()}}
+    if zero_shot is not None:
+        out["zero_shot"] = [{"value": tag.value, "confidence": tag.confidence} for tag in zero_shot]
+    return out

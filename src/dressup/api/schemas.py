@@ -110,6 +110,8 @@ class TagOut(BaseModel):
 
 class Tags(BaseModel):
     tags: dict[str, TagOut] = Field(examples=[{"articleType": {"value": "Tshirts", "confidence": 0.93}}])
+    zero_shot: list[TagOut] | None = Field(None, description="with labels: each label's probability, most likely first",
+                                           examples=[[{"value": "striped", "confidence": 0.61}]])
 
 
 class RegisterRequest(BaseModel):

@@ -17,14 +17,20 @@ def tag(
     model: Annotated[str | None,
                      typer.Option(help="Encoder with label heads: name or model directory (default: the built-in fashion "
                                        "encoder).")] = None,
+    labels: Annotated[str | None,
+                      typer.Option(help="Zero-shot: comma-separated labels that no head was trained on, e.g. "
+                                        "\"floral,striped,denim\"; each photo gets each label's probability.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ):
-    """Predict category, colour and the other trained labels of product photos."""
+    """Predict category, colour and the other trained labels of product photos, or score labels of your own."""
     from ..encoders import DEFAULT_TAGGER
     from ..images import ImageError
     from ..tagging import Tagger
 
     with user_errors():
+        if labels is not None:
+            _zero_shot(images, model or DEFAULT_TAGGER, labels, as_json)
+            return
         tagger = Tagger.load(model or DEFAULT_TAGGER)
         failed = 0
         table = Table(title=f"tags ({tagger.encoder.name})")
@@ -47,6 +53,34 @@ def tag(
             console.print(table)
         if failed:
             raise typer.Exit(1)
+
+
+def _zero_shot(images: list[Path], model: str, labels: str, as_json: bool) -> None:
+    from ..images import ImageError
+    from ..tagging import ZeroShotTagger, checked_labels
+
+    chosen = checked_labels(labels)
+    tagger = ZeroShotTagger.load(model)
+    failed = 0
+    table = Table(title=f"zero-shot labels ({tagger.tower.name} over {tagger.encoder.name})")
+    for column in ["image", "best", *chosen]:
+        table.add_column(column)
+    for image in images:
+        try:
+            tags = tagger.tag([image], chosen)[0]
+        except ImageError as error:
+            errors.print(f"[bold red]error:[/] {error}", highlight=False)
+            failed += 1
+            continue
+        scores = {t.value: t.confidence for t in tags}
+        if as_json:
+            print(json.dumps({"image": str(image), "best": tags[0].value, "labels": scores}))
+        else:
+            table.add_row(str(image), tags[0].value, *(f"{scores[label]:.2f}" for label in chosen))
+    if not as_json and table.rows:
+        console.print(table)
+    if failed:
+        raise typer.Exit(1)
 
 
 COMMANDS = [tag]

@@ -335,14 +335,18 @@ class Store:
         allowed = state.mask(query.filters)
         if image is None and not searchable(query.text) and not query.understood:
             raise SearchError(f"no searchable word in {text[:60]!r}: only stop words or symbols")
-        rows, scores = self._ranked(state, query.text, image, allowed, mode, k)
         if not prefer_named:
             query = replace(query, preferred={})
         if query.preferred and mode != "visual":  # items of the named colours and types first (visual: the look alone)
             where = {**query.filters.where, **{c: [v] for c, v in query.preferred.items()}}
             narrowed = state.mask(replace(query.filters, where=where))
-            first_rows, first_scores = self._ranked(state, query.text, image, narrowed, mode, k)
-            rows, scores = preferred_first(first_rows, first_scores, rows, scores, k)
+            rows, scores = self._ranked(state, query.text, image, narrowed, mode, k)
+            if len(rows) < k:  # too few of them: the others after
+                rows, scores = preferred_first(rows, scores, *self._ranked(state, query.text, image, allowed, mode, k), k)
+            else:
+                rows, scores = rows, (scores + 1.0).astype(np.float32)
+        else:
+            rows, scores = self._ranked(state, query.text, image, allowed, mode, k)
         if image is not None and mode == "keywords":
             mode = "visual"  # a photo is ranked by its look, its words are filters
         return SearchResults(self._matches(state, rows, scores), mode, query.understood, query.text, query.preferred)

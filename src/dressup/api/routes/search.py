@@ -57,6 +57,13 @@ def search_text_and_photo(
 
 
 @router.post("/tags", dependencies=[rate_limited("uploads")])
-def tag_photo(shop: ShopDep, image: Upload) -> schemas.Tags:
-    """Predicted attributes (type, colour, gender, usage, season) of an uploaded photo, with confidences."""
+def tag_photo(
+    shop: ShopDep, image: Upload,
+    labels: Annotated[str | None, Form(max_length=4000, description="zero-shot: comma-separated labels of your own "
+                                                                    "(\"floral,striped,denim\"), each scored")] = None,
+) -> schemas.Tags:
+    """Predicted attributes (type, colour, gender, usage, season) of an uploaded photo, with confidences; with
+    ``labels``, also each of those labels' probability (``zero_shot``), the most likely first."""
+    if labels is not None:
+        return tags_out(shop.tags(image), shop.zero_shot_tags(image, labels))
     return tags_out(shop.tags(image))

@@ -1,7 +1,8 @@
 // DressUp's web page: plain JavaScript over the REST API, no build step.
 "use strict";
 
-const state = {offset: 0, pageSize: 24, cart: JSON.parse(localStorage.getItem("dressup.cart") || "[]")};
+const state = {offset: 0, pageSize: 24, cart: JSON.parse(localStorage.getItem("dressup.cart") || "[]"),
+               turn: 0, photo: null};  // turn: the latest catalog request; an older answer is dropped
 const $ = (selector) => document.querySelector(selector);
 
 async function api(path, options = {}) {
@@ -81,12 +82,14 @@ function show(view) {
 }
 
 async function loadCatalog(append = false) {
+  const turn = ++state.turn;
   state.offset = append ? state.offset + state.pageSize : 0;
   const params = filterParams();
   params.set("limit", state.pageSize);
   params.set("offset", state.offset);
   try {
     const page = await api(`/items?${params}`);
+    if (turn !== state.turn) return;
     const grid = $("#catalog-grid");
     if (append) grid.append(...page.items.map((item) => card(item)));
     else fill(grid, page.items);
@@ -96,8 +99,57 @@ async function loadCatalog(append = false) {
   } catch (error) { say(error.message); }
 }
 
+// -- text search: results as the shopper types -------------------------------------------------------
+function debounced(action, wait) {
+  let timer = null;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => action(...args), wait); };
+}
+
+function describe(found) {
+  const filters = Object.entries(found.understood || {}).map(([name, value]) => `${name.replace("_", " ")} ${value}`);
+  const first = Object.values(found.preferred || {});
+  return [filters.length ? `as filters: ${filters.join(", ")}` : "", first.length ? `${first.join(" ")} first` : ""]
+    .filter(Boolean).join("; ");
+}
+
+async function searchText(reveal = true) {
+  const text = $("#search input").value.trim();
+  if (!text) return loadCatalog();
+  const turn = ++state.turn;
+  if (reveal && !$("#catalog").classList.contains("active")) show("catalog");
+  const params = filterParams();
+  params.set("q", text);
+  params.set("k", 48);
+  try {
+    const found = await api(`/search?${params}`);
+    if (turn !== state.turn) return;  // the shopper typed on meanwhile
+    fill($("#catalog-grid"), found.items);
+    const how = describe(found);
+    $("#catalog-summary").textContent = found.items.length
+      ? `${found.items.length} results for “${text}”${how ? ` (${how})` : ""}` : `Nothing matches “${text}”`;
+    $("#more").hidden = true;
+    say("");
+  } catch (error) { if (turn === state.turn) say(error.message); }
+}
+
+async function refinePhoto() {
+  const text = $("#refine input").value.trim();
+  if (!state.photo || !text) return;
+  const form = uploadForm(state.photo, 12);
+  form.append("q", text);
+  try {
+    const found = await api("/search", {method: "POST", body: form});
+    const how = describe(found);
+    $("#similar-title").textContent = `Like this photo: “${text}”${how ? ` (${how})` : ""}`;
+    fill($("#similar-grid"), found.items, (i) => i.score.toFixed(2));
+    say(found.items.length ? "" : "Nothing like this photo matches these words.");
+  } catch (error) { say(error.message); }
+}
+
 async function showSimilar(item) {
   show("photo");
+  state.photo = null;
+  $("#refine").hidden = true;
   $("#tags").replaceChildren();
   $("#query").replaceChildren(card(item));
   $("#similar-title").textContent = `Similar to ${item.title || item.id}`;
@@ -120,6 +172,8 @@ async function searchPhoto(file) {
   image.src = URL.createObjectURL(file);
   image.className = "query-photo";
   $("#query").replaceChildren(image);
+  state.photo = null;
+  $("#refine").hidden = true;
   $("#garments").replaceChildren();
   $("#similar-grid").replaceChildren();
   $("#tags").replaceChildren();
@@ -133,6 +187,8 @@ async function searchPhoto(file) {
       api("/tags", {method: "POST", body: upload()}).catch(() => ({tags: {}})),
     ]);
     fill($("#similar-grid"), similar.items, (i) => i.score.toFixed(2));
+    state.photo = file;
+    $("#refine").hidden = false;
     $("#tags").replaceChildren(...Object.entries(tags.tags).flatMap(([label, tag]) => {
       const term = document.createElement("dt");
       term.textContent = label;
@@ -298,12 +354,15 @@ async function loadFacets() {
 document.querySelectorAll("nav button").forEach((button) => { button.onclick = () => show(button.dataset.view); });
 $("#filters").onsubmit = (event) => {
   event.preventDefault();
-  loadCatalog();
+  searchText(false);  // the catalog, or the search typed, under the new filters
   if ($("#feed").classList.contains("active")) loadFeed();
 };
 $("#more").onclick = () => loadCatalog(true);
 $("#upload input").onchange = (event) => event.target.files[0] && searchPhoto(event.target.files[0]);
 $("#complete").onclick = completeOutfits;
+$("#search input").oninput = debounced(() => searchText(), 250);
+$("#search").onsubmit = (event) => { event.preventDefault(); searchText(); };
+$("#refine").onsubmit = (event) => { event.preventDefault(); refinePhoto(); };
 saveCart();
 renderAccount();
 loadFacets();
