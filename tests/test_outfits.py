@@ -154,3 +154,60 @@ def test_complete_around_a_photo_and_refuse_a_broken_one(mango_store, tmp_path):
     assert given == [top, shoes]  # --items ID ID: several ids after one option
     fails_cleanly(dressup("outfits", "complete", "--store", mango_store / "store", "--items", "no-such-item", check=False),
                   "no-such-item")
+
+
+# -- the stylists' own outfits first --------------------------------------------------------------
+
+def stylist_look(mango_store) -> tuple[str, list[str]]:
+    """An outfit of the subset with four or more products, and its products."""
+    outfits = pd.read_csv(mango_store / "outfits.csv", dtype=str)
+    sizes = outfits.groupby("cod_outfit", sort=False)["cod_modelo_color"].agg(list)
+    look = next(name for name, ids in sizes.items() if len(set(ids)) >= 4)
+    return look, list(dict.fromkeys(sizes[look]))
+
+
+def test_a_stylists_outfit_around_the_cart_item_comes_first_and_is_labelled(mango_store):
+    model = OutfitModel.load(mango_store / "store")
+    look, ids = stylist_look(mango_store)
+    outfits = model.complete([ids[0]], n=3)
+    first = outfits[0]
+    assert first.source == "stylist" and first.look is not None
+    holding = pd.read_csv(mango_store / "outfits.csv", dtype=str).groupby("cod_outfit")["cod_modelo_color"].agg(set)
+    assert {i.id for i in first.items} <= holding[first.look] and ids[0] in holding[first.look]
+    assert first.items[0].id == ids[0] and first.items[0].given and not any(i.replaces for i in first.items)
+    assert [o.source for o in outfits].count("generated") >= 1 and outfits[-1].source == "generated"
+    done = dressup("outfits", "complete", "--store", mango_store / "store", "--items", ids[0], "-n", "2", "--json")
+    assert [o["source"] for o in json.loads(done.stdout)["outfits"]][0] == "stylist"
+
+
+def test_a_stylists_outfit_with_a_part_gone_gets_a_stand_in_of_its_slot(mango_store, tmp_path):
+    import shutil
+
+    from dressup.store.editing import remove_item
+
+    shutil.copytree(mango_store / "store", tmp_path / "store")
+    look, ids = stylist_look(mango_store)
+    before = OutfitModel.load(tmp_path / "store").complete([ids[0]], n=1)[0]
+    gone = next(i for i in before.items if not i.given)
+    remove_item(tmp_path / "store", gone.id)
+    after = OutfitModel.load(tmp_path / "store").complete([ids[0]], n=1)[0]
+    assert after.source == "stylist" and after.look == before.look
+    stand_in = next(i for i in after.items if i.replaces == gone.id)
+    assert stand_in.id != gone.id and stand_in.slot == gone.slot
+    assert {i.id for i in after.items if not i.replaces} == {i.id for i in before.items} - {gone.id}
+
+
+def test_a_filter_that_matches_nothing_answers_at_once(mango_store):
+    import time
+
+    from dressup.store.filters import Filters
+
+    model = OutfitModel.load(mango_store / "store")
+    top = model.store.items.loc[model.store.items["attr:des_product_family"] == "Tops", "id"].iat[0]
+    started = time.perf_counter()
+    with pytest.raises(OutfitError, match="no product matches these filters"):
+        model.complete([top], n=3, filters=Filters(where={"colour": ["No such colour"]}))
+    only_bags = Filters(where={"attr:des_product_family": ["Bags"]})
+    outfits = model.complete([top], n=3, filters=only_bags)  # no template is only a top and a bag: skipped, not tried
+    assert time.perf_counter() - started < 1.0
+    assert all(model.slots[model.store.row(i.id)] == "Bags" for o in outfits for i in o.items if not i.given)

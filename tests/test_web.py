@@ -176,6 +176,9 @@ def test_cart_to_complete_outfits(page):
     page.wait_for_selector("#outfits .outfit")
     outfits = page.locator("#outfits .outfit")
     assert outfits.count() == 3
+    assert outfits.first.get_attribute("data-source") == "stylist"  # every product of the test store is in a look
+    assert "by our stylists" in outfits.first.locator("h3").first.inner_text()
+    assert outfits.last.get_attribute("data-source") == "generated"
     for number in range(3):
         ids = cards(page, f"#outfits .outfit:nth-child({number + 1}) .grid")
         assert ids[0] == top and len(ids) >= 3

@@ -66,9 +66,10 @@ def recommendations_out(generation: Generation, recommendations: Iterable[Recomm
 
 def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> dict:
     def items(outfit: CompletedOutfit) -> list[dict]:
-        return [item_out(generation.item(i.id), i.score, slot=i.slot, given=i.given)
+        return [item_out(generation.item(i.id), i.score, slot=i.slot, given=i.given, replaces=i.replaces)
                 for i in outfit.items if i.id is not None and i.id in generation.state]
-    return {"outfits": [{"score": o.score, "total_price": o.total_price, "items": items(o)} for o in outfits]}
+    return {"outfits": [{"source": o.source, "look": o.look, "score": o.score, "total_price": o.total_price,
+                         "items": items(o)} for o in outfits]}
 
 
 def tags_out(tags: dict[str, Tag], zero_shot: list[Tag] | None = None) -> dict:

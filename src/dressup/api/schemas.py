@@ -174,9 +174,14 @@ class OutfitRequest(FilteredRequest):
 class OutfitItemOut(ItemOut):
     slot: str
     given: bool = Field(description="true for the items you gave, false for the ones added")
+    replaces: str | None = Field(None, description="in a stylists' outfit: the stylists' item, unavailable, that this "
+                                                   "one stands in for")
 
 
 class OutfitOut(BaseModel):
+    source: Literal["stylist", "generated"] = Field(description="stylist: composed by the shop's stylists around an "
+                                                                "item you gave (offered first); generated: by the model")
+    look: str | None = Field(None, description="the stylists' outfit id")
     score: float
     total_price: float | None
     items: list[OutfitItemOut]

@@ -97,24 +97,33 @@ def outfits_complete(
 
 def _print_outfit(model, number: int, outfit) -> None:
     total = f", total {outfit.total_price:.2f}" if outfit.total_price else ""
-    table = Table(title=f"outfit {number}: score {outfit.score:.3f}{total}")
+    source = f"the stylists' outfit {outfit.look}" if outfit.source == "stylist" else "generated"
+    table = Table(title=f"outfit {number} ({source}): score {outfit.score:.3f}{total}")
     for column in ("id", "slot", "type", "title", "price", "fit"):
         table.add_column(column)
     for item in outfit.items:
         product = model.state.item(item.id) if item.id else None
         table.add_row(item.id or "(photo)", item.slot, "" if product is None else product.category,
-                      "" if product is None else product.title, cell(item.price), "given" if item.given else f"{item.score:.3f}")
+                      "" if product is None else product.title, cell(item.price), _fit(item))
     console.print(table)
+
+
+def _fit(item) -> str:
+    if item.given:
+        return "given"
+    return f"{item.score:.3f}" + (f" (for {item.replaces})" if item.replaces else "")
 
 
 def _outfit_json(model, outfit) -> dict:
     items = []
     for item in outfit.items:
-        entry = {"id": item.id, "slot": item.slot, "given": item.given, "score": item.score, "price": item.price}
+        entry = {"id": item.id, "slot": item.slot, "given": item.given, "score": item.score, "price": item.price,
+                 "replaces": item.replaces}
         if item.id:
             entry.update(item_summary(model.state, model.state.row(item.id)))
         items.append(entry)
-    return {"score": outfit.score, "total_price": outfit.total_price, "items": items}
+    return {"source": outfit.source, "look": outfit.look, "score": outfit.score, "total_price": outfit.total_price,
+            "items": items}
 
 
 def _answer_lines(store: Path, path: Path, output: Path, ids_of, answer, empty: dict, what: str) -> None:

@@ -30,6 +30,10 @@ class OutfitItem:
     given: bool
     score: float = 0.0  # compatibility with the rest of the outfit
     price: float | None = None
+    replaces: str | None = None  # in a stylist's outfit: the stylist's item (unavailable) that this one stands in for
+
+
+STYLIST, GENERATED = "stylist", "generated"
 
 
 @dataclass
@@ -37,6 +41,8 @@ class CompletedOutfit:
     items: list[OutfitItem]
     score: float
     template: tuple[str, ...] = field(default_factory=tuple)
+    source: str = GENERATED  # "stylist": an outfit the shop's stylists composed around a cart item; "generated"
+    look: str | None = None  # the stylists' outfit id
 
     @property
     def total_price(self) -> float | None:
@@ -61,6 +67,7 @@ class OutfitModel:
         slot_frequency = Counter(s for t, c in self.templates for s in t for _ in range(c))
         self.slot_rank = {s: i for i, (s, _) in enumerate(slot_frequency.most_common())}
         self._unit_embeddings: np.ndarray | None = None
+        self.looks, self.looks_of = self._stylist_looks(compatibility.info.get("looks", []))
 
     @classmethod
     def load(cls, store: Store | str | Path) -> OutfitModel:
@@ -128,10 +135,20 @@ class OutfitModel:
             raise OutfitError("a budget needs the price of every given item; a photo or an item without a price has none")
         if budget is not None and given_price > budget:
             raise OutfitError(f"the given items already cost {given_price:.2f}, over the budget of {budget:.2f}")
+        if not allowed.any():
+            raise OutfitError("no product matches these filters, so nothing can be added to an outfit")
         outfits: list[CompletedOutfit] = []
         seen: set[tuple[int, ...]] = set()
         used: Counter = Counter()
-        templates = [t for t in self._templates_for(given_slots) if _multiset_minus(t, given_slots)]
+        if not images:  # the stylists' own outfits around the cart's items come first
+            for outfit in self._stylist_outfits(given_rows, given_types, allowed, budget, given_price, used)[:n]:
+                key = tuple(sorted(self.state.rows_of([i.id for i in outfit.items if not i.given])))
+                if key not in seen:
+                    seen.add(key)
+                    outfits.append(outfit)
+        available = set(self.slots[allowed])  # a template needing a slot that no allowed product fills is skipped at once
+        templates = [t for t in self._templates_for(given_slots)
+                     if _multiset_minus(t, given_slots) and set(_multiset_minus(t, given_slots)) <= available]
         for template in templates * 3:  # later passes reuse templates with other products (see `used`)
             if len(outfits) == n:
                 break
@@ -152,11 +169,72 @@ class OutfitModel:
             outfits.append(CompletedOutfit(outfit_items, round(outfit_score(vectors), 4), template))
         return outfits
 
-    def _item(self, row: int, vectors: np.ndarray, position: int, given: bool) -> OutfitItem:
+    def _item(self, row: int, vectors: np.ndarray, position: int, given: bool, replaces: str | None = None) -> OutfitItem:
         others = np.delete(vectors, position, axis=0)
         score = float((others @ vectors[position]).mean()) if len(others) else 0.0
         price = None if np.isnan(self.prices[row]) else float(self.prices[row])
-        return OutfitItem(self.state.ids_of([row])[0], self.slots[row], given, round(score, 4), price)
+        return OutfitItem(self.state.ids_of([row])[0], self.slots[row], given, round(score, 4), price, replaces)
+
+    # -- the stylists' outfits -----------------------------------------------------------------
+    def _stylist_looks(self, looks: list) -> tuple[list[tuple[str, list[str], list[str]]], dict[int, list[int]]]:
+        """The stylists' outfits (id, item ids, slots) and, for each store row, the outfits that hold it."""
+        kept = [(str(look_id), [str(item) for item, _ in parts], [str(slot) for _, slot in parts]) for look_id, parts in looks]
+        rows = self.state.rows_of([item for _, ids, _ in kept for item in ids])  # one lookup for all of them
+        positions = np.repeat(np.arange(len(kept)), [len(ids) for _, ids, _ in kept])
+        of_row: dict[int, list[int]] = {}
+        for row, position in zip(rows[rows >= 0].tolist(), positions[rows >= 0].tolist(), strict=True):
+            of_row.setdefault(row, []).append(position)
+        return kept, of_row
+
+    def _stylist_outfits(self, given_rows, given_types, allowed, budget, given_price, used) -> list[CompletedOutfit]:
+        """The stylists' outfits that hold a given item, those holding the most given items first: each of their
+        other items kept when it is in the catalog, passes the filters, adds a new type and fits the budget, else
+        replaced by the most compatible product of its slot."""
+        found = Counter(position for row in given_rows for position in self.looks_of.get(int(row), []))
+        outfits = []
+        for position, _ in sorted(found.items(), key=lambda pair: (-pair[1], pair[0])):
+            outfit = self._stylist_outfit(*self.looks[position], given_rows, given_types, allowed, budget, given_price, used)
+            if outfit is not None:
+                outfits.append(outfit)
+        return outfits
+
+    def _stylist_outfit(self, look_id, ids, slots, given_rows, given_types, allowed, budget, given_price,
+                        used) -> CompletedOutfit | None:
+        rows = self.state.rows_of(ids)
+        given = set(given_rows.tolist())
+        kept, missing, types = [], [], set(given_types)
+        remaining = None if budget is None else budget - given_price
+        for item, row, slot in zip(ids, rows.tolist(), slots, strict=True):
+            if row in given:
+                continue
+            fits = row >= 0 and allowed[row] and self.types[row] not in types
+            if fits and remaining is not None:
+                fits = not np.isnan(self.prices[row]) and self.prices[row] <= remaining
+            if fits:
+                kept.append(row)
+                types.add(self.types[row])
+                remaining = None if remaining is None else remaining - self.prices[row]
+            elif row < 0 or self.types[row] not in given_types:  # gone, filtered out or too dear: stand-in wanted
+                missing.append((slot, item))
+        given_vectors = [self.vectors[r] for r in given_rows] + [self.vectors[r] for r in kept]
+        stand_ins: list[tuple[int, str]] = []
+        for slot, item in missing:  # one at a time: a slot no allowed product fills is left out
+            spent = float(np.nansum(self.prices[kept + [r for r, _ in stand_ins]])) if budget is not None else 0.0
+            filled = self._fill([slot], given_vectors + [self.vectors[r] for r, _ in stand_ins], types, allowed, used,
+                                budget, given_price + spent)
+            if filled:
+                stand_ins.append((filled[0], item))
+                types.add(self.types[filled[0]])
+        added = kept + [r for r, _ in stand_ins]
+        if not added:
+            return None
+        replaced = {r: item for r, item in stand_ins}
+        order = list(given_rows) + added
+        vectors = np.stack([self.vectors[r] for r in order])
+        items = [self._item(r, vectors, i, given=i < len(given_rows), replaces=replaced.get(r))
+                 for i, r in enumerate(order)]
+        used.update(added)
+        return CompletedOutfit(items, round(outfit_score(vectors), 4), tuple(sorted(self.slots[order])), STYLIST, look_id)
 
     def _guess_slot(self, embedding: np.ndarray, k: int = 10) -> tuple[str, str]:
         """A photo's slot and type: the majority among its most similar catalog items."""

@@ -61,10 +61,21 @@ def train_outfit_model(store: Store | str | Path, outfits: str | Path | OutfitTa
     store = store if isinstance(store, Store) else Store.open(store)
     table = outfits if isinstance(outfits, OutfitTable) else read_outfits(outfits, store)
     compatibility = train_compatibility(store, table, config, progress)
-    compatibility.info["templates"] = [[list(t), c] for t, c in slot_templates(table, item_slots(store)).most_common()]
+    slots = item_slots(store)
+    compatibility.info["templates"] = [[list(t), c] for t, c in slot_templates(table, slots).most_common()]
+    compatibility.info["looks"] = stylist_looks(store, table, slots)
     compatibility.info["unknown_items"] = table.unknown_items
     compatibility.save(store.path)
     return OutfitModel(store, compatibility)
+
+
+def stylist_looks(store: Store, table: OutfitTable, slots) -> list[list]:
+    """The stylists' outfits as ``[outfit id, [[item id, slot], ...]]``: offered first when a cart holds one of their
+    items (the slot tells what replaces an item that has left the catalog)."""
+    looks = []
+    for outfit, rows in zip(table.ids, table.rows, strict=True):
+        looks.append([outfit, [[str(item), str(slot)] for item, slot in zip(store.state.ids_of(rows), slots[rows], strict=True)]])
+    return looks
 
 
 def train_compatibility(store: Store, outfits: OutfitTable, config: OutfitTrainConfig | None = None,

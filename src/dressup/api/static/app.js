@@ -329,10 +329,12 @@ async function completeOutfits() {
       row.className = "outfit";
       const title = document.createElement("h3");
       const total = outfit.total_price == null ? "" : `, ${outfit.total_price.toFixed(2)} in all`;
-      title.textContent = `Outfit ${number + 1} (match ${outfit.score.toFixed(2)}${total})`;
+      const source = outfit.source === "stylist" ? "by our stylists" : "suggested";
+      title.textContent = `Outfit ${number + 1}, ${source} (match ${outfit.score.toFixed(2)}${total})`;
+      row.dataset.source = outfit.source;
       const grid = document.createElement("div");
       grid.className = "grid";
-      fill(grid, outfit.items, (i) => (i.given ? "in your cart" : i.slot));
+      fill(grid, outfit.items, (i) => (i.given ? "in your cart" : i.replaces ? `${i.slot} (stands in)` : i.slot));
       row.append(title, grid);
       return row;
     }));
