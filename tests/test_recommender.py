@@ -102,6 +102,42 @@ def test_likes_and_dislikes_change_the_feed_at_once(hm_events, tmp_path):
     assert disliked not in {r.id for r in recommender.recommend("newcomer", k=12)}
 
 
+def test_nothing_the_user_chose_is_shown_back_bar_the_learned_rebuys(hm_events, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(hm_events, store)
+    events = EventStore.open(store)
+    recommender = DressUpRecommender.open(store, events)
+    signals, state = recommender.signals(), recommender.store.state
+    rates = signals.rebuy_rates(state.codes("category"))
+    assert (rates >= 1).any() and (rates < 1).any()  # learned: some categories are rebought more than others
+    user = busiest_user(hm_events)
+    chosen = {kind: item for kind, item in zip(("like", "cart", "rating"), state.ids_of(np.argsort(-signals.popularity)[:3]))}
+    for kind, item in chosen.items():
+        events.add(user, item, kind, value=5 if kind == "rating" else None)
+    bought = set(events.events(user=user, kinds=["purchase"])["item"])
+    feed = {r.id for r in recommender.recommend(user, k=50)}
+    assert not feed & set(chosen.values())
+    rebuys = {item for item in bought if rates[state.row(item)] >= RecommenderConfig().rebuy_above}
+    assert not feed & (bought - rebuys)
+    everything_back = recommender.with_config(RecommenderConfig(rebuy_above=0))
+    assert {r.id for r in everything_back.recommend(user, k=50)} & bought  # with every purchase allowed back: history
+    assert not {r.id for r in everything_back.recommend(user, k=50)} & set(chosen.values())
+
+
+@pytest.mark.parametrize("kind", ["view", "like", "cart", "purchase", "rating", "dislike"])
+def test_every_kind_of_event_moves_the_feed(hm_events, tmp_path, kind):
+    store = tmp_path / "store"
+    shutil.copytree(hm_events, store)
+    events = EventStore.open(store)
+    recommender = DressUpRecommender.open(store, events)
+    user = typical_user(hm_events)
+    before = recommender.recommend(user, k=12)
+    item = before[0].id if kind == "dislike" else Store.open(store).items["id"].iat[11]
+    events.add(user, item, kind, value=5 if kind == "rating" else None)
+    after = recommender.recommend(user, k=12)
+    assert [r.id for r in after] != [r.id for r in before], kind
+
+
 def test_recommend_from_liked_items_without_a_user(recommender):
     liked = recommender.store.items["id"].iloc[[3, 40]].tolist()
     feed = recommender.recommend_from_items(liked, k=8)
@@ -241,15 +277,15 @@ def test_once_buyers_are_the_buyers_who_never_bought_an_item_on_two_days():
 
 def test_customers_who_never_rebuy_see_fewer_of_what_they_bought_until_they_rebuy(hm_events, tmp_path):
     """What a customer who never bought an item on two days bought weighs half (they rarely rebuy), from a fixed
-    table and from the live database; what they like keeps its weight, and buying an item again on another day
-    gives back the full weight, at once."""
+    table and from the live database (every bought item allowed back: ``rebuy_above=0``); what they like is never
+    shown back, and buying an item again on another day gives back the full weight, at once."""
     store = tmp_path / "store"
     shutil.copytree(hm_events, store)
     events = EventStore.open(store)
     table = events.events()
     once = once_buyers(table)
     assert 0 < len(once) < table["user"].nunique()
-    config = RecommenderConfig(exploration=0, refit_seconds=3600)
+    config = RecommenderConfig(exploration=0, refit_seconds=3600, rebuy_above=0)
 
     def own_items(recommender, user):
         own = set(table["item"][table["user"] == user])
@@ -267,8 +303,7 @@ def test_customers_who_never_rebuy_see_fewer_of_what_they_bought_until_they_rebu
     next_day = table["timestamp"][table["user"] == user].max().to_pydatetime().replace(tzinfo=UTC) + timedelta(days=1)
     liked = next(i for i in table["item"].value_counts().index if i not in set(table["item"][table["user"] == user]))
     events.add(user, liked, "like", timestamp=next_day)
-    scores = [{r.id: r.score for r in recommender.recommend(user, k=12)}.get(liked) for recommender in (halved, full)]
-    assert scores[0] is not None and scores[0] == scores[1]
+    assert all(liked not in {r.id for r in recommender.recommend(user, k=12)} for recommender in (halved, full))
     events.add(user, own_items(full, user)[0], "purchase", timestamp=next_day)  # on another day than before
     assert own_items(halved, user) == own_items(full, user)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,22 +146,56 @@ def test_refine_a_photo_with_words(page, api_store):
 
 def test_likes_update_the_feed(page):
     page.click("nav button[data-view=feed]")
-    assert cards(page, "#feed-grid") == []
+    page.wait_for_selector("#feed-grid .card")
+    assert len(cards(page, "#feed-grid")) == 12  # a new visitor gets popular items at once
+    assert "Popular now" in page.locator("#feed-summary").inner_text()
     page.click("nav button[data-view=catalog]")
     page.select_option("#filters select[name=category]", "Sandals")
     page.click("#filters button[type=submit]")
     page.wait_for_function("document.querySelector('#catalog-summary').textContent.startsWith('19 ')")
+    liked = cards(page, "#catalog-grid")[:3]
     for number in range(3):
         page.locator("#catalog-grid .card .like").nth(number).click()
         page.wait_for_selector(f"#catalog-grid .card:nth-child({number + 1}) .like.liked")
     page.select_option("#filters select[name=category]", "")
     page.click("#filters button[type=submit]")
     page.click("nav button[data-view=feed]")
-    page.wait_for_selector("#feed-grid .card")
-    feed = page.locator("#feed-grid .card .category").all_text_contents()
-    assert len(feed) == 12 and sum("Sandals" in c or "Shoes" in c for c in feed) >= 3
+    page.wait_for_function("document.querySelector('#feed-summary').textContent.startsWith('Picked for you')")
+    feed = cards(page, "#feed-grid")
+    assert len(feed) == 12 and not set(liked) & set(feed)  # what you liked is not shown back to you
+    categories = page.locator("#feed-grid .card .category").all_text_contents()
+    assert sum("Sandals" in c or "Shoes" in c for c in categories) >= 3
+    assert any(n.startswith("because you liked ") for n in page.locator("#feed-grid .card .note").all_text_contents())
+    save(page, "web-feed.png")
+    page.reload()  # likes stay liked after a reload, wherever the item shows
+    page.wait_for_selector("#catalog-grid .card img")
+    page.select_option("#filters select[name=category]", "Sandals")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function("document.querySelector('#catalog-summary').textContent.startsWith('19 ')")
+    page.wait_for_function("document.querySelectorAll('#catalog-grid .like.liked').length === 3")
+    assert sorted(page.locator("#catalog-grid .card:has(.like.liked)").evaluate_all("cs => cs.map(c => c.dataset.id)")) \
+        == sorted(liked)
     page.click("#account button")  # forget me
     page.wait_for_function("document.querySelector('#account').textContent.includes('Like items')")
+    assert page.locator("#catalog-grid .like.liked").count() == 0
+
+
+def test_cart_and_similar_send_signals(page, api_store):
+    from dressup.users import EventStore
+
+    first, second = cards(page, "#catalog-grid")[:2]
+    page.locator("#catalog-grid .card").nth(0).locator(".add").click()  # opens an account: a cart add is intent
+    page.wait_for_function("!!localStorage.getItem('dressup.user')")
+    user = page.evaluate("localStorage.getItem('dressup.user')")
+    page.locator("#catalog-grid .card").nth(1).locator(".similar").click()
+    page.wait_for_selector("#similar-grid .card")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        kinds = dict(zip(*[EventStore.open(api_store).events(user=user)[c] for c in ("item", "kind")]))
+        if len(kinds) == 2:
+            break
+        time.sleep(0.2)
+    assert kinds == {first: "cart", second: "view"}
 
 
 def test_cart_to_complete_outfits(page):

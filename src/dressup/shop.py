@@ -32,6 +32,8 @@ from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
 from .looks import LOOK_SIDE
 from .outfits import CompatibilityModel, CompletedOutfit, NoOutfitModelError, OutfitModel
 from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
+from .recommenders.base import HISTORY_EVENTS
+from .recommenders.signals import liked_items
 from .store import Filters, GarmentMatches, LiveState, Match, SearchResults, Store, editing, read_manifest
 from .store.generations import remove_unused_generations
 from .tagging import DEFAULT_TAGGER, Tag, Tagger, ZeroShotTagger, checked_labels
@@ -150,6 +152,9 @@ class Generation:
         return self.recommender.recommend(user_id, k, filters)
 
     def recommend_from_items(self, liked: Sequence[str], k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
+        """A feed for someone who likes these items; none: a new visitor's feed (popular, diversified)."""
+        if not liked:
+            return self.recommender.recommend_new_visitor(k, filters)
         return self.recommender.recommend_from_items(liked, k, filters)
 
     # -- outfits -------------------------------------------------------------------------------
@@ -320,7 +325,8 @@ class Shop:
             self.events.add_for_user(user_id, item_id, kind, value)
 
     def user(self, user_id: str) -> dict:
-        return self.events.summary(user_id)
+        """The account, its event counts and the items it likes now (liked or rated 4-5 last, not disliked since)."""
+        return {**self.events.summary(user_id), "liked": liked_items(self.events.events(user_id, latest=HISTORY_EVENTS))}
 
     def forget(self, user_id: str) -> int:
         """Delete a user and their events; the feeds stop using them from the next request (refitted in the background)."""

@@ -61,7 +61,12 @@ def look_out(generation: Generation, garments: Iterable[GarmentMatches]) -> dict
 
 def recommendations_out(generation: Generation, recommendations: Iterable[Recommendation]) -> dict:
     known = [r for r in recommendations if r.id in generation.state]  # one edited meanwhile is left out, not a 404
-    return {"items": [item_out(generation.item(r.id), r.score, reason=r.reason) for r in known]}
+
+    def because(r: Recommendation) -> dict | None:
+        if r.because is None or r.because not in generation.state:
+            return None
+        return {"id": r.because, "title": generation.item(r.because).title}
+    return {"items": [item_out(generation.item(r.id), r.score, reason=r.reason, because=because(r)) for r in known]}
 
 
 def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> dict:

@@ -51,6 +51,11 @@ class FilteredRequest(FilterFields):
     filters: FilterFields | None = None
 
 
+class ItemRef(BaseModel):
+    id: str
+    title: str = ""
+
+
 class ItemOut(BaseModel):
     id: str
     score: float | None = Field(None, description="similarity or relevance; higher is better")
@@ -67,6 +72,7 @@ class ItemOut(BaseModel):
     attributes: dict = {}
     image_url: str
     reason: str | None = Field(None, description="why a recommendation was made")
+    because: ItemRef | None = Field(None, description="the user's item a recommendation follows from")
 
 
 class ItemList(BaseModel):
@@ -154,12 +160,14 @@ class UserOut(BaseModel):
     user_id: str
     created_at: datetime
     events: dict[str, int] = Field(description="number of events of each type")
+    liked: list[str] = Field(default_factory=list, description="the items the user likes now (the page fills their hearts)")
 
 
 class RecommendRequest(FilteredRequest):
     model_config = ConfigDict(json_schema_extra={"examples": [{"liked": ["15970", "39386"], "k": 12, "max_price": 60}]})
 
-    liked: list[ItemId] = Field(min_length=1, max_length=200)
+    liked: list[ItemId] = Field(default_factory=list, max_length=200,
+                                description="items the visitor likes; none: a new visitor's feed (popular, diversified)")
     k: int = Field(12, ge=1, le=100)
 
 

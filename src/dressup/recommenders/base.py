@@ -29,6 +29,7 @@ class Recommendation:
     id: str
     score: float
     reason: str
+    because: str | None = None  # the user's item it follows from ("because you liked X"), when one does
 
 
 class Recommender(ABC):
@@ -68,6 +69,10 @@ class Recommender(ABC):
     def recommend_from_items(self, items: Sequence[str] | Mapping[str, float], k: int = 12,
                              filters: Filters | None = None) -> list[Recommendation]:
         """A feed for someone who likes these items (weights optional), without a stored user; never the items themselves."""
+
+    def recommend_new_visitor(self, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
+        """A feed for someone the shop knows nothing of yet (no stored user has an empty id)."""
+        return self.recommend("", k, filters)
 
     def recommend_many(self, users: Sequence[str], k: int = 12, filters: Filters | None = None) -> list[list[Recommendation]]:
         """Each user's feed, in order."""

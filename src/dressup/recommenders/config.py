@@ -35,6 +35,8 @@ class RecommenderConfig:
     diversity: float = 0.5        # MMR trade-off: 0 = ranked by score only
     alike_above: float = 0.7      # MMR pushes apart only items more similar than this (cosine)
     exploration: float = 0.08     # share of slots given to less certain candidates
+    rebuy_above: float = 1.0      # a bought item comes back only when its category's buyers rebuy at least this many
+                                  # times as often as the catalog's (socks, basics); 0: always
     variant_column: str | None = "auto"  # "auto": the column its catalog layout names (H&M: product_code)
     refit_seconds: float = 60.0   # with a live database: look for new events at most this often (refits run in the background)
     seed: int = 0
@@ -47,7 +49,8 @@ class RecommenderConfig:
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise RecommendError(f"recommender setting {name} must be a number, not {value!r}")
         limits = {name: (0.0, math.inf) for name in (*SCORES, "refit_seconds", "seed")}
-        limits.update(diversity=(0.0, 1.0), exploration=(0.0, 0.5), alike_above=(-1.0, 0.999), once_buyer_history=(0.0, 1.0))
+        limits.update(diversity=(0.0, 1.0), exploration=(0.0, 0.5), alike_above=(-1.0, 0.999), once_buyer_history=(0.0, 1.0),
+                      rebuy_above=(0.0, math.inf))
         for name, (low, high) in limits.items():
             if not low <= getattr(self, name) <= high:
                 raise RecommendError(f"recommender setting {name} must be within {low:g} and {high:g}, not "

@@ -131,7 +131,8 @@ class DressUpRecommender(Recommender):
         counts = SignalCounts(state.rows, as_of, self.config.popularity_half_life_days)
         for events in self.events.event_chunks(FIT_CHUNK_ROWS):
             counts.add(state.rows_of(events["item"].to_numpy()), events["user"].to_numpy(),
-                       event_weights(events, as_of, self.config.half_life_days), events["timestamp"])
+                       event_weights(events, as_of, self.config.half_life_days), events["timestamp"],
+                       events["kind"].to_numpy(dtype=object))
         return counts.signals()
 
     def _profile(self, user: str, signals: Signals, state) -> Profile:
@@ -139,7 +140,8 @@ class DressUpRecommender(Recommender):
         rows = state.rows_of(events["item"].to_numpy())
         bought_once = rows[(events["kind"] == "purchase").to_numpy()] if once_buyers(events) else None
         as_of = max(signals.as_of, events["timestamp"].max()) if len(events) else signals.as_of
-        return Profile.of(rows, event_weights(events, as_of, self.config.half_life_days), bought_once)
+        return Profile.of(rows, event_weights(events, as_of, self.config.half_life_days), bought_once,
+                          events["kind"].to_numpy(dtype=object))
 
     def _variant_column(self) -> str | None:
         column = self.config.variant_column
@@ -153,7 +155,11 @@ class DressUpRecommender(Recommender):
               exclude: np.ndarray | None = None, state=None) -> list[Recommendation]:
         check_k(k)
         allowed = state.mask(filters)
-        feed = self._candidates(profile, signals.resized(state.rows), k, allowed, state)
+        signals = signals.resized(state.rows)
+        shown_back = self._shown_back(profile, signals, state)
+        chosen = np.setdiff1d(profile.chosen, shown_back)  # what the user chose is not offered again, bar rebuys
+        exclude = chosen if exclude is None else np.union1d(exclude, chosen)
+        feed = self._candidates(profile, signals, k, allowed, state)
         candidates = feed.candidates
         contributions = np.zeros((len(candidates), len(SCORES)))
         if len(candidates):  # each signal scores every candidate (some normalise over them), before any is excluded
@@ -164,10 +170,41 @@ class DressUpRecommender(Recommender):
         total = contributions.sum(axis=1)
         order = np.argsort(-total, kind="stable")[: max(10 * k, 100)]
         chosen, explored = self._diversify(candidates[order], total[order], k, seed_key, feed.vectors_of)
-        ids = state.ids_of(candidates[order[chosen]]) if chosen else []
-        return [Recommendation(str(item_id), round(float(total[order[i]]), 6),
-                               EXPLORATION_REASON if i in explored else reason(dict(zip(SCORES, contributions[order[i]]))))
-                for item_id, i in zip(ids, chosen)]
+        rows = candidates[order[chosen]] if chosen else np.empty(0, np.int64)
+        ids = state.ids_of(rows) if chosen else []
+        reasons = [EXPLORATION_REASON if i in explored else reason(dict(zip(SCORES, contributions[order[i]])))
+                   for i in chosen]
+        because = self._because(feed, rows, reasons, state)
+        return [Recommendation(str(item_id), round(float(total[order[i]]), 6), why, source)
+                for item_id, i, why, source in zip(ids, chosen, reasons, because)]
+
+    @staticmethod
+    def _because(feed: Feed, rows: np.ndarray, reasons: list[str], state) -> list[str | None]:
+        """For each recommended row that follows from the user's items, the one it follows from: the most
+        co-purchased with it for "bought together", else the closest in look."""
+        liked = feed.liked
+        if not len(liked) or not len(rows):
+            return [None] * len(rows)
+        closest = liked[np.argmax(feed.vectors_of(rows) @ feed.vectors_of(liked).T, axis=1)]
+        together = feed.signals.co_occurrence[rows][:, liked].toarray()
+        strongest = liked[np.argmax(together, axis=1)]
+        personal = {SCORES[name].reason for name in ("variants", "collaborative", "content", "history")}
+        chosen = []
+        for row, why, near, partner, bond in zip(rows, reasons, closest, strongest, together.max(axis=1)):
+            if why not in personal:
+                chosen.append(None)
+                continue
+            source = partner if why == SCORES["collaborative"].reason and bond > 0 else near
+            chosen.append(None if source == row else str(state.ids_of([source])[0]))
+        return chosen
+
+    def _shown_back(self, profile: Profile, signals: Signals, state) -> np.ndarray:
+        """The user's bought rows that may be recommended again: those of categories whose buyers often buy the same
+        item again on another day (socks, basics), learned from the events (`rebuy_above`)."""
+        if not len(profile.bought):
+            return profile.bought
+        rates = signals.rebuy_rates(state.codes("category"))
+        return profile.bought[rates[profile.bought] >= self.config.rebuy_above]
 
     def _candidates(self, profile: Profile, signals: Signals, k: int, allowed: np.ndarray | None, state) -> Feed:
         """The candidate rows of a feed, with what their scores are computed from."""

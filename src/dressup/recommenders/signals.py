@@ -18,6 +18,8 @@ BLOCK_CELLS = 8_000_000   # (item, item) cells one block of the co-purchase prod
 MIN_RECENT_SUPPORT = 5.0  # decayed events the most popular item needs to count as fully "popular now"
 EVENT_WEIGHTS = {"purchase": 1.0, "cart": 0.6, "like": 0.8, "view": 0.15, "dislike": -1.0}
 """How much each kind of event says about a user's taste; ratings weigh (value - 3) / 2, from -1 to +1."""
+CHOOSING_KINDS = ("like", "cart", "purchase", "rating")  # an item so chosen is not recommended back to its user
+REBUY_PRIOR = 20.0  # purchases' worth of the catalog-wide rebuy rate that a category's own rate is blended with
 
 
 def event_weights(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: float, weights: dict | None = None) -> np.ndarray:
@@ -34,6 +36,20 @@ def event_weights(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: flo
     return np.nan_to_num(base) * 0.5 ** (np.maximum(age, 0.0) / half_life_days)
 
 
+def liked_items(events: pd.DataFrame) -> list[str]:
+    """The items a user likes now: their latest like, dislike or rating of each is a like or a rating of 4-5.
+
+    >>> table = pd.DataFrame({"item": ["a", "b", "a", "c"], "kind": ["like", "like", "dislike", "rating"],
+    ...                       "value": [None, None, None, 5]})
+    >>> liked_items(table)
+    ['b', 'c']
+    """
+    opinions = events[events["kind"].isin(["like", "dislike", "rating"])]
+    latest = opinions.drop_duplicates("item", keep="last")
+    likes = (latest["kind"] == "like") | ((latest["kind"] == "rating") & (pd.to_numeric(latest["value"]) >= 4))
+    return [str(item) for item in latest.loc[likes, "item"]]
+
+
 @dataclass
 class Profile:
     """One user's taste: the items they acted on, with signed weights (negative = disliked)."""
@@ -41,6 +57,8 @@ class Profile:
     rows: np.ndarray     # store rows, unique
     weights: np.ndarray  # summed signed weight per row
     bought_once: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows a once-buyer bought
+    chosen: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows liked, carted, rated or bought
+    bought: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # rows bought
 
     @property
     def liked(self) -> np.ndarray:
@@ -51,12 +69,21 @@ class Profile:
         return self.rows[self.weights < 0]
 
     @classmethod
-    def of(cls, rows: np.ndarray, weights: np.ndarray, bought_once: np.ndarray | None = None) -> Profile:
-        """From event rows and weights; ``bought_once``: the rows bought, for a user in `once_buyers`."""
+    def of(cls, rows: np.ndarray, weights: np.ndarray, bought_once: np.ndarray | None = None,
+           kinds: np.ndarray | None = None) -> Profile:
+        """From event rows and weights; ``bought_once``: the rows bought, for a user in `once_buyers`; ``kinds``: each
+        event's kind (without them every positive row counts as chosen and none as bought)."""
         keep = rows >= 0
         unique, inverse = np.unique(rows[keep], return_inverse=True)
+        summed = np.bincount(inverse, weights=weights[keep], minlength=len(unique))
         bought_once = np.unique(bought_once[bought_once >= 0]) if bought_once is not None else np.empty(0, np.int64)
-        return cls(unique, np.bincount(inverse, weights=weights[keep], minlength=len(unique)), bought_once)
+        if kinds is None:
+            chosen, bought = unique[summed > 0], np.empty(0, np.int64)
+        else:
+            kinds = np.asarray(kinds, dtype=object)[keep]
+            chosen = np.unique(rows[keep][np.isin(kinds, CHOOSING_KINDS)])
+            bought = np.unique(rows[keep][kinds == "purchase"])
+        return cls(unique, summed, bought_once, chosen, bought)
 
 
 def once_buyers(events: pd.DataFrame) -> set:
@@ -99,7 +126,28 @@ class Signals:
     popularity: np.ndarray          # recent (decayed) and all-time positive events per row, at most 1
     co_occurrence: sparse.csr_matrix  # row x row, cosine-normalised count of users who liked both
     as_of: pd.Timestamp
+    buyers: np.ndarray | None = None    # per row: users who bought it
+    rebuyers: np.ndarray | None = None  # per row: users who bought it on two days or more
     _resized: dict = field(default_factory=dict, repr=False)
+    _rates: tuple | None = field(default=None, repr=False)  # (category codes, rebuy rate per row)
+
+    def rebuy_rates(self, codes: np.ndarray) -> np.ndarray:
+        """Per row, how often a buyer of its group (a category code per row, -1 for none) bought the same item again
+        on another day, as a multiple of the catalog's rate (the group's rate blended with the catalog's,
+        `REBUY_PRIOR`); kept for the same codes."""
+        if self._rates is None or self._rates[0] is not codes:
+            self._rates = (codes, self._rebuy_rates(codes))
+        return self._rates[1]
+
+    def _rebuy_rates(self, codes: np.ndarray) -> np.ndarray:
+        buyers = self.buyers if self.buyers is not None else np.zeros(len(codes))
+        rebuyers = self.rebuyers if self.rebuyers is not None else np.zeros(len(codes))
+        overall = rebuyers.sum() / max(buyers.sum(), 1.0)
+        groups = codes + 1
+        size = groups.max(initial=0) + 1
+        bought = np.bincount(groups, weights=buyers[: len(groups)], minlength=size)
+        again = np.bincount(groups, weights=rebuyers[: len(groups)], minlength=size)
+        return ((again + REBUY_PRIOR * overall) / (bought + REBUY_PRIOR))[groups] / max(overall, 1e-12)
 
     def resized(self, rows: int) -> Signals:
         """The signals over ``rows`` rows: rows added to the store since the fit have no events yet."""
@@ -109,8 +157,10 @@ class Signals:
             extra = rows - len(self.popularity)
             co = self.co_occurrence
             indptr = np.concatenate([co.indptr, np.full(extra, co.indptr[-1])])
+            grown = [None if a is None else np.concatenate([a, np.zeros(extra)]) for a in (self.buyers, self.rebuyers)]
             self._resized = {rows: Signals(np.concatenate([self.popularity, np.zeros(extra)]),
-                                           sparse.csr_matrix((co.data, co.indices, indptr), shape=(rows, rows)), self.as_of)}
+                                           sparse.csr_matrix((co.data, co.indices, indptr), shape=(rows, rows)), self.as_of,
+                                           *grown)}
         return self._resized[rows]
 
     @classmethod
@@ -130,9 +180,12 @@ class SignalCounts:
         self.recent, self.ever = np.zeros(items), np.zeros(items)
         self._users: dict[str, int] = {}
         self._pairs: list[np.ndarray] = []  # user code * items + row, unique within a chunk
+        self._purchases: list[np.ndarray] = []  # (user code * items + row, day) of purchases, unique within a chunk
 
-    def add(self, rows: np.ndarray, users: np.ndarray, weights: np.ndarray, timestamps: pd.Series) -> None:
-        """Count a chunk of events: store rows (-1 for items not in the store), user ids, signed weights, times."""
+    def add(self, rows: np.ndarray, users: np.ndarray, weights: np.ndarray, timestamps: pd.Series,
+            kinds: np.ndarray | None = None) -> None:
+        """Count a chunk of events: store rows (-1 for items not in the store), user ids, signed weights, times, and
+        (for rebuy rates) kinds."""
         positive = (weights > 0) & (rows >= 0)
         rows, users, timestamps = rows[positive], users[positive], timestamps[positive]
         age = (self.as_of - timestamps).dt.total_seconds().to_numpy() / 86_400.0
@@ -141,6 +194,11 @@ class SignalCounts:
         local, names = pd.factorize(pd.Series(users))
         codes = np.array([self._users.setdefault(name, len(self._users)) for name in names], dtype=np.int64)
         self._pairs.append(np.unique(codes[local] * self.items + rows))
+        if kinds is not None:
+            bought = np.asarray(kinds, dtype=object)[positive] == "purchase"
+            days = timestamps.to_numpy("datetime64[D]").astype(np.int64)[bought]
+            pairs = codes[local][bought] * self.items + rows[bought]
+            self._purchases.append(np.unique(np.stack([pairs, days], axis=1), axis=0))
 
     def signals(self) -> Signals:
         # recent sales, but a handful of fresh events after a quiet spell must not outweigh the long-run best-sellers
@@ -149,7 +207,17 @@ class SignalCounts:
         pairs = np.unique(np.concatenate(self._pairs)) if self._pairs else np.empty(0, np.int64)
         liked = sparse.csr_matrix((np.ones(len(pairs)), (pairs // self.items, pairs % self.items)),
                                   shape=(len(self._users), self.items))  # did the user like the item at all, not how often
-        return Signals(popularity, co_purchases(liked, CO_PURCHASE_NEIGHBOURS), self.as_of)
+        return Signals(popularity, co_purchases(liked, CO_PURCHASE_NEIGHBOURS), self.as_of, *self._rebuys())
+
+    def _rebuys(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, its buyers and those who bought it on two days or more."""
+        buyers, rebuyers = np.zeros(self.items), np.zeros(self.items)
+        if self._purchases:
+            bought = np.unique(np.concatenate(self._purchases), axis=0)
+            pairs, days = np.unique(bought[:, 0], return_counts=True)
+            buyers += np.bincount(pairs % self.items, minlength=self.items)
+            rebuyers += np.bincount(pairs[days > 1] % self.items, minlength=self.items)
+        return buyers, rebuyers
 
 
 def co_purchases(liked: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:

@@ -2,7 +2,7 @@
 "use strict";
 
 const state = {offset: 0, pageSize: 24, cart: JSON.parse(localStorage.getItem("dressup.cart") || "[]"),
-               turn: 0, photo: null};  // turn: the latest catalog request; an older answer is dropped
+               liked: new Set(), turn: 0, photo: null};  // turn: the latest catalog request; an older answer is dropped
 const $ = (selector) => document.querySelector(selector);
 
 async function api(path, options = {}) {
@@ -63,8 +63,12 @@ function card(item, note = "") {
   element.querySelector(".price").textContent = price;
   element.querySelector(".note").textContent = note;  // catalog text is never parsed as HTML
   element.querySelector(".category").textContent = [item.colour, item.category].filter(Boolean).join(" ");
-  element.querySelector(".like").onclick = () => like(item.id, element);
-  element.querySelector(".similar").onclick = () => showSimilar(item);
+  const heart = element.querySelector(".like");
+  heart.classList.toggle("liked", state.liked.has(item.id));
+  heart.setAttribute("aria-pressed", String(state.liked.has(item.id)));
+  heart.setAttribute("aria-label", `Like ${item.title || item.id}`);
+  heart.onclick = () => like(item.id);
+  element.querySelector(".similar").onclick = () => { signal(item.id, "view"); showSimilar(item); };
   element.querySelector(".add").onclick = () => addToCart(item.id);
   return element;
 }
@@ -262,31 +266,63 @@ function renderAccount() {
   forget.onclick = async () => {
     await api("/users/me", {method: "DELETE"}).catch(() => null);
     localStorage.removeItem("dressup.token");
+    state.liked = new Set();
+    showLiked();
     renderAccount();
     say("Your account and its history are deleted.");
   };
   box.append(name, forget);
 }
 
-async function like(itemId, element) {
+function showLiked() {  // every heart on the page, in every view
+  document.querySelectorAll(".card").forEach((element) => {
+    const liked = state.liked.has(element.dataset.id);
+    element.querySelector(".like").classList.toggle("liked", liked);
+    element.querySelector(".like").setAttribute("aria-pressed", String(liked));
+  });
+}
+
+async function like(itemId) {
   try {
     await ensureAccount();
     await api("/users/me/events", {method: "POST", json: {item_id: itemId, type: "like"}});
-    element.querySelector(".like").classList.add("liked");
+    state.liked.add(itemId);
+    showLiked();
     say("Liked. Your feed is updated.");
     if ($("#feed").classList.contains("active")) loadFeed();
   } catch (error) { say(error.message); }
 }
 
-async function loadFeed() {
-  if (!localStorage.getItem("dressup.token")) {
-    $("#feed-grid").replaceChildren();
-    return;
-  }
+// a view or a cart add tells the feed something too; it never gets in the shopper's way
+async function signal(itemId, type) {
+  if (type === "view" && !localStorage.getItem("dressup.token")) return;  // a look alone opens no account
   try {
-    const feed = await api(`/users/me/recommendations?k=12&${filterParams()}`);
-    fill($("#feed-grid"), feed.items, (i) => i.reason || "");
-    $("#feed-summary").textContent = "Picked for you from what you liked";
+    await ensureAccount();
+    await api("/users/me/events", {method: "POST", json: {item_id: itemId, type}});
+  } catch (error) { /* the signal is lost, the page goes on */ }
+}
+
+async function loadLiked() {
+  if (!localStorage.getItem("dressup.token")) return;
+  try {
+    state.liked = new Set((await api("/users/me")).liked);
+    showLiked();
+  } catch (error) { /* a deleted account: renderAccount starts afresh */ }
+}
+
+function reasonOf(item) {
+  if (item.because) return `because you liked ${item.because.title || item.because.id}`;
+  return item.reason || "";
+}
+
+async function loadFeed() {
+  const known = localStorage.getItem("dressup.token");
+  try {  // a new visitor gets popular items at once, before any like
+    const feed = known ? await api(`/users/me/recommendations?k=12&${filterParams()}`)
+      : await api("/recommend", {method: "POST", json: Object.assign({liked: [], k: 12}, filterObject())});
+    fill($("#feed-grid"), feed.items, reasonOf);
+    $("#feed-summary").textContent = known && state.liked.size ? "Picked for you from what you liked"
+      : "Popular now: like a few items and this feed follows your taste";
   } catch (error) { say(error.message); }
 }
 
@@ -299,6 +335,7 @@ function saveCart() {
 function addToCart(itemId) {
   if (!state.cart.includes(itemId)) state.cart.push(itemId);
   saveCart();
+  signal(itemId, "cart");
   say("Added to the cart.");
 }
 
@@ -368,4 +405,4 @@ $("#refine").onsubmit = (event) => { event.preventDefault(); refinePhoto(); };
 saveCart();
 renderAccount();
 loadFacets();
-loadCatalog();
+loadCatalog().then(loadLiked);
