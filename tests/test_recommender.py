@@ -124,6 +124,19 @@ def test_nothing_the_user_chose_is_shown_back_bar_the_learned_rebuys(hm_events, 
     assert not {r.id for r in everything_back.recommend(user, k=50)} & set(chosen.values())
 
 
+def test_a_feed_shows_one_colour_of_a_product_with_the_others_behind_it(recommender, hm_events):
+    items = recommender.store.items.set_index("id")
+    code = items["attr:product_code"]
+    behind = 0
+    for user in EventStore.open(hm_events).events()["user"].value_counts().index[:20]:
+        feed = recommender.recommend(user, k=12)
+        assert code.loc[[r.id for r in feed]].is_unique, user
+        for r in feed:
+            assert set(r.variants) <= set(code.index[code == code[r.id]]) - {r.id}
+            behind += bool(r.variants)
+    assert behind >= 20  # many products come in several colours
+
+
 @pytest.mark.parametrize("kind", ["view", "like", "cart", "purchase", "rating", "dislike"])
 def test_every_kind_of_event_moves_the_feed(hm_events, tmp_path, kind):
     store = tmp_path / "store"

@@ -66,7 +66,8 @@ def recommendations_out(generation: Generation, recommendations: Iterable[Recomm
         if r.because is None or r.because not in generation.state:
             return None
         return {"id": r.because, "title": generation.item(r.because).title}
-    return {"items": [item_out(generation.item(r.id), r.score, reason=r.reason, because=because(r)) for r in known]}
+    return {"items": [item_out(generation.item(r.id), r.score, reason=r.reason, because=because(r),
+                               variants=[v for v in r.variants if v in generation.state]) for r in known]}
 
 
 def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> dict:

@@ -73,6 +73,7 @@ class ItemOut(BaseModel):
     image_url: str
     reason: str | None = Field(None, description="why a recommendation was made")
     because: ItemRef | None = Field(None, description="the user's item a recommendation follows from")
+    variants: list[str] = Field([], description="in a feed: the same product's other colours, behind this one")
 
 
 class ItemList(BaseModel):

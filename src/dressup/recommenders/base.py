@@ -30,6 +30,7 @@ class Recommendation:
     score: float
     reason: str
     because: str | None = None  # the user's item it follows from ("because you liked X"), when one does
+    variants: tuple[str, ...] = ()  # the same product's other variants (colours), behind it in the feed
 
 
 class Recommender(ABC):

@@ -168,15 +168,36 @@ class DressUpRecommender(Recommender):
             keep = ~np.isin(candidates, exclude)
             candidates, contributions = candidates[keep], contributions[keep]
         total = contributions.sum(axis=1)
-        order = np.argsort(-total, kind="stable")[: max(10 * k, 100)]
+        order = np.argsort(-total, kind="stable")
+        if feed.groups is not None:  # one product per feed: the best-scored colour stands for the others
+            _, first = np.unique(feed.groups[candidates[order]], return_index=True)
+            order = order[np.sort(first)]
+        order = order[: max(10 * k, 100)]
         chosen, explored = self._diversify(candidates[order], total[order], k, seed_key, feed.vectors_of)
         rows = candidates[order[chosen]] if chosen else np.empty(0, np.int64)
         ids = state.ids_of(rows) if chosen else []
         reasons = [EXPLORATION_REASON if i in explored else reason(dict(zip(SCORES, contributions[order[i]])))
                    for i in chosen]
         because = self._because(feed, rows, reasons, state)
-        return [Recommendation(str(item_id), round(float(total[order[i]]), 6), why, source)
-                for item_id, i, why, source in zip(ids, chosen, reasons, because)]
+        variants = self._other_variants(feed.groups, rows, allowed, exclude, state)
+        return [Recommendation(str(item_id), round(float(total[order[i]]), 6), why, source, others)
+                for item_id, i, why, source, others in zip(ids, chosen, reasons, because, variants)]
+
+    @staticmethod
+    def _other_variants(groups, rows: np.ndarray, allowed, exclude, state, most: int = 8) -> list[tuple[str, ...]]:
+        """Each recommended row's other variants (colours) that the filters allow, behind it in the feed."""
+        if groups is None:
+            return [()] * len(rows)
+        out = []
+        for row in rows:
+            others = np.flatnonzero(groups == groups[row])
+            others = others[(others != row) & state.alive[others]]
+            if allowed is not None:
+                others = others[allowed[others]]
+            if exclude is not None and len(exclude):
+                others = others[~np.isin(others, exclude)]
+            out.append(tuple(str(i) for i in state.ids_of(others[:most])) if len(others) else ())
+        return out
 
     @staticmethod
     def _because(feed: Feed, rows: np.ndarray, reasons: list[str], state) -> list[str | None]:

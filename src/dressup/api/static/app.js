@@ -311,8 +311,10 @@ async function loadLiked() {
 }
 
 function reasonOf(item) {
-  if (item.because) return `because you liked ${item.because.title || item.because.id}`;
-  return item.reason || "";
+  const colours = item.variants && item.variants.length
+    ? ` \u00b7 ${item.variants.length} more colour${item.variants.length > 1 ? "s" : ""}` : "";
+  if (item.because) return `because you liked ${item.because.title || item.because.id}${colours}`;
+  return (item.reason || "") + colours;
 }
 
 async function loadFeed() {
