@@ -23,7 +23,16 @@ from ..store import Filters, Store
 from .base import HISTORY_EVENTS, Recommendation, Recommender, check_k
 from .config import RecommenderConfig
 from .scores import EXPLORATION_REASON, SCORES, Feed, reason
-from .signals import Profile, SignalCounts, Signals, event_weights, interests, once_buyers, variant_groups
+from .signals import (
+    Profile,
+    SignalCounts,
+    Signals,
+    event_weights,
+    interests,
+    once_buyers,
+    variant_groups,
+    variant_members,
+)
 
 logger = logging.getLogger(__name__)
 FIT_CHUNK_ROWS = 100_000  # events read at a time when fitting
@@ -183,15 +192,16 @@ class DressUpRecommender(Recommender):
         return [Recommendation(str(item_id), round(float(total[order[i]]), 6), why, source, others)
                 for item_id, i, why, source, others in zip(ids, chosen, reasons, because, variants)]
 
-    @staticmethod
-    def _other_variants(groups, rows: np.ndarray, allowed, exclude, state, most: int = 8) -> list[tuple[str, ...]]:
+    def _other_variants(self, groups, rows: np.ndarray, allowed, exclude, state, most: int = 8) -> list[tuple[str, ...]]:
         """Each recommended row's other variants (colours) that the filters allow, behind it in the feed."""
         if groups is None:
             return [()] * len(rows)
+        members = variant_members(state, self.variant_column)
+        alive = state.alive
         out = []
         for row in rows:
-            others = np.flatnonzero(groups == groups[row])
-            others = others[(others != row) & state.alive[others]]
+            others = members(groups[row])
+            others = others[(others != row) & alive[others]]
             if allowed is not None:
                 others = others[allowed[others]]
             if exclude is not None and len(exclude):

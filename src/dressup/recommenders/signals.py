@@ -263,3 +263,18 @@ def variant_groups(state, column: str | None) -> np.ndarray | None:
         return codes
 
     return state.derived(("variant groups", column), make)
+
+
+def variant_members(state, column: str):
+    """``members(group) -> rows`` of a variant group, from an index sorted once per `LiveState` (kept with it)."""
+    def make():
+        groups = variant_groups(state, column)
+        order = np.argsort(groups, kind="stable")
+        sorted_groups = groups[order]
+
+        def members(group) -> np.ndarray:
+            low = np.searchsorted(sorted_groups, group, side="left")
+            return order[low : np.searchsorted(sorted_groups, group, side="right")]
+        return members
+
+    return state.derived(("variant members", column), make)
