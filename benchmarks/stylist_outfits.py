@@ -1,5 +1,6 @@
-"""The stylists' own outfits first: for cart items that a stylists' outfit holds, how often `outfits complete`
-offers one first, and how fast a filter that leaves nothing to add is answered.
+"""Outfit completion: for cart items that a stylists' outfit holds, how often `outfits complete` offers one first;
+for random cart items, the generated outfits' mean compatibility (the model's score of the whole outfit) and the time
+per request; and how fast a filter that leaves nothing to add is answered.
 
     dressup outfits train --store stores/mango --outfits ../shared/data/mango-outfits/outfits.csv
     python benchmarks/stylist_outfits.py --store stores/mango
@@ -31,6 +32,11 @@ def main() -> None:
         outfits = model.complete([item], n=3)
         seconds.append(time.perf_counter() - started)
         first.append(bool(outfits) and outfits[0].source == "stylist")
+    generated, times = [], []
+    for item in model.state.ids_of(np.random.default_rng(1).choice(model.state.rows, 300, replace=False)):
+        started = time.perf_counter()
+        generated += [o.score for o in model.complete([item], n=3) if o.source == "generated"]
+        times.append(time.perf_counter() - started)
     item = model.state.ids_of(rows[:1])[0]
     nothing = []
     for _ in range(5):
@@ -42,7 +48,9 @@ def main() -> None:
         nothing.append(time.perf_counter() - started)
     print(json.dumps({"looks": len(model.looks), "cart_items": len(rows), "stylist_first": round(float(np.mean(first)), 4),
                       "complete_ms_p50": round(1000 * statistics.median(seconds), 1),
-                      "no_match_filter_ms_p50": round(1000 * statistics.median(nothing), 2)}))
+                      "no_match_filter_ms_p50": round(1000 * statistics.median(nothing), 2),
+                      "generated_outfits": len(generated), "generated_mean_score": round(float(np.mean(generated)), 4),
+                      "random_cart_ms_p50": round(1000 * statistics.median(times), 1)}))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import pandas as pd
 from ..embeddings import normalize_rows
 from ..errors import DressUpError
 from ..images import ImageInput
+from ..product_types import coarse_types
 from ..store import Filters, Store
 from .data import item_slots
 from .model import CompatibilityModel, outfit_score
@@ -66,6 +67,12 @@ class OutfitModel:
         self.templates = [(tuple(t), c) for t, c in compatibility.info.get("templates", [])]
         slot_frequency = Counter(s for t, c in self.templates for s in t for _ in range(c))
         self.slot_rank = {s: i for i, (s, _) in enumerate(slot_frequency.most_common())}
+        slot_codes, slot_names = pd.factorize(pd.Series(self.slots, dtype=object))
+        order = np.argsort(slot_codes, kind="stable")
+        bounds = np.searchsorted(slot_codes[order], np.arange(len(slot_names) + 1))
+        self.slot_rows = {name: order[bounds[i] : bounds[i + 1]] for i, name in enumerate(slot_names)}  # candidates
+        self.fill_order = {slot: (_garment_rank(self.types[rows]), self.slot_rank.get(slot, 1_000))
+                           for slot, rows in self.slot_rows.items()}
         self._unit_embeddings: np.ndarray | None = None
         self.looks, self.looks_of = self._stylist_looks(compatibility.info.get("looks", []))
 
@@ -270,36 +277,82 @@ class OutfitModel:
         return extended
 
     def _fill(self, missing, given_vectors, given_types, allowed, used, budget, given_price):
-        """Greedily add the most compatible allowed item for each missing slot; None if a slot cannot be filled."""
-        chosen: list[int] = []
-        types = set(given_types)
-        current = list(given_vectors)
-        remaining = None if budget is None else budget - given_price
-        order = sorted(missing, key=lambda s: self.slot_rank.get(s, 1_000))
+        """The most compatible products for the missing slots, as a whole: a beam search over the slots, garments
+        first, then shoes, bags and the rest, that keeps the ``BEAM`` best partial outfits by their mean pairwise
+        compatibility (less 0.5 per product already in an earlier outfit); None if a slot cannot be filled."""
+        order = sorted(missing, key=lambda slot: self.fill_order.get(slot, (9, 1_000)))
+        given = np.asarray(given_vectors)
+        start = _Partial((), frozenset(given_types), 0.0, given.sum(axis=0), _pair_sum(given), len(given), 0.0)
+        beams = [start]
+        cheapest = [self._cheapest(slot, allowed) if budget is not None else 0.0 for slot in order]
         for position, slot in enumerate(order):
-            mask = allowed & (self.slots == slot) & ~np.isin(self.types, list(types))
-            if chosen:
-                mask[chosen] = False
-            if remaining is not None:
-                cheapest_rest = sum(self._cheapest(s, allowed) for s in order[position + 1 :])
-                mask &= self.prices <= remaining - cheapest_rest
-            candidates = np.flatnonzero(mask)
-            if len(candidates) == 0:
+            rows = self.slot_rows.get(slot, np.empty(0, np.int64))
+            rows = rows[allowed[rows]]
+            rest = sum(cheapest[position + 1 :])
+            grown = []
+            for beam in beams:
+                candidates = rows[~np.isin(self.types[rows], list(beam.types))]
+                if beam.rows:
+                    candidates = candidates[~np.isin(candidates, beam.rows)]
+                if budget is not None:
+                    candidates = candidates[self.prices[candidates] <= budget - given_price - beam.spent - rest]
+                if not len(candidates):
+                    continue
+                gains = self.vectors[candidates] @ beam.vector_sum - np.array([0.5 * used[c] for c in candidates])
+                for pick in candidates[np.argsort(-gains, kind="stable")[:BEAM]]:
+                    grown.append(beam.plus(int(pick), self.vectors[pick], self.types[pick],
+                                           0.0 if budget is None else float(self.prices[pick]), 0.5 * used[int(pick)]))
+            if not grown:
                 return None
-            scores = self.vectors[candidates] @ np.mean(current, axis=0)
-            scores -= 0.5 * np.array([used[c] for c in candidates])  # diversity across the n outfits
-            best = int(candidates[int(np.argmax(scores))])
-            chosen.append(best)
-            types.add(self.types[best])
-            current.append(self.vectors[best])
-            if remaining is not None:
-                remaining -= self.prices[best]
-        return chosen
+            beams = sorted(grown, key=lambda b: -b.score)[:BEAM]
+        return list(beams[0].rows)
 
     def _cheapest(self, slot: str, allowed: np.ndarray) -> float:
-        prices = self.prices[allowed & (self.slots == slot)]
+        rows = self.slot_rows.get(slot, np.empty(0, np.int64))
+        prices = self.prices[rows[allowed[rows]]]
         prices = prices[~np.isnan(prices)]
         return float(prices.min()) if len(prices) else np.inf
+
+
+BEAM = 4  # partial outfits kept at each slot, and candidates tried for each
+GARMENT_ORDER = ({"tops", "knitwear", "dresses", "jumpsuits", "trousers", "shorts", "skirts", "swimwear"},
+                 {"outerwear"}, {"shoes"}, {"bags"})  # filled in this order; accessories last
+
+
+def _garment_rank(types: np.ndarray) -> int:
+    """Where a slot's products come in the filling order: garments, outerwear, shoes, bags, then the rest."""
+    kinds = Counter(coarse_types(types)).most_common(1)
+    kind = kinds[0][0] if kinds else ""
+    return next((rank for rank, group in enumerate(GARMENT_ORDER) if kind in group), len(GARMENT_ORDER))
+
+
+def _pair_sum(vectors: np.ndarray) -> float:
+    """The sum of dot products over the pairs of rows."""
+    if len(vectors) < 2:
+        return 0.0
+    total = vectors.sum(axis=0)
+    return float((total @ total - np.einsum("ij,ij->", vectors, vectors)) / 2)
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """A partial outfit in the beam: the rows added, the types it holds, and what its score is computed from."""
+
+    rows: tuple[int, ...]
+    types: frozenset
+    spent: float
+    vector_sum: np.ndarray
+    pairs: float  # sum of pairwise compatibilities over every item, given ones included
+    count: int
+    penalty: float
+
+    @property
+    def score(self) -> float:
+        return self.pairs / max(self.count * (self.count - 1) / 2, 1) - self.penalty
+
+    def plus(self, row: int, vector: np.ndarray, kind: str, price: float, penalty: float) -> _Partial:
+        return _Partial(self.rows + (row,), self.types | {kind}, self.spent + price, self.vector_sum + vector,
+                        self.pairs + float(vector @ self.vector_sum), self.count + 1, self.penalty + penalty)
 
 
 def _multiset_minus(template: tuple[str, ...], given: list[str]) -> list[str]:
