@@ -12,7 +12,8 @@ Scenarios, each for ``--seconds``:
 - ``upload``: POST /similar with a real catalog photo (multipart), one request at a time (latency) and
   with ``--concurrency`` connections (throughput);
 - ``upload look``: POST /similar?look=true (shop the look: each garment found, searched), one at a time;
-- ``text search``: GET /search?q=<colour> <type>&k=10 (hybrid), for the store's own colour and type pairs.
+- ``text search``: GET /search?q=<colour> <type>&k=10 (hybrid), for the store's own colour and type pairs;
+- ``outfits``: POST /outfits {"items": [a random product], "n": 3}, on a store with an outfit model.
 
 Each scenario runs ``--repeats`` times; the report gives the median of each figure (the machine's speed varies
 from minute to minute) and every run.
@@ -42,6 +43,7 @@ from urllib.parse import quote
 import numpy as np
 
 from dressup import Store
+from dressup.outfits.model import MODEL_DIR
 
 ADMIN_KEY = "benchmark"
 
@@ -239,6 +241,10 @@ def main() -> None:
         scenarios["upload look (one at a time)"] = (
             [("POST", "/similar?look=true", {"Content-Type": f"multipart/form-data; boundary={b}"}, body)
              for body, b in uploads], 1)
+        if (Path(args.store) / MODEL_DIR / "model.json").is_file():
+            carts = rng.sample(ids, min(500, len(ids)))
+            scenarios["outfits"] = ([("POST", "/outfits", {"Content-Type": "application/json"},
+                                      json.dumps({"items": [item], "n": 3}).encode()) for item in carts], args.concurrency)
         scenarios["text search"] = ([("GET", f"/search?q={quote(text)}&k=10", {}, b"") for text in text_queries(store)],
                                     args.concurrency)
         scenarios = {name: scenario for name, scenario in scenarios.items() if not args.only or name in args.only}

@@ -42,15 +42,18 @@ def search_out(generation: Generation, found: SearchResults) -> Response:
 
 
 def _items_json(generation: Generation, matches: Iterable[Match]) -> bytes:
-    serialised = _ITEM_JSON.setdefault(generation, {})
-    parts = []
-    for match in matches:
-        if match.id not in serialised:
-            data = item_out(generation.item(match.id))
-            del data["score"]
-            serialised[match.id] = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()[1:]  # without its "{"
-        parts.append(b'{"score":%s,%s' % (json.dumps(round(match.score, 6)).encode(), serialised[match.id]))
+    parts = [b'{"score":%s,%s' % (json.dumps(round(m.score, 6)).encode(), _item_json(generation, m.id)) for m in matches]
     return b"[" + b",".join(parts) + b"]"
+
+
+def _item_json(generation: Generation, item_id: str) -> bytes:
+    """An item's JSON without its score and its opening "{", serialised once per generation."""
+    serialised = _ITEM_JSON.setdefault(generation, {})
+    if item_id not in serialised:
+        data = item_out(generation.item(item_id))
+        del data["score"]
+        serialised[item_id] = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()[1:]
+    return serialised[item_id]
 
 
 def look_out(generation: Generation, garments: Iterable[GarmentMatches]) -> dict:
@@ -70,12 +73,18 @@ def recommendations_out(generation: Generation, recommendations: Iterable[Recomm
                                variants=[v for v in r.variants if v in generation.state]) for r in known]}
 
 
-def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> dict:
-    def items(outfit: CompletedOutfit) -> list[dict]:
-        return [item_out(generation.item(i.id), i.score, slot=i.slot, given=i.given, replaces=i.replaces)
-                for i in outfit.items if i.id is not None and i.id in generation.state]
-    return {"outfits": [{"source": o.source, "look": o.look, "score": o.score, "total_price": o.total_price,
-                         "items": items(o)} for o in outfits]}
+def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> Response:
+    """Completed outfits as JSON, each item from the generation's serialised-item cache."""
+    parts = []
+    for outfit in outfits:
+        about = json.dumps({"source": outfit.source, "look": outfit.look, "score": outfit.score,
+                            "total_price": outfit.total_price}, separators=(",", ":")).encode()
+        items = [(i, _item_json(generation, i.id)) for i in outfit.items if i.id is not None and i.id in generation.state]
+        listed = b",".join(b'{"score":%s,"slot":%s,"given":%s,"replaces":%s,%s' % (
+            json.dumps(round(i.score, 6)).encode(), json.dumps(i.slot).encode(), json.dumps(i.given).encode(),
+            json.dumps(i.replaces).encode(), body) for i, body in items)
+        parts.append(about[:-1] + b',"items":[' + listed + b"]}")
+    return Response(b'{"outfits":[' + b",".join(parts) + b"]}", media_type="application/json")
 
 
 def tags_out(tags: dict[str, Tag], zero_shot: list[Tag] | None = None) -> dict:

@@ -67,6 +67,12 @@ class OutfitModel:
         self.templates = [(tuple(t), c) for t, c in compatibility.info.get("templates", [])]
         slot_frequency = Counter(s for t, c in self.templates for s in t for _ in range(c))
         self.slot_rank = {s: i for i, (s, _) in enumerate(slot_frequency.most_common())}
+        self.template_counts = [Counter(t) for t, _ in self.templates]
+        self.templates_holding: dict[tuple[str, int], set[int]] = {}  # (slot, n): templates with n or more of it
+        for position, held in enumerate(self.template_counts):
+            for slot, count in held.items():
+                for at_least in range(1, count + 1):
+                    self.templates_holding.setdefault((slot, at_least), set()).add(position)
         slot_codes, slot_names = pd.factorize(pd.Series(self.slots, dtype=object))
         order = np.argsort(slot_codes, kind="stable")
         bounds = np.searchsorted(slot_codes[order], np.arange(len(slot_names) + 1))
@@ -146,20 +152,24 @@ class OutfitModel:
             raise OutfitError("no product matches these filters, so nothing can be added to an outfit")
         outfits: list[CompletedOutfit] = []
         seen: set[tuple[int, ...]] = set()
-        used: Counter = Counter()
+        used = np.zeros(self.state.rows)  # how many of the outfits so far hold each row
         if not images:  # the stylists' own outfits around the cart's items come first
-            for outfit in self._stylist_outfits(given_rows, given_types, allowed, budget, given_price, used)[:n]:
-                key = tuple(sorted(self.state.rows_of([i.id for i in outfit.items if not i.given])))
+            for outfit, added in self._stylist_outfits(given_rows, given_types, allowed, budget, given_price, used)[:n]:
+                key = tuple(sorted(added))
                 if key not in seen:
                     seen.add(key)
                     outfits.append(outfit)
         available = set(self.slots[allowed])  # a template needing a slot that no allowed product fills is skipped at once
-        templates = [t for t in self._templates_for(given_slots)
-                     if _multiset_minus(t, given_slots) and set(_multiset_minus(t, given_slots)) <= available]
-        for template in templates * 3:  # later passes reuse templates with other products (see `used`)
+        wanted = []  # (template, its missing slots): those whose slots some allowed products fill
+        for template in self._templates_for(given_slots):
+            missing = _multiset_minus(template, given_slots)
+            if missing and available.issuperset(missing):
+                wanted.append((template, missing))
+                if len(wanted) == TEMPLATES_TRIED * n:  # the most frequent ones: enough to find n outfits
+                    break
+        for template, missing in wanted * 3:  # later passes reuse templates with other products (see `used`)
             if len(outfits) == n:
                 break
-            missing = _multiset_minus(template, given_slots)
             filled = self._fill(missing, given_vectors, given_types, allowed, used, budget, given_price)
             if filled is None:
                 continue
@@ -169,7 +179,7 @@ class OutfitModel:
             if key in seen:
                 continue
             seen.add(key)
-            used.update(filled)
+            used[filled] += 1
             outfit_items = [self._item(r, vectors, i, given=i < len(given_rows)) for i, r in enumerate(rows[: len(given_rows)])]
             outfit_items += photo_items
             outfit_items += [self._item(r, vectors, len(given_vectors) + i, given=False) for i, r in enumerate(filled)]
@@ -180,34 +190,39 @@ class OutfitModel:
         others = np.delete(vectors, position, axis=0)
         score = float((others @ vectors[position]).mean()) if len(others) else 0.0
         price = None if np.isnan(self.prices[row]) else float(self.prices[row])
-        return OutfitItem(self.state.ids_of([row])[0], self.slots[row], given, round(score, 4), price, replaces)
+        return OutfitItem(str(self.state.ids[row]), self.slots[row], given, round(score, 4), price, replaces)
 
     # -- the stylists' outfits -----------------------------------------------------------------
-    def _stylist_looks(self, looks: list) -> tuple[list[tuple[str, list[str], list[str]]], dict[int, list[int]]]:
-        """The stylists' outfits (id, item ids, slots) and, for each store row, the outfits that hold it."""
+    def _stylist_looks(self, looks: list) -> tuple[list[tuple], dict[int, list[int]]]:
+        """The stylists' outfits (id, item ids, slots, store rows: -1 for items gone) and, for each store row, the
+        outfits that hold it."""
         kept = [(str(look_id), [str(item) for item, _ in parts], [str(slot) for _, slot in parts]) for look_id, parts in looks]
         rows = self.state.rows_of([item for _, ids, _ in kept for item in ids])  # one lookup for all of them
-        positions = np.repeat(np.arange(len(kept)), [len(ids) for _, ids, _ in kept])
+        sizes = [len(ids) for _, ids, _ in kept]
+        positions = np.repeat(np.arange(len(kept)), sizes)
         of_row: dict[int, list[int]] = {}
         for row, position in zip(rows[rows >= 0].tolist(), positions[rows >= 0].tolist(), strict=True):
             of_row.setdefault(row, []).append(position)
-        return kept, of_row
+        split = np.split(rows, np.cumsum(sizes)[:-1]) if kept else []
+        return [(*look, look_rows) for look, look_rows in zip(kept, split, strict=True)], of_row
 
-    def _stylist_outfits(self, given_rows, given_types, allowed, budget, given_price, used) -> list[CompletedOutfit]:
+    def _stylist_outfits(self, given_rows, given_types, allowed, budget, given_price,
+                         used) -> list[tuple[CompletedOutfit, list[int]]]:
         """The stylists' outfits that hold a given item, those holding the most given items first: each of their
         other items kept when it is in the catalog, passes the filters, adds a new type and fits the budget, else
         replaced by the most compatible product of its slot."""
         found = Counter(position for row in given_rows for position in self.looks_of.get(int(row), []))
         outfits = []
         for position, _ in sorted(found.items(), key=lambda pair: (-pair[1], pair[0])):
-            outfit = self._stylist_outfit(*self.looks[position], given_rows, given_types, allowed, budget, given_price, used)
+            look_id, ids, slots, rows = self.looks[position]
+            outfit = self._stylist_outfit(look_id, ids, slots, given_rows, given_types, allowed, budget, given_price, used,
+                                          rows)
             if outfit is not None:
                 outfits.append(outfit)
         return outfits
 
     def _stylist_outfit(self, look_id, ids, slots, given_rows, given_types, allowed, budget, given_price,
-                        used) -> CompletedOutfit | None:
-        rows = self.state.rows_of(ids)
+                        used, rows) -> tuple[CompletedOutfit, list[int]] | None:
         given = set(given_rows.tolist())
         kept, missing, types = [], [], set(given_types)
         remaining = None if budget is None else budget - given_price
@@ -240,8 +255,9 @@ class OutfitModel:
         vectors = np.stack([self.vectors[r] for r in order])
         items = [self._item(r, vectors, i, given=i < len(given_rows), replaces=replaced.get(r))
                  for i, r in enumerate(order)]
-        used.update(added)
-        return CompletedOutfit(items, round(outfit_score(vectors), 4), tuple(sorted(self.slots[order])), STYLIST, look_id)
+        used[added] += 1
+        return CompletedOutfit(items, round(outfit_score(vectors), 4), tuple(sorted(self.slots[order])), STYLIST,
+                               look_id), added
 
     def _guess_slot(self, embedding: np.ndarray, k: int = 10) -> tuple[str, str]:
         """A photo's slot and type: the majority among its most similar catalog items."""
@@ -266,15 +282,14 @@ class OutfitModel:
         """Stylists' slot combinations that contain the given slots, most frequent first; else the
         most frequent combinations extended by the given slots."""
         need = Counter(given_slots)
-        fitting = [t for t, _ in self.templates if not need - Counter(t)]
+        holding = [self.templates_holding.get((slot, count), set()) for slot, count in need.items()]
+        fitting = [self.templates[i][0] for i in sorted(set.intersection(*holding))] if holding else []
         if fitting:
             return fitting
-        extended = []
-        for t, _ in self.templates:
-            merged = tuple(sorted((Counter(t) | need).elements()))
-            if merged not in extended:
-                extended.append(merged)
-        return extended
+        extended = {}
+        for held in self.template_counts:
+            extended.setdefault(tuple(sorted((held | need).elements())), None)
+        return list(extended)
 
     def _fill(self, missing, given_vectors, given_types, allowed, used, budget, given_price):
         """The most compatible products for the missing slots, as a whole: a beam search over the slots, garments
@@ -298,10 +313,10 @@ class OutfitModel:
                     candidates = candidates[self.prices[candidates] <= budget - given_price - beam.spent - rest]
                 if not len(candidates):
                     continue
-                gains = self.vectors[candidates] @ beam.vector_sum - np.array([0.5 * used[c] for c in candidates])
+                gains = self.vectors[candidates] @ beam.vector_sum - 0.5 * used[candidates]
                 for pick in candidates[np.argsort(-gains, kind="stable")[:BEAM]]:
                     grown.append(beam.plus(int(pick), self.vectors[pick], self.types[pick],
-                                           0.0 if budget is None else float(self.prices[pick]), 0.5 * used[int(pick)]))
+                                           0.0 if budget is None else float(self.prices[pick]), 0.5 * float(used[pick])))
             if not grown:
                 return None
             beams = sorted(grown, key=lambda b: -b.score)[:BEAM]
@@ -315,6 +330,7 @@ class OutfitModel:
 
 
 BEAM = 4  # partial outfits kept at each slot, and candidates tried for each
+TEMPLATES_TRIED = 8  # per outfit asked for: the stylists' most frequent slot combinations that fit
 GARMENT_ORDER = ({"tops", "knitwear", "dresses", "jumpsuits", "trousers", "shorts", "skirts", "swimwear"},
                  {"outerwear"}, {"shoes"}, {"bags"})  # filled in this order; accessories last
 
@@ -356,5 +372,10 @@ class _Partial:
 
 
 def _multiset_minus(template: tuple[str, ...], given: list[str]) -> list[str]:
-    return list((Counter(template) - Counter(given)).elements())
+    """The slots of ``template`` that ``given`` does not fill (each given slot fills one)."""
+    missing = list(template)
+    for slot in given:
+        if slot in missing:
+            missing.remove(slot)
+    return missing
 
