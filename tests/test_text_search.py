@@ -86,6 +86,15 @@ def test_price_and_gender_words_become_filters(text_store):
     assert "trousers" in found.searched and "30" not in found.searched
 
 
+@pytest.mark.parametrize("text, understood", [("shorts <50", {"max_price": 50}), ("dress under 1,500", {"max_price": 1500}),
+                                              ("top under 49,90", {"max_price": 49.9}),
+                                              ("jeans between 10 and 20", {"min_price": 10, "max_price": 20})])
+def test_prices_as_shoppers_type_them(text_store, text, understood):
+    found = Store.open(text_store).search_results(text, k=3, mode="keywords")
+    assert {k: v for k, v in found.understood.items() if k.endswith("price")} == understood
+    assert not any(ch.isdigit() for ch in found.searched)
+
+
 def test_like_this_but_in_another_colour(text_store):
     store = Store.open(text_store)
     items = store.items

@@ -326,7 +326,8 @@ class Shop:
 
     def user(self, user_id: str) -> dict:
         """The account, its event counts and the items it likes now (liked or rated 4-5 last, not disliked since)."""
-        return {**self.events.summary(user_id), "liked": liked_items(self.events.events(user_id, latest=HISTORY_EVENTS))}
+        opinions = self.events.events(user_id, latest=HISTORY_EVENTS, kinds=["like", "dislike", "rating"])
+        return {**self.events.summary(user_id), "liked": liked_items(opinions)}
 
     def forget(self, user_id: str) -> int:
         """Delete a user and their events; the feeds stop using them from the next request (refitted in the background)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,11 +154,14 @@ class OutfitModel:
         seen: set[tuple[int, ...]] = set()
         used = np.zeros(self.state.rows)  # how many of the outfits so far hold each row
         if not images:  # the stylists' own outfits around the cart's items come first
-            for outfit, added in self._stylist_outfits(given_rows, given_types, allowed, budget, given_price, used)[:n]:
+            for outfit, added in self._stylist_outfits(given_rows, given_types, allowed, budget, given_price, used):
                 key = tuple(sorted(added))
                 if key not in seen:
                     seen.add(key)
+                    used[added] += 1
                     outfits.append(outfit)
+                    if len(outfits) == n:
+                        break
         available = set(self.slots[allowed])  # a template needing a slot that no allowed product fills is skipped at once
         wanted = []  # (template, its missing slots): those whose slots some allowed products fill
         for template in self._templates_for(given_slots):
@@ -207,19 +210,17 @@ class OutfitModel:
         return [(*look, look_rows) for look, look_rows in zip(kept, split, strict=True)], of_row
 
     def _stylist_outfits(self, given_rows, given_types, allowed, budget, given_price,
-                         used) -> list[tuple[CompletedOutfit, list[int]]]:
+                         used) -> Iterator[tuple[CompletedOutfit, list[int]]]:
         """The stylists' outfits that hold a given item, those holding the most given items first: each of their
         other items kept when it is in the catalog, passes the filters, adds a new type and fits the budget, else
         replaced by the most compatible product of its slot."""
         found = Counter(position for row in given_rows for position in self.looks_of.get(int(row), []))
-        outfits = []
-        for position, _ in sorted(found.items(), key=lambda pair: (-pair[1], pair[0])):
+        for position, _ in sorted(found.items(), key=lambda pair: (-pair[1], pair[0])):  # made as they are asked for
             look_id, ids, slots, rows = self.looks[position]
             outfit = self._stylist_outfit(look_id, ids, slots, given_rows, given_types, allowed, budget, given_price, used,
                                           rows)
             if outfit is not None:
-                outfits.append(outfit)
-        return outfits
+                yield outfit
 
     def _stylist_outfit(self, look_id, ids, slots, given_rows, given_types, allowed, budget, given_price,
                         used, rows) -> tuple[CompletedOutfit, list[int]] | None:
@@ -255,7 +256,6 @@ class OutfitModel:
         vectors = np.stack([self.vectors[r] for r in order])
         items = [self._item(r, vectors, i, given=i < len(given_rows), replaces=replaced.get(r))
                  for i, r in enumerate(order)]
-        used[added] += 1
         return CompletedOutfit(items, round(outfit_score(vectors), 4), tuple(sorted(self.slots[order])), STYLIST,
                                look_id), added
 

@@ -185,10 +185,11 @@ class DressUpRecommender(Recommender):
         chosen, explored = self._diversify(candidates[order], total[order], k, seed_key, feed.vectors_of)
         rows = candidates[order[chosen]] if chosen else np.empty(0, np.int64)
         ids = state.ids_of(rows) if chosen else []
-        reasons = [EXPLORATION_REASON if i in explored else reason(dict(zip(SCORES, contributions[order[i]])))
-                   for i in chosen]
+        own = set(profile.rows.tolist())  # a rebuy drawn for exploration is not "something new"
+        reasons = [EXPLORATION_REASON if i in explored and int(candidates[order[i]]) not in own
+                   else reason(dict(zip(SCORES, contributions[order[i]]))) for i in chosen]
         because = self._because(feed, rows, reasons, state)
-        variants = self._other_variants(feed.groups, rows, allowed, exclude, state)
+        variants = self._other_variants(feed.groups, rows, allowed, np.union1d(exclude, profile.disliked), state)
         return [Recommendation(str(item_id), round(float(total[order[i]]), 6), why, source, others)
                 for item_id, i, why, source, others in zip(ids, chosen, reasons, because, variants)]
 
@@ -235,7 +236,7 @@ class DressUpRecommender(Recommender):
         if not len(profile.bought):
             return profile.bought
         rates = signals.rebuy_rates(state.codes("category"))
-        return profile.bought[rates[profile.bought] >= self.config.rebuy_above]
+        return profile.bought[rates[profile.bought] >= self.config.rebuy_above - 1e-9]  # the catalog's rate itself counts
 
     def _candidates(self, profile: Profile, signals: Signals, k: int, allowed: np.ndarray | None, state) -> Feed:
         """The candidate rows of a feed, with what their scores are computed from."""

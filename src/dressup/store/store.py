@@ -335,7 +335,7 @@ class Store:
         allowed = state.mask(query.filters)
         if image is None and not searchable(query.text) and not query.understood:
             raise SearchError(f"no searchable word in {text[:60]!r}: only stop words or symbols")
-        if not prefer_named:
+        if not prefer_named or mode == "visual":  # visual ranks by the look alone: nothing named is preferred
             query = replace(query, preferred={})
         if query.preferred and mode != "visual":  # items of the named colours and types first (visual: the look alone)
             where = {**query.filters.where, **{c: [v] for c, v in query.preferred.items()}}
@@ -364,7 +364,7 @@ class Store:
             weights.append(keyword_weight(text))
         if searchable(text) and mode in ("hybrid", "visual"):
             tower = self.text_tower
-            if tower is None and mode == "visual":
+            if tower is None and mode == "visual" and image is None:  # with a photo, the photo ranks
                 raise SearchError(self._no_tower_reason())
             if tower is not None:
                 vector = tower.encode([text])

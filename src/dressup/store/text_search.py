@@ -29,9 +29,10 @@ GENDER_WORDS = {"men": "men", "mens": "men", "man": "men", "male": "men", "mensw
                 "women": "women", "womens": "women", "woman": "women", "female": "women", "ladies": "women",
                 "ladieswear": "women", "boys": "boys", "boy": "boys", "girls": "girls", "girl": "girls",
                 "unisex": "unisex", "kids": "kids", "children": "kids", "baby": "kids"}
-PRICE_BELOW = re.compile(r"\b(?:under|below|less than|cheaper than|up to|max(?:imum)?|<)\s*[$€£]?\s*(\d+(?:[.,]\d+)?)")
-PRICE_ABOVE = re.compile(r"\b(?:over|above|more than|from|min(?:imum)?|>)\s*[$€£]?\s*(\d+(?:[.,]\d+)?)")
-PRICE_BETWEEN = re.compile(r"\bbetween\s*[$€£]?\s*(\d+(?:[.,]\d+)?)\s*(?:and|-|to)\s*[$€£]?\s*(\d+(?:[.,]\d+)?)")
+AMOUNT = r"[$€£]?\s*(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"  # 1,500 / 1,500.50 / 49.90 / 49,90
+PRICE_BELOW = re.compile(r"(?:\b(?:under|below|less than|cheaper than|up to|max(?:imum)?)|<)\s*" + AMOUNT)
+PRICE_ABOVE = re.compile(r"(?:\b(?:over|above|more than|from|min(?:imum)?)|>)\s*" + AMOUNT)
+PRICE_BETWEEN = re.compile(r"\bbetween\s*" + AMOUNT + r"\s*(?:and|-|to)\s*" + AMOUNT)
 SIZE = re.compile(r"\bsize\s+([a-z0-9]{1,4})\b")
 FACETS = ("colour", "category")  # named in a text: preferred (filters, with a photo)
 MAX_NAMING_TERMS = 6  # a longer text is a description, whose colour and type words are not all the product's
@@ -71,14 +72,14 @@ def parse_query(text: str, filters: Filters, state, *, with_image: bool = False)
     has_prices = state.base.filters.has_prices() or any(r.get("price") is not None for r in state.records.values())
     if has_prices:
         if match := PRICE_BETWEEN.search(lowered):
-            low, high = sorted(float(v.replace(",", ".")) for v in match.groups())
+            low, high = sorted(_amount(v) for v in match.groups())
             min_price, max_price = _tighter(min_price, low, max), _tighter(max_price, high, min)
             lowered = lowered.replace(match.group(0), " ")
         if match := PRICE_BELOW.search(lowered):
-            max_price = _tighter(max_price, float(match.group(1).replace(",", ".")), min)
+            max_price = _tighter(max_price, _amount(match.group(1)), min)
             lowered = lowered.replace(match.group(0), " ")
         if match := PRICE_ABOVE.search(lowered):
-            min_price = _tighter(min_price, float(match.group(1).replace(",", ".")), max)
+            min_price = _tighter(min_price, _amount(match.group(1)), max)
             lowered = lowered.replace(match.group(0), " ")
         for key, value in (("min_price", min_price), ("max_price", max_price)):
             if value is not None and value != getattr(filters, key):
@@ -174,6 +175,17 @@ def _genders(state) -> dict[str, list[str]]:
                 found.setdefault(named.pop(), []).append(value)
         return found
     return state.derived(("genders",), make)
+
+
+def _amount(text: str) -> float:
+    """A price as typed: "1,500" and "1,500.50" have thousands separators, "49,90" a decimal comma.
+
+    >>> _amount("1,500"), _amount("49,90"), _amount("1,500.50"), _amount("30")
+    (1500.0, 49.9, 1500.5, 30.0)
+    """
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", text):
+        return float(text.replace(",", ""))
+    return float(text.replace(",", "."))
 
 
 def _tighter(current, new, pick):

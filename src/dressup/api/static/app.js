@@ -16,6 +16,8 @@ async function api(path, options = {}) {
   const response = await fetch(path, Object.assign({}, options, {headers}));
   if (response.status === 401 && token) {  // the account was deleted elsewhere: start afresh
     localStorage.removeItem("dressup.token");
+    state.liked = new Set();
+    showLiked();
     renderAccount();
   }
   if (!response.ok) {
@@ -141,8 +143,10 @@ async function refinePhoto() {
   if (!state.photo || !text) return;
   const form = uploadForm(state.photo, 12);
   form.append("q", text);
+  const photo = state.photo;
   try {
     const found = await api("/search", {method: "POST", body: form});
+    if (photo !== state.photo) return;  // another photo or product was shown meanwhile
     const how = describe(found);
     $("#similar-title").textContent = `Like this photo: “${text}”${how ? ` (${how})` : ""}`;
     fill($("#similar-grid"), found.items, (i) => i.score.toFixed(2));
