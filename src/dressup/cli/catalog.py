@@ -10,6 +10,7 @@ import typer
 
 from ..errors import DressUpError
 from .common import (
+    RESULT_COLUMNS,
     CategoryOption,
     ColourOption,
     DatabaseOption,
@@ -29,8 +30,6 @@ from .common import (
     user_errors,
     writing,
 )
-
-COLUMNS = ("id", "score", "title", "category", "colour", "gender", "price")
 
 
 def index(
@@ -140,7 +139,7 @@ def similar(
         if as_json:
             print(json.dumps({"query": item or str(image), "items": rows}, indent=2, default=str))
             return
-        print_table(f"similar to {item or image}", list(COLUMNS), rows)
+        print_table(f"similar to {item or image}", list(RESULT_COLUMNS), rows)
         if len(rows) < k:
             errors.print(f"only {len(rows)} item(s) satisfy the filters")
 
@@ -157,7 +156,8 @@ def _print_look(generation, image: Path, garments, as_json: bool) -> None:
     if not garments:
         errors.print(f"{image}: no garment found in the photo")
     for g in garments:
-        print_table(f"{g.garment.type} ({g.garment.confidence:.0%}) at {list(g.garment.box)}", list(COLUMNS), rows(g.matches))
+        print_table(f"{g.garment.type} ({g.garment.confidence:.0%}) at {list(g.garment.box)}", list(RESULT_COLUMNS),
+                    rows(g.matches))
 
 
 def _check_similar_options(item, image, all_items, as_json, output) -> None:

@@ -46,6 +46,9 @@ MaxPriceOption = Annotated[float | None, typer.Option(callback=_price, help="Hig
 BudgetOption = Annotated[float | None, typer.Option(callback=_price, help="Most the whole outfit may cost.")]
 
 
+RESULT_COLUMNS = ("id", "score", "title", "category", "colour", "gender", "price")  # of a table of found items
+
+
 def option_filters(where=None, category=None, gender=None, colour=None, min_price=None, max_price=None, size=None):
     """The `Filters` of a command's options; prices that contradict each other are a usage error, as a bad value is."""
     from ..store import Filters

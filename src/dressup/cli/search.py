@@ -10,6 +10,7 @@ import typer
 
 from ..errors import DressUpError
 from .common import (
+    RESULT_COLUMNS,
     CategoryOption,
     ColourOption,
     GenderOption,
@@ -28,7 +29,6 @@ from .common import (
     writing,
 )
 
-COLUMNS = ("id", "score", "title", "category", "colour", "gender", "price")
 ModeOption = Annotated[str, typer.Option("--mode", help="hybrid (keywords and the image embeddings fused), keywords, "
                                                        "or visual (the image embeddings alone).")]
 
@@ -42,7 +42,7 @@ def search(
                                                      "per line.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="With --queries: the JSON-lines file to write, "
                                                                       "{\"id\", \"items\": [{\"id\", \"score\"}...]}.")] = None,
-    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
+    k: Annotated[int, typer.Option("-k", min=1, max=200, help="How many results.")] = 10,  # each ranking's candidates
     mode: ModeOption = "hybrid",
     where: WhereOption = None,
     category: CategoryOption = None,
@@ -73,7 +73,7 @@ def search(
         understood = ", ".join(f"{key} {value}" for key, value in found.understood.items())
         preferred = ", ".join(found.preferred.values())
         title = f"{found.mode} search: {text or ''}" + (f" (as filters: {understood})" if understood else "")
-        print_table(title + (f" ({preferred} first)" if preferred else ""), list(COLUMNS), rows)
+        print_table(title + (f" ({preferred} first)" if preferred else ""), list(RESULT_COLUMNS), rows)
         if not rows:
             errors.print("nothing matches: try fewer words or filters")
 
