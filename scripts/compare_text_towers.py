@@ -22,7 +22,7 @@ from train_text_tower import DATA, training_split
 
 from dressup.encoders import load_text_tower
 from dressup.encoders.text_encoder import TextEncoder
-from dressup.training.text_tower import TextTowerConfig, product_views, validate
+from dressup.training.text_tower import TextTowerConfig, product_views, text_to_image_loss, validate
 
 
 class MiniLMTower:
@@ -60,9 +60,7 @@ def train_minilm(items, targets, validation, config: TextTowerConfig) -> tuple[d
             batch = order[start : start + config.batch_size]
             texts = [views[i][rng.integers(len(views[i]))] for i in batch]
             pooled = torch.from_numpy(np.stack([tower.cache[t] for t in texts]))
-            logits = F.normalize(tower.head(pooled), dim=1) @ goal[batch].T / config.temperature
-            same = torch.tensor(np.array(texts, dtype=object)[:, None] == np.array(texts, dtype=object)[None, :])
-            loss = (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~same, -1e9), 1)).mean()
+            loss = text_to_image_loss(F.normalize(tower.head(pooled), dim=1), goal[batch], texts, config.temperature)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

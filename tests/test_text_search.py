@@ -207,3 +207,21 @@ def test_search_routes(text_store):
             answer = client.get("/search", params=params)
             assert answer.status_code == 422, (params, answer.text)
         assert client.post("/search", data={"q": ""}).status_code == 422
+
+
+def test_a_text_tower_trains_towards_the_photos(text_store, tmp_path):
+    pytest.importorskip("torch")
+    from dressup.encoders.text_tower import TextTower
+    from dressup.training.text_tower import TextTowerConfig, train_text_tower
+
+    store = Store.open(text_store)
+    items, targets = store.items.reset_index(drop=True), np.asarray(store.embeddings(), np.float32)
+    cut = int(0.8 * len(items))
+    tower, report = train_text_tower(items[:cut], targets[:cut], (items[cut:], targets[cut:]), name="t",
+                                     image_encoder=store.encoder.name, image_fingerprint=store.encoder.fingerprint,
+                                     config=TextTowerConfig(epochs=6, batch_size=64, patience=6))
+    losses = [epoch["loss"] for epoch in report.history]
+    assert losses[-1] < 0.8 * losses[0] and report.history[-1]["description_r10"] > report.history[0]["description_r10"]
+    again = TextTower.load(tower.save(tmp_path / "tower"))
+    assert again.encode(["black trousers"]).shape == (1, targets.shape[1])
+    assert np.allclose(again.encode(["black trousers"]), tower.encode(["black trousers"]), atol=1e-3)

@@ -112,9 +112,7 @@ def train_text_tower(
             batch = order[start : start + config.batch_size]
             texts = [_dropped(views[i][rng.integers(len(views[i]))], config.word_dropout, rng) for i in batch]
             ids, offsets = _bag([features.ids(t) for t in texts])
-            logits = model(ids, offsets) @ targets[batch].T / config.temperature
-            same = torch.tensor(np.array(texts, dtype=object)[:, None] == np.array(texts, dtype=object)[None, :])
-            loss = (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~same, -1e9), 1)).mean()
+            loss = text_to_image_loss(model(ids, offsets), targets[batch], texts, config.temperature)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -132,6 +130,13 @@ def train_text_tower(
                 break
     report.epochs, report.seconds = len(report.history), round(time.perf_counter() - started, 1)
     return best_state, report
+
+
+def text_to_image_loss(vectors: torch.Tensor, targets: torch.Tensor, texts: list[str], temperature: float) -> torch.Tensor:
+    """InfoNCE from each text to its product's image vector, where the products of the same text are all positives."""
+    logits = vectors @ targets.T / temperature
+    same = torch.tensor(np.array(texts, dtype=object)[:, None] == np.array(texts, dtype=object)[None, :])
+    return (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~same, -1e9), 1)).mean()
 
 
 def validate(tower: TextTower, items: pd.DataFrame, targets: np.ndarray, k: int = 10) -> dict[str, float]:
