@@ -20,6 +20,7 @@ demo: install
 	$(BIN)/dressup index $(DATA)/fashion-product-images --store $(STORE)
 	$(BIN)/dressup similar --store $(STORE) --item 15970 -k 5
 	$(BIN)/dressup similar --store $(STORE) --item 15970 -k 5 --where category=Shirts --colour Blue
+	$(BIN)/dressup search --store $(STORE) "navy blue shirts for men" -k 5
 	$(BIN)/dressup eval retrieval --store $(STORE) --label articleType --label baseColour
 	$(BIN)/dressup tag $(DATA)/fashion-product-images/images/15970.jpg
 	$(BIN)/dressup index $(DATA)/mango-outfits --store stores/mango
