@@ -46,10 +46,13 @@ def _items_json(generation: Generation, matches: Iterable[Match]) -> bytes:
     return b"[" + b",".join(parts) + b"]"
 
 
-def _item_json(generation: Generation, item_id: str) -> bytes:
-    """An item's JSON without its score and its opening "{", serialised once per generation."""
+def _item_json(generation: Generation, item_id: str, known: bool = True) -> bytes | None:
+    """An item's JSON without its score and its opening "{", serialised once per generation; None for an item the
+    generation lacks (``known=False``: look first)."""
     serialised = _ITEM_JSON.setdefault(generation, {})
     if item_id not in serialised:
+        if not known and item_id not in generation.state:
+            return None
         data = item_out(generation.item(item_id))
         del data["score"]
         serialised[item_id] = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()[1:]
@@ -79,7 +82,8 @@ def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> R
     for outfit in outfits:
         about = json.dumps({"source": outfit.source, "look": outfit.look, "score": outfit.score,
                             "total_price": outfit.total_price}, separators=(",", ":")).encode()
-        items = [(i, _item_json(generation, i.id)) for i in outfit.items if i.id is not None and i.id in generation.state]
+        bodies = [(i, _item_json(generation, i.id, known=False)) for i in outfit.items if i.id is not None]
+        items = [(i, body) for i, body in bodies if body is not None]  # one edited away meanwhile is left out
         listed = b",".join(b'{"score":%s,"slot":%s,"given":%s,"replaces":%s,%s' % (
             json.dumps(round(i.score, 6)).encode(), json.dumps(i.slot).encode(), json.dumps(i.given).encode(),
             json.dumps(i.replaces).encode(), body) for i, body in items)

@@ -64,6 +64,7 @@ class OutfitModel:
         self.slots = item_slots(store, self.state)
         self.types = pd.Series(self.state.column("category"), dtype=object).fillna("").astype(str).to_numpy()
         self.prices = pd.to_numeric(pd.Series(self.state.column("price")), errors="coerce").to_numpy(dtype=float)
+        self.genders = pd.Series(self.state.column("gender"), dtype=object).astype(str).to_numpy()
         self.templates = [(tuple(t), c) for t, c in compatibility.info.get("templates", [])]
         slot_frequency = Counter(s for t, c in self.templates for s in t for _ in range(c))
         self.slot_rank = {s: i for i, (s, _) in enumerate(slot_frequency.most_common())}
@@ -272,10 +273,9 @@ class OutfitModel:
         allowed = np.ones(self.state.rows, bool) if allowed is None else allowed.copy()
         allowed[given_rows] = False
         has_gender = filters is not None and any(k.lower() == "gender" for k in filters.where)
-        gender = pd.Series(self.state.column("gender"), dtype=object)
-        genders = set(gender.iloc[given_rows].dropna().astype(str)) if len(given_rows) else set()
+        genders = {g for g in self.genders[given_rows] if g not in ("nan", "None")} if len(given_rows) else set()
         if not has_gender and genders:
-            allowed &= gender.astype(str).isin(genders | {"Unisex", "nan", "None"}).to_numpy()
+            allowed &= np.isin(self.genders, list(genders | {"Unisex", "nan", "None"}))
         return allowed
 
     def _templates_for(self, given_slots: list[str]) -> list[tuple[str, ...]]:
