@@ -270,7 +270,7 @@ class Shop:
 
     def zero_shot_tags(self, image: ImageInput, labels: Sequence[str] | str) -> list[Tag]:
         """Labels of the shop's own ("floral,striped") scored for a photo, the most likely first."""
-        labels = checked_labels(labels)
+        checked_labels(labels)  # a bad label list is refused before the photo is read
         photo = load_image(image, max_pixels=self.max_pixels, formats=UPLOAD_FORMATS)
         if self._zero_shot is None:
             with self._lock:

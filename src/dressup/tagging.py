@@ -101,7 +101,7 @@ class ZeroShotTagger:
     ``ZeroShotTagger.load().tag(["dress.jpg"], ["floral", "striped"])``."""
 
     def __init__(self, encoder: ImageEncoder, tower: TextTower):
-        if tower.image_fingerprint != encoder.fingerprint:
+        if not tower.fits(encoder):
             raise NoTagsError(f"the text tower {tower.name!r} was trained for {tower.image_encoder!r}, not for "
                               f"{encoder.name!r}: zero-shot labels need the default encoder")
         self.encoder, self.tower = encoder, tower
@@ -114,9 +114,12 @@ class ZeroShotTagger:
             raise NoTagsError("zero-shot labels need the bundled text tower, which this installation lacks")
         return cls(create_encoder(name_or_path, threads=threads), tower)
 
-    def predict_proba(self, images: Sequence[ImageInput], labels: Sequence[str]) -> np.ndarray:
-        """An (n, labels) array of probabilities; raises `ImageError` for an unreadable image."""
-        labels = checked_labels(labels)
+    def predict_proba(self, images: Sequence[ImageInput], labels: Sequence[str] | str) -> np.ndarray:
+        """An (n, labels) array of probabilities (labels as `checked_labels` gives them); raises `ImageError` for an
+        unreadable image."""
+        return self._probabilities(images, checked_labels(labels))
+
+    def _probabilities(self, images: Sequence[ImageInput], labels: list[str]) -> np.ndarray:
         texts = self.tower.encode(labels)
         if not texts.any(axis=1).all():
             empty = [label for label, row in zip(labels, texts, strict=True) if not row.any()]
@@ -137,7 +140,7 @@ class ZeroShotTagger:
         """For each image, every label with its probability, the most likely first."""
         labels = checked_labels(labels)
         return [sorted((Tag("zero-shot", label, round(float(p), 4)) for label, p in zip(labels, row, strict=True)),
-                       key=lambda tag: -tag.confidence) for row in self.predict_proba(images, labels)]
+                       key=lambda tag: -tag.confidence) for row in self._probabilities(images, labels)]
 
 
 MAX_LABELS = 100

@@ -24,7 +24,6 @@ def tag(
 ):
     """Predict category, colour and the other trained labels of product photos, or score labels of your own."""
     from ..encoders import DEFAULT_TAGGER
-    from ..images import ImageError
     from ..tagging import Tagger
 
     with user_errors():
@@ -32,51 +31,47 @@ def tag(
             _zero_shot(images, model or DEFAULT_TAGGER, labels, as_json)
             return
         tagger = Tagger.load(model or DEFAULT_TAGGER)
-        failed = 0
         table = Table(title=f"tags ({tagger.encoder.name})")
-        table.add_column("image")
-        for label in tagger.labels:
-            table.add_column(label)
-        for image in images:
-            try:
-                tags = tagger.tag([image])[0]
-            except ImageError as error:
-                errors.print(f"[bold red]error:[/] {error}", highlight=False)
-                failed += 1
-                continue
-            if as_json:
-                print(json.dumps({"image": str(image),
-                                  "tags": {k: {"value": t.value, "confidence": t.confidence} for k, t in tags.items()}}))
-            else:
-                table.add_row(str(image), *(f"{t.value} ({t.confidence:.2f})" for t in tags.values()))
-        if not as_json and table.rows:
-            console.print(table)
-        if failed:
-            raise typer.Exit(1)
+        for column in ["image", *tagger.labels]:
+            table.add_column(column)
+        _tag_each(images, lambda image: tagger.tag([image])[0], table, as_json,
+                  line=lambda tags: {"tags": {k: {"value": t.value, "confidence": t.confidence} for k, t in tags.items()}},
+                  row=lambda tags: [f"{t.value} ({t.confidence:.2f})" for t in tags.values()])
 
 
 def _zero_shot(images: list[Path], model: str, labels: str, as_json: bool) -> None:
-    from ..images import ImageError
     from ..tagging import ZeroShotTagger, checked_labels
 
     chosen = checked_labels(labels)
     tagger = ZeroShotTagger.load(model)
-    failed = 0
     table = Table(title=f"zero-shot labels ({tagger.tower.name} over {tagger.encoder.name})")
     for column in ["image", "best", *chosen]:
         table.add_column(column)
+
+    def scores(tags) -> dict[str, float]:
+        return {t.value: t.confidence for t in tags}
+    _tag_each(images, lambda image: tagger.tag([image], chosen)[0], table, as_json,
+              line=lambda tags: {"best": tags[0].value, "labels": scores(tags)},
+              row=lambda tags: [tags[0].value, *(f"{scores(tags)[label]:.2f}" for label in chosen)])
+
+
+def _tag_each(images: list[Path], tag_one, table: Table, as_json: bool, line, row) -> None:
+    """Tag each image: a JSON line (``{"image", **line(tags)}``) or a table row (``[image, *row(tags)]``) each; an
+    unreadable image is one error line, and exit status 1 once all are done."""
+    from ..images import ImageError
+
+    failed = 0
     for image in images:
         try:
-            tags = tagger.tag([image], chosen)[0]
+            tags = tag_one(image)
         except ImageError as error:
             errors.print(f"[bold red]error:[/] {error}", highlight=False)
             failed += 1
             continue
-        scores = {t.value: t.confidence for t in tags}
         if as_json:
-            print(json.dumps({"image": str(image), "best": tags[0].value, "labels": scores}))
+            print(json.dumps({"image": str(image), **line(tags)}))
         else:
-            table.add_row(str(image), tags[0].value, *(f"{scores[label]:.2f}" for label in chosen))
+            table.add_row(str(image), *row(tags))
     if not as_json and table.rows:
         console.print(table)
     if failed:

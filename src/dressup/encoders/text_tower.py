@@ -130,6 +130,10 @@ class TextTower(Encoder):
     def image_fingerprint(self) -> str:
         return self.meta["image_fingerprint"]
 
+    def fits(self, encoder) -> bool:
+        """Whether this tower was trained against ``encoder``'s searched vectors."""
+        return self.image_fingerprint == encoder.fingerprint
+
     @property
     def fingerprint(self) -> str:
         digest = hashlib.sha256(self.table.tobytes())

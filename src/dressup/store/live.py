@@ -325,15 +325,22 @@ class LiveState:
     def _check_whole_catalog(self, filters: Filters) -> None:
         """A price or size filter on a catalog that lists no prices or sizes is an error, not an empty result."""
         if filters.min_price is not None or filters.max_price is not None:
-            if not (self.base.filters.has_prices() or any(_number(r.get("price")) for r in self.records.values())):
+            if not self.lists_prices():
                 raise FilterError("no item of this catalog has a price, so a price filter would match nothing; "
                                   "add a price column to the catalog")
-        if filters.size and not self._lists_sizes():
+        if filters.size and not self.lists_sizes():
             raise FilterError("no item of this catalog lists its sizes, so a size filter would match nothing; "
                               "add a sizes column to the catalog")
 
-    def _lists_sizes(self) -> bool:
-        return self.base.filters.has_sizes() or any(split_sizes(r.get("sizes")) for r in self.records.values())
+    def lists_prices(self) -> bool:
+        """Whether any item has a price (known once per state)."""
+        return self.derived("lists prices", lambda: self.base.filters.has_prices()
+                            or any(_number(r.get("price")) for r in self.records.values()))
+
+    def lists_sizes(self) -> bool:
+        """Whether any item lists its sizes (known once per state)."""
+        return self.derived("lists sizes", lambda: self.base.filters.has_sizes()
+                            or any(split_sizes(r.get("sizes")) for r in self.records.values()))
 
     # -- changes -------------------------------------------------------------------------------
     def applied(self, changes: Sequence[Change]) -> LiveState:

@@ -190,6 +190,9 @@ class Store:
         vectors = self.encoder.encode(images)
         if self.fusion:
             vectors = self._fuse_query(vectors, images)
+        return self._in_index_space(vectors)
+
+    def _in_index_space(self, vectors: np.ndarray) -> np.ndarray:
         return self.projection.apply(vectors) if self.projection is not None else vectors
 
     def _fuse_query(self, main: np.ndarray, images: Sequence[ImageInput]) -> np.ndarray:
@@ -337,40 +340,46 @@ class Store:
             raise SearchError(f"no searchable word in {text[:60]!r}: only stop words or symbols")
         if not prefer_named or mode == "visual":  # visual ranks by the look alone: nothing named is preferred
             query = replace(query, preferred={})
-        if query.preferred and mode != "visual":  # items of the named colours and types first (visual: the look alone)
-            where = {**query.filters.where, **{c: [v] for c, v in query.preferred.items()}}
-            narrowed = state.mask(replace(query.filters, where=where))
-            rows, scores = self._ranked(state, query.text, image, narrowed, mode, k)
-            if len(rows) < k:  # too few of them: the others after
-                rows, scores = preferred_first(rows, scores, *self._ranked(state, query.text, image, allowed, mode, k), k)
-            else:
-                rows, scores = rows, (scores + 1.0).astype(np.float32)
-        else:
-            rows, scores = self._ranked(state, query.text, image, allowed, mode, k)
         if image is not None and mode == "keywords":
             mode = "visual"  # a photo is ranked by its look, its words are filters
+        photo = self.embed_images([image]) if image is not None else None
+        words = self._text_vector(query.text, mode, photo is not None)
+        keywords = searchable(query.text) and mode in ("hybrid", "keywords")
+        if query.preferred:  # items of the named colours and types first, the others after when too few
+            where = {**query.filters.where, **{c: [v] for c, v in query.preferred.items()}}
+            narrowed = state.mask(replace(query.filters, where=where))
+            rows, scores = self._ranked(state, query.text, keywords, photo, words, narrowed, k)
+            if len(rows) < k:
+                rows, scores = preferred_first(rows, scores, *self._ranked(state, query.text, keywords, photo, words,
+                                                                           allowed, k), k)
+            else:
+                scores = (scores + 1.0).astype(np.float32)
+        else:
+            rows, scores = self._ranked(state, query.text, keywords, photo, words, allowed, k)
         return SearchResults(self._matches(state, rows, scores), mode, query.understood, query.text, query.preferred)
 
-    def _ranked(self, state: LiveState, text: str, image, allowed: np.ndarray | None, mode: str,
-                k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k best rows among the allowed ones by the mode's rankings, fused."""
+    def _text_vector(self, text: str, mode: str, with_photo: bool) -> np.ndarray | None:
+        """The text tower's query vector in the index's space, when the mode ranks by it and the store has a tower."""
+        if not searchable(text) or mode not in ("hybrid", "visual"):
+            return None
+        tower = self.text_tower
+        if tower is None:
+            if mode == "visual" and not with_photo:  # with a photo, the photo ranks
+                raise SearchError(self._no_tower_reason())
+            return None
+        return self._in_index_space(tower.encode([text]))
+
+    def _ranked(self, state: LiveState, text: str, keywords: bool, photo: np.ndarray | None, words: np.ndarray | None,
+                allowed: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best allowed rows by the photo's vector, the keywords and the words' vector (those given), fused."""
         rankings, weights = [], []
-        if image is not None:
-            rows, _ = state.index.search(self.embed_images([image]), CANDIDATES, allowed)
-            rankings.append(rows[0][rows[0] >= 0]), weights.append(1.0)
-            mode = "visual" if mode == "keywords" else mode
-        if searchable(text) and mode in ("hybrid", "keywords"):
+        if photo is not None:
+            rankings.append(_nearest(state, photo, allowed)), weights.append(1.0)
+        if keywords:
             rankings.append(top_keyword_rows(state.keyword_scores(text), allowed, CANDIDATES))
             weights.append(keyword_weight(text))
-        if searchable(text) and mode in ("hybrid", "visual"):
-            tower = self.text_tower
-            if tower is None and mode == "visual" and image is None:  # with a photo, the photo ranks
-                raise SearchError(self._no_tower_reason())
-            if tower is not None:
-                vector = tower.encode([text])
-                vector = self.projection.apply(vector) if self.projection is not None else vector
-                rows, _ = state.index.search(vector, CANDIDATES, allowed)
-                rankings.append(rows[0][rows[0] >= 0]), weights.append(1.0 if image is None else 0.5)
+        if words is not None:
+            rankings.append(_nearest(state, words, allowed)), weights.append(1.0 if photo is None else 0.5)
         if not rankings:  # the words were all filters ("men under 50"): the items they allow, in catalog order
             rankings.append(np.flatnonzero(allowed if allowed is not None else state.alive)[:CANDIDATES])
             weights.append(1.0)
@@ -381,7 +390,7 @@ class Store:
         """The bundled text tower when it was trained against this store's image vectors (None otherwise)."""
         if self._text_tower is False:
             tower = load_text_tower()
-            fits = tower is not None and not self.fusion and tower.image_fingerprint == self.encoder.fingerprint
+            fits = tower is not None and not self.fusion and tower.fits(self.encoder)
             self._text_tower = tower if fits else None
         return self._text_tower
 
@@ -411,8 +420,8 @@ class Store:
             for row, r, s in zip(rows, found, scores):
                 yield state.ids_of([row])[0], self._matches(state, r, s)
 
-    def search_vectors(self, queries: np.ndarray, k: int, filters: Filters | None = None, exclude: Sequence[int] | None = None,
-               state: LiveState | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search_vectors(self, queries: np.ndarray, k: int, filters: Filters | None = None,
+                       exclude: Sequence[int] | None = None, state: LiveState | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Rows and scores of the k best items per query; ``exclude[i]`` is a row to leave out of query i."""
         state = state or self._state
         allowed = state.mask(filters)
@@ -434,6 +443,12 @@ class Store:
         found = rows >= 0
         ids = state.ids_of(rows[found])
         return [Match(i, float(s), int(r)) for i, r, s in zip(ids, rows[found].tolist(), scores[found].tolist())]
+
+
+def _nearest(state: LiveState, vector: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    """The allowed rows nearest to one query vector, best first (at most `CANDIDATES`)."""
+    rows, _ = state.index.search(vector, CANDIDATES, allowed)
+    return rows[0][rows[0] >= 0]
 
 
 def _load_encoder(folder: Path, store: Path) -> ImageEncoder:

@@ -69,8 +69,7 @@ def parse_query(text: str, filters: Filters, state, *, with_image: bool = False)
     lowered, understood = text.lower(), {}
     where = {name: list(values) if not isinstance(values, str) else [values] for name, values in filters.where.items()}
     min_price, max_price, size = filters.min_price, filters.max_price, filters.size
-    has_prices = state.base.filters.has_prices() or any(r.get("price") is not None for r in state.records.values())
-    if has_prices:
+    if state.lists_prices():
         if match := PRICE_BETWEEN.search(lowered):
             low, high = sorted(_amount(v) for v in match.groups())
             min_price, max_price = _tighter(min_price, low, max), _tighter(max_price, high, min)
@@ -84,7 +83,7 @@ def parse_query(text: str, filters: Filters, state, *, with_image: bool = False)
         for key, value in (("min_price", min_price), ("max_price", max_price)):
             if value is not None and value != getattr(filters, key):
                 understood[key] = value
-    if (match := SIZE.search(lowered)) and state._lists_sizes():
+    if (match := SIZE.search(lowered)) and state.lists_sizes():
         size = match.group(1).upper()
         understood["size"] = size
         lowered = lowered.replace(match.group(0), " ")
