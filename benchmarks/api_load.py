@@ -8,7 +8,12 @@ Scenarios, each for ``--seconds``:
 
 - ``health``: GET /health, the framework's floor (the baseline of the same run);
 - ``similar-by-id``: GET /items/{random id}/similar?k=10;
-- ``recommendations``: GET /users/me/recommendations?k=12 for registered users who liked 5 items each;
+- ``recommendations``: GET /users/me/recommendations?k=12 for 50 registered users who liked 5 items each (after the
+  first, a user's feed comes from what the server kept of it: the same request again);
+- ``recommendations (customers)``: the same for ``--customers`` users drawn at random from those with events in the
+  database (H&M's imported customers, say), each asked for in random order: most requests are a user's first;
+- ``recommendations + events``: the 50 users' feeds mixed 1:1 with their view events (POST /users/me/events), so
+  that a feed mostly follows a new event of its user and is ranked afresh; requests/s counts both kinds;
 - ``upload``: POST /similar with a real catalog photo (multipart), one request at a time (latency) and
   with ``--concurrency`` connections (throughput);
 - ``upload look``: POST /similar?look=true (shop the look: each garment found, searched), one at a time;
@@ -77,6 +82,18 @@ def start_server(store: Path, port: int, workers: int, database: str | None) -> 
             if server.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the server did not start") from None
             time.sleep(0.3)
+
+
+def customer_tokens(store: Path, database: str | None, count: int, rng: random.Random) -> list[str]:
+    """Access tokens for ``count`` users drawn from those with events in the database (issued before the server starts)."""
+    from dressup.users import EventStore
+
+    events = EventStore.open(store, url=database)
+    try:
+        users = sorted(events.with_events(events.users()))
+        return [events.new_token(user) for user in rng.sample(users, min(count, len(users)))]
+    finally:
+        events.close()
 
 
 def call(port: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
@@ -209,6 +226,7 @@ def main() -> None:
     parser.add_argument("--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument("--database", help="database URL (default: STORE/users.sqlite; benchmark users are left in it)")
     parser.add_argument("--only", nargs="+", help="scenarios to run, by name (default: all)")
+    parser.add_argument("--customers", type=int, default=2000, help="users with events drawn from the database")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
@@ -217,6 +235,7 @@ def main() -> None:
     images = [p for p in store.items["image"].tolist()[:200] if Path(p).is_file()][:20]
     photos = [Path(p).read_bytes() for p in images]
     rng = random.Random(0)
+    customers = customer_tokens(args.store, args.database, args.customers, rng)
     port = free_port()
     server = start_server(args.store, port, args.workers, args.database)
     try:
@@ -234,6 +253,12 @@ def main() -> None:
             "recommendations": ([("GET", "/users/me/recommendations?k=12", {"Authorization": f"Bearer {t}"},
                                   b"") for t in tokens],
                                 args.concurrency),
+            "recommendations (customers)": ([("GET", "/users/me/recommendations?k=12", {"Authorization": f"Bearer {t}"},
+                                              b"") for t in customers], args.concurrency),
+            "recommendations + events": ([request for t in tokens for item in rng.sample(ids, 20) for request in (
+                ("GET", "/users/me/recommendations?k=12", {"Authorization": f"Bearer {t}"}, b""),
+                ("POST", "/users/me/events", {"Authorization": f"Bearer {t}", "Content-Type": "application/json"},
+                 json.dumps({"item_id": item, "type": "view"}).encode()))], args.concurrency),
             "upload (one at a time)": ([("POST", "/similar", {"Content-Type": f"multipart/form-data; boundary={b}"}, body)
                                         for body, b in uploads], 1),
         }
@@ -259,7 +284,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    report = {"store": str(args.store), "items": len(store), "workers": args.workers, "cpu_cores": os.cpu_count(),
+    report = {"store": str(args.store), "items": len(store), "workers": args.workers, "customers": len(customers),
+              "cpu_cores": os.cpu_count(),
               "seconds_per_run": args.seconds, "runs_per_scenario": args.repeats,
               "client": f"{args.client}, keep-alive connections, on the same machine",
               "results": results}

@@ -19,6 +19,15 @@ from ..tagging import Tag
 # each item's JSON, serialised once per store generation (the hot path of a product page); by id, since rows change
 # meaning when the store changes, and dropped with its generation
 _ITEM_JSON: WeakKeyDictionary[Generation, dict[str, bytes]] = WeakKeyDictionary()
+_TITLES: WeakKeyDictionary[Generation, dict[str, str]] = WeakKeyDictionary()
+
+
+def _title(generation: Generation, item_id: str) -> str:
+    """An item's title, read once per generation (a feed names the user's items its items follow from)."""
+    titles = _TITLES.setdefault(generation, {})
+    if item_id not in titles:
+        titles[item_id] = generation.item(item_id).title
+    return titles[item_id]
 
 
 def item_out(item: Item, score: float | None = None, **extra) -> dict:
@@ -65,15 +74,21 @@ def look_out(generation: Generation, garments: Iterable[GarmentMatches]) -> dict
                           "items": [item_out(generation.item(m.id), m.score) for m in g.matches]} for g in garments]}
 
 
-def recommendations_out(generation: Generation, recommendations: Iterable[Recommendation]) -> dict:
-    known = [r for r in recommendations if r.id in generation.state]  # one edited meanwhile is left out, not a 404
-
-    def because(r: Recommendation) -> dict | None:
-        if r.because is None or r.because not in generation.state:
-            return None
-        return {"id": r.because, "title": generation.item(r.because).title}
-    return {"items": [item_out(generation.item(r.id), r.score, reason=r.reason, because=because(r),
-                               variants=[v for v in r.variants if v in generation.state]) for r in known]}
+def recommendations_out(generation: Generation, recommendations: Iterable[Recommendation]) -> Response:
+    """A feed as JSON: each item from the generation's serialised-item cache, with its reason, the user's item it
+    follows from and its other variants."""
+    recommendations = list(recommendations)
+    mentioned = list({i for r in recommendations for i in (r.id, *r.variants, *([r.because] if r.because else []))})
+    known = {i for i, row in zip(mentioned, generation.state.rows_of(mentioned)) if row >= 0}  # one look-up per feed
+    parts = []
+    for r in recommendations:
+        if r.id not in known:  # one edited away meanwhile is left out, not a 404
+            continue
+        because = {"id": r.because, "title": _title(generation, r.because)} if r.because in known else None
+        about = json.dumps({"score": round(r.score, 6), "reason": r.reason, "because": because,
+                            "variants": [v for v in r.variants if v in known]}, separators=(",", ":"), allow_nan=False).encode()
+        parts.append(about[:-1] + b"," + _item_json(generation, r.id))
+    return Response(b'{"items":[' + b",".join(parts) + b"]}", media_type="application/json")
 
 
 def outfits_out(generation: Generation, outfits: Iterable[CompletedOutfit]) -> Response:

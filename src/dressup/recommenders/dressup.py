@@ -33,6 +33,7 @@ from .signals import (
     variant_groups,
     variant_members,
 )
+from .tastes import Taste, Tastes
 
 logger = logging.getLogger(__name__)
 FIT_CHUNK_ROWS = 100_000  # events read at a time when fitting
@@ -56,26 +57,39 @@ class DressUpRecommender(Recommender):
         self._fitting = threading.Lock()  # one fit at a time
         self._state = threading.Lock()    # guards the fields above and _refitting
         self._refitting = False
+        self._tastes = Tastes()
 
     def with_config(self, config: RecommenderConfig) -> DressUpRecommender:
         """The same recommender, fitted signals included, ranking with other settings (that fit the same signals)."""
         twin = DressUpRecommender.__new__(DressUpRecommender)
         twin.__dict__.update(self.__dict__)
-        twin.config, twin._fitting, twin._state = config, threading.Lock(), threading.Lock()
+        twin.config, twin._fitting, twin._state, twin._tastes = config, threading.Lock(), threading.Lock(), Tastes()
         return twin
 
     # -- feeds ---------------------------------------------------------------------------------
     def recommend(self, user: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
-        """The user's feed, best first; a user with no usable history gets popular items."""
-        signals, state = self.signals(), self.store.state
-        return self._rank(self._profile(str(user), signals, state), signals, k, filters, seed_key=str(user), state=state)
+        """The user's feed, best first; a user with no usable history gets popular items. What it derives from the
+        user's events is kept (`Tastes`) until their events, the signals or the catalog change."""
+        check_k(k)
+        user, state = str(user), self.store.state
+        signals = self.signals().resized(state.rows)
+        version = self.events.user_version(user)
+        taste = self._tastes.get(user, version, signals, state) if version is not None else None
+        if taste is None:
+            taste = self._taste(self._profile(user, signals, state), signals, state)
+            if version is not None:
+                self._tastes.put(user, version, signals, state, taste)
+        return taste.feed((k, repr(filters)), lambda: self._rank(taste, signals, k, filters, seed_key=user, state=state))
 
     def recommend_from_items(self, items: Sequence[str] | Mapping[str, float], k: int = 12,
                              filters: Filters | None = None) -> list[Recommendation]:
+        check_k(k)
         state = self.store.state
+        signals = self.signals().resized(state.rows)
         rows, weights = self._liked_rows(items, state)
         seed_key = "|".join(sorted(map(str, state.ids_of(rows))))
-        return self._rank(Profile.of(rows, weights), self.signals(), k, filters, seed_key=seed_key, exclude=rows, state=state)
+        taste = self._taste(Profile.of(rows, weights), signals, state)
+        return self._rank(taste, signals, k, filters, seed_key=seed_key, exclude=rows, state=state)
 
     # -- fitting -------------------------------------------------------------------------------
     def signals(self) -> Signals:
@@ -160,64 +174,69 @@ class DressUpRecommender(Recommender):
         return self.store.column_named(column) if column is not None else None
 
     # -- ranking -------------------------------------------------------------------------------
-    def _rank(self, profile: Profile, signals: Signals, k: int, filters: Filters | None, seed_key: str,
+    def _rank(self, taste: Taste, signals: Signals, k: int, filters: Filters | None, seed_key: str,
               exclude: np.ndarray | None = None, state=None) -> list[Recommendation]:
-        check_k(k)
+        profile = taste.profile
         allowed = state.mask(filters)
-        signals = signals.resized(state.rows)
         shown_back = self._shown_back(profile, signals, state)
         chosen = np.setdiff1d(profile.chosen, shown_back)  # what the user chose is not offered again, bar rebuys
         exclude = chosen if exclude is None else np.union1d(exclude, chosen)
-        feed = self._candidates(profile, signals, k, allowed, state)
+        feed = self._candidates(taste, signals, k, allowed, state, keep=filters is None or filters.is_empty())
         candidates = feed.candidates
         contributions = np.zeros((len(candidates), len(SCORES)))
         if len(candidates):  # each signal scores every candidate (some normalise over them), before any is excluded
             contributions = np.stack([self.config.weight(name) * score.function(feed) for name, score in SCORES.items()], axis=1)
+        vectors = feed.candidate_vectors
         if exclude is not None:
             keep = ~np.isin(candidates, exclude)
-            candidates, contributions = candidates[keep], contributions[keep]
+            candidates, contributions, vectors = candidates[keep], contributions[keep], vectors[keep]
         total = contributions.sum(axis=1)
         order = np.argsort(-total, kind="stable")
         if feed.groups is not None:  # one product per feed: the best-scored colour stands for the others
             _, first = np.unique(feed.groups[candidates[order]], return_index=True)
             order = order[np.sort(first)]
         order = order[: max(10 * k, 100)]
-        chosen, explored = self._diversify(candidates[order], total[order], k, seed_key, feed.vectors_of)
+        chosen, explored = self._diversify(total[order], k, seed_key, vectors[order])
         rows = candidates[order[chosen]] if chosen else np.empty(0, np.int64)
         ids = state.ids_of(rows) if chosen else []
         own = set(profile.rows.tolist())  # a rebuy drawn for exploration is not "something new"
         reasons = [EXPLORATION_REASON if i in explored and int(candidates[order[i]]) not in own
                    else reason(dict(zip(SCORES, contributions[order[i]]))) for i in chosen]
-        because = self._because(feed, rows, reasons, state)
+        because = self._because(feed, rows, vectors[order[chosen]] if chosen else None, reasons, state)
         variants = self._other_variants(feed.groups, rows, allowed, np.union1d(exclude, profile.disliked), state)
         return [Recommendation(str(item_id), round(float(total[order[i]]), 6), why, source, others)
                 for item_id, i, why, source, others in zip(ids, chosen, reasons, because, variants)]
 
     def _other_variants(self, groups, rows: np.ndarray, allowed, exclude, state, most: int = 8) -> list[tuple[str, ...]]:
         """Each recommended row's other variants (colours) that the filters allow, behind it in the feed."""
-        if groups is None:
+        if groups is None or not len(rows):
             return [()] * len(rows)
         members = variant_members(state, self.variant_column)
         alive = state.alive
-        out = []
+        found = []
         for row in rows:
             others = members(groups[row])
-            others = others[(others != row) & alive[others]]
+            keep = (others != row) & alive[others]
             if allowed is not None:
-                others = others[allowed[others]]
-            if exclude is not None and len(exclude):
-                others = others[~np.isin(others, exclude)]
-            out.append(tuple(str(i) for i in state.ids_of(others[:most])) if len(others) else ())
+                keep &= allowed[others]
+            found.append(others[keep])
+        flat = np.concatenate(found)
+        kept = ~np.isin(flat, exclude) if exclude is not None and len(exclude) else np.ones(len(flat), bool)
+        ids = iter(state.ids_of(flat[kept]))  # one look-up for the whole feed
+        out = []
+        for kept_here in np.split(kept, np.cumsum([len(f) for f in found])[:-1]):
+            these = [str(next(ids)) for _ in range(int(kept_here.sum()))]
+            out.append(tuple(these[:most]))
         return out
 
     @staticmethod
-    def _because(feed: Feed, rows: np.ndarray, reasons: list[str], state) -> list[str | None]:
+    def _because(feed: Feed, rows: np.ndarray, vectors: np.ndarray | None, reasons: list[str], state) -> list[str | None]:
         """For each recommended row that follows from the user's items, the one it follows from: the most
         co-purchased with it for "bought together", else the closest in look."""
         liked = feed.liked
         if not len(liked) or not len(rows):
             return [None] * len(rows)
-        closest = liked[np.argmax(feed.vectors_of(rows) @ feed.vectors_of(liked).T, axis=1)]
+        closest = liked[np.argmax(vectors @ feed.vectors_of(liked).T, axis=1)]
         together = feed.signals.co_occurrence[rows][:, liked].toarray()
         strongest = liked[np.argmax(together, axis=1)]
         personal = {SCORES[name].reason for name in ("variants", "collaborative", "content", "history")}
@@ -238,28 +257,46 @@ class DressUpRecommender(Recommender):
         rates = signals.rebuy_rates(state.codes("category"))
         return profile.bought[rates[profile.bought] >= self.config.rebuy_above - 1e-9]  # the catalog's rate itself counts
 
-    def _candidates(self, profile: Profile, signals: Signals, k: int, allowed: np.ndarray | None, state) -> Feed:
-        """The candidate rows of a feed, with what their scores are computed from."""
+    def _taste(self, profile: Profile, signals: Signals, state) -> Taste:
+        """What any feed of this profile derives from it: interests, co-purchases, favourite categories, variants."""
+        taste = Taste(profile)
+        liked, weight = profile.liked, profile.weights[profile.weights > 0]
+        if not len(liked):
+            return taste
         groups = variant_groups(state, self.variant_column)
-        categories = state.codes("category")
+        if groups is not None:
+            taste.variant_pool = np.flatnonzero(np.isin(groups, groups[liked]))
+        together = np.asarray(signals.co_occurrence[liked].T @ weight).ravel()
+        taste.together_rows = np.flatnonzero(together)
+        taste.together_values = together[taste.together_rows]
+        codes = state.codes("category") + 1  # missing (-1) is a category of its own
+        share = np.bincount(codes[liked], weights=weight, minlength=codes.max() + 1)
+        taste.category_shares = share / share.max()
+        taste.centres, taste.shares = interests(state.index.vectors_of(liked), weight, int(self.config.max_interests),
+                                                int(self.config.seed))
+        return taste
+
+    def _candidates(self, taste: Taste, signals: Signals, k: int, allowed: np.ndarray | None, state, keep: bool) -> Feed:
+        """The candidate rows of a feed, with what their scores are computed from; ``keep``: ``allowed`` is the
+        catalog's open mask, whose index neighbours the taste keeps."""
+        profile = taste.profile
+        groups = variant_groups(state, self.variant_column)
         feed = Feed(np.empty(0, np.int64), profile, signals, state.index.vectors_of, groups, self.config.content_power,
                     self.config.once_buyer_history)
-        liked, weight = feed.liked, feed.liked_weights
         pools = [self._popular(signals, allowed, max(4 * k, 50))]
-        if len(liked):
-            pools.append(liked)
-            if groups is not None:
-                pools.append(np.flatnonzero(np.isin(groups, groups[liked])))
-            feed.together = np.asarray(signals.co_occurrence[liked].T @ weight).ravel()
-            pools.append(np.flatnonzero(feed.together))
-            codes = categories + 1  # missing (-1) is a category of its own
-            share = np.bincount(codes[liked], weights=weight, minlength=codes.max() + 1)
-            share /= share.max()
-            feed.in_favourites = np.where(share[codes] > 0, signals.popularity * share[codes], -1.0)
+        if len(feed.liked):
+            pools.append(feed.liked)
+            if taste.variant_pool is not None:
+                pools.append(taste.variant_pool)
+            feed.together = np.zeros(state.rows)
+            feed.together[taste.together_rows] = taste.together_values
+            pools.append(taste.together_rows)
+            share = taste.category_shares[state.codes("category") + 1]
+            feed.in_favourites = np.where(share > 0, signals.popularity * share, -1.0)
             pools.append(_top(feed.in_favourites if allowed is None else np.where(allowed, feed.in_favourites, -1.0), 4 * k))
-            feed.centres, feed.shares = interests(state.index.vectors_of(liked), weight, int(self.config.max_interests),
-                                                  int(self.config.seed))
-            found, _ = state.index.search(feed.centres.astype(np.float32), int(self.config.neighbours), allowed)
+            feed.centres, feed.shares = taste.centres, taste.shares
+            found = taste.neighbours(allowed, lambda: state.index.search(
+                taste.centres.astype(np.float32), int(self.config.neighbours), allowed)[0], keep)
             pools.append(found[found >= 0])
         candidates = np.unique(np.concatenate(pools).astype(np.int64))
         if allowed is not None:
@@ -273,20 +310,18 @@ class DressUpRecommender(Recommender):
             top = np.concatenate([top, np.flatnonzero(allowed)[: count - len(top)]])
         return top
 
-    def _diversify(self, rows: np.ndarray, scores: np.ndarray, k: int, seed_key: str,
-                   vectors_of) -> tuple[list[int], set[int]]:
-        """MMR re-ranking of the best candidates (near-duplicates of chosen items fall back), with
-        ``exploration`` of the slots drawn from the rest: positions in ``rows``, and those explored."""
-        if len(rows) == 0:
+    def _diversify(self, scores: np.ndarray, k: int, seed_key: str, vectors: np.ndarray) -> tuple[list[int], set[int]]:
+        """MMR re-ranking of the best candidates (their scores, best first, and vectors; near-duplicates of chosen
+        items fall back), with ``exploration`` of the slots drawn from the rest: positions, and those explored."""
+        if len(scores) == 0:
             return [], set()
-        explore = round(self.config.exploration * k) if len(rows) > k else 0
+        explore = round(self.config.exploration * k) if len(scores) > k else 0
         relevance = (scores - scores.min()) / max(scores[0] - scores.min(), 1e-12)
         alike = self.config.alike_above
-        vectors = vectors_of(rows)
-        closest = np.full(len(rows), -np.inf)
-        available = np.ones(len(rows), bool)
+        closest = np.full(len(scores), -np.inf)
+        available = np.ones(len(scores), bool)
         chosen: list[int] = []
-        for _ in range(min(k - explore, len(rows))):
+        for _ in range(min(k - explore, len(scores))):
             redundancy = np.maximum(closest - alike, 0) / (1 - alike)  # 0 for items unlike all chosen ones
             value = (1 - self.config.diversity) * relevance - self.config.diversity * redundancy
             value[~available] = -np.inf

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
-import pandas as pd
 
 from .signals import Profile, Signals
 
@@ -32,6 +32,11 @@ class Feed:
     centres: np.ndarray | None = None        # the user's interests (unit vectors) and their shares
     shares: np.ndarray | None = None
 
+    @cached_property
+    def candidate_vectors(self) -> np.ndarray:
+        """The candidates' vectors, read once (set the candidates first)."""
+        return self.vectors_of(self.candidates)
+
     @property
     def liked(self) -> np.ndarray:
         return self.profile.liked
@@ -42,8 +47,15 @@ class Feed:
 
     def own_weight(self) -> np.ndarray:
         """Each candidate's summed weight in the user's own events (0 for items they never touched)."""
-        on_row = dict(zip(self.liked.tolist(), self.liked_weights.tolist()))
-        return np.array([on_row.get(row, 0.0) for row in self.candidates.tolist()], dtype=float)
+        return _lookup(self.liked, self.liked_weights, self.candidates)  # liked rows are sorted (a profile's are unique)
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values`` of sorted ``keys`` at each of ``wanted``; 0 where a key is missing."""
+    if not len(keys):
+        return np.zeros(len(wanted))
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, values[at], 0.0)
 
 
 def history(feed: Feed) -> np.ndarray:
@@ -60,8 +72,9 @@ def variants(feed: Feed) -> np.ndarray:
     """Other variants (colours) of the user's items."""
     if feed.groups is None or not len(feed.liked):
         return np.zeros(len(feed.candidates))
-    by_group = pd.Series(feed.liked_weights).groupby(feed.groups[feed.liked]).sum()
-    return pd.Series(feed.groups[feed.candidates]).map(by_group).fillna(0).to_numpy() - feed.own_weight()
+    groups, where = np.unique(feed.groups[feed.liked], return_inverse=True)
+    by_group = np.bincount(where, weights=feed.liked_weights, minlength=len(groups))
+    return _lookup(groups, by_group, feed.groups[feed.candidates]) - feed.own_weight()
 
 
 def collaborative(feed: Feed) -> np.ndarray:
@@ -76,7 +89,7 @@ def content(feed: Feed) -> np.ndarray:
     """Close to one of the user's interests (sharpened, weighted by the interest's share); close look-alikes of
     disliked items fall back."""
     scores = np.zeros(len(feed.candidates))
-    vectors = feed.vectors_of(feed.candidates)
+    vectors = feed.candidate_vectors
     if feed.centres is not None:
         similarity = np.maximum(vectors @ feed.centres.T, 0) ** feed.content_power
         scores = (similarity * (feed.shares / feed.shares.max())).max(axis=1)

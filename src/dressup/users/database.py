@@ -456,6 +456,14 @@ class EventStore(EventSource):
             count, largest = connection.execute(sa.select(sa.func.count(), sa.func.max(Event.id))).one()
         return int(count), int(largest or 0)
 
+    @database_errors("read the database")
+    def user_version(self, user: str) -> int:
+        """The id of ``user``'s newest event (0 for none), read from an index: it changes with every event added, and
+        when the user is forgotten (events are only ever deleted with their user, and ids are never reused)."""
+        with self.engine.connect() as connection:
+            largest = connection.execute(sa.select(sa.func.max(Event.id)).where(Event.user_id == str(user))).scalar_one()
+        return int(largest or 0)
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -32,6 +32,7 @@ class Event(Base):
         CheckConstraint(f"kind IN ({', '.join(repr(k) for k in EVENT_KINDS)})", name="event_kind"),
         CheckConstraint("kind != 'rating' OR (value >= 1 AND value <= 5)", name="rating_value"),
         Index("events_user_time", "user_id", "timestamp"),
+        Index("events_user_id", "user_id", "id"),  # a user's newest event, read on every feed (migration 0006)
         {"sqlite_autoincrement": True},  # ids never reused (migration 0003), as on PostgreSQL
     )
 
