@@ -290,3 +290,26 @@ def test_commands_of_a_missing_extra_say_which_to_install_before_any_work(small_
                            str(tmp_path / "fused"), "--fuse", "text=0.3"], capture_output=True, text=True, env=env)
     assert done.returncode == 1 and "pip install 'dressup[text]'" in done.stderr and "Traceback" not in done.stderr
     assert time.perf_counter() - began < 20 and not list((tmp_path / "fused").rglob("chunk-*"))  # no image embedded
+
+
+def test_info_summarises_a_store_and_gives_its_manifest_with_json(small_store):
+    summary = dressup("info", "--store", small_store.path).stdout
+    lines = {line.split()[0]: line for line in summary.splitlines() if line.strip()}
+    assert f"{len(small_store):,} items" in lines["catalog"]
+    assert small_store.manifest["encoder"]["name"] in lines["encoder"]
+    assert {"store", "index", "text", "outfits", "events", "versions"} <= set(lines)
+    assert len(summary.splitlines()) < 20  # a summary, not the manifest's labels
+    manifest = json.loads(dressup("info", "--store", small_store.path, "--json").stdout)
+    assert manifest["counts"]["items"] == len(small_store)
+
+
+def test_tables_piped_into_a_file_are_not_cut_at_80_columns(hm_store_path):
+    from dressup import Store
+
+    item = Store.open(hm_store_path).items["id"].iat[0]
+    table = dressup("similar", "--store", hm_store_path, "--item", item, "-k", "10").stdout
+    assert "…" not in table and max(len(line) for line in table.splitlines()) > 80
+
+
+def test_help_keeps_the_brackets_of_json_line_formats():
+    assert '"outfit": [ids], "candidates": [ids]' in " ".join(dressup("outfits", "fitb", "--help").stdout.split())

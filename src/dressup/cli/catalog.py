@@ -199,12 +199,49 @@ def encoders():
     console.print(table)
 
 
-def info(store: StoreOption):
-    """Show a store's manifest."""
+def info(
+    store: StoreOption,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole manifest as JSON, for scripts.")] = False,
+):
+    """Summarise a store: its catalog, encoder, index and what it can serve."""
+    from rich.table import Table
+
     from ..store import read_manifest
 
     with user_errors():
-        print(json.dumps(read_manifest(store), indent=2))
+        manifest = read_manifest(store)
+    if as_json:
+        print(json.dumps(manifest, indent=2))
+        return
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in store_summary(Path(store), manifest):
+        table.add_row(name, value)
+    console.print(table)
+
+
+def store_summary(store: Path, manifest: dict) -> list[tuple[str, str]]:
+    """(what, value) lines about a store, from its manifest and the files beside it."""
+    from ..outfits.model import MODEL_DIR
+
+    counts, encoder, index = manifest.get("counts", {}), manifest.get("encoder", {}), manifest.get("index", {})
+    generation = store / str(manifest.get("generation", ""))
+    unreadable = counts.get("unreadable_images", 0)
+    lines = [
+        ("store", f"{store}  (id {manifest.get('store_id', '?')})"),
+        ("catalog", f"{counts.get('items', 0):,} items" + (f", {unreadable:,} unreadable photos" if unreadable else "")
+         + f"; layout {manifest.get('layout', '?')}; from {manifest.get('source', {}).get('path', '?')}"),
+        ("generation", f"{manifest.get('generation', '?')}, updated {manifest.get('updated_at', '?')}"),
+        ("encoder", f"{encoder.get('name', '?')} ({encoder.get('dimension', '?')} dimensions)"
+         + (f"; fused with {', '.join(manifest['fusion'])}" if manifest.get("fusion") else "")),
+        ("index", f"{index.get('kind', '?')}, {index.get('vectors', 0):,} vectors of {index.get('dimension', '?')}"),
+        ("text search", "keywords and photos" if (generation / "keywords").is_dir() else "photos only (re-index for keywords)"),
+        ("outfits", "trained model" if (store / MODEL_DIR / "model.json").is_file() else "none (dressup outfits train)"),
+        ("events", "users.sqlite" if (store / "users.sqlite").is_file() else "none yet (or a --database URL)"),
+        ("versions", ", ".join(f"{name} {version}" for name, version in manifest.get("versions", {}).items())),
+    ]
+    return lines
 
 
 COMMANDS = [index, similar, encoders, info]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,8 @@ from rich.table import Table
 from ..errors import DressUpError
 from ..progress import Progress
 
-console = Console()
+# piped into a file or another program, tables are not cut at Rich's 80 columns (a terminal's width, or COLUMNS, holds)
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 errors = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[Path, typer.Option("--store", "-s", help="Store directory.")]

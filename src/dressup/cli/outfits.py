@@ -156,7 +156,7 @@ def _answer_lines(store: Path, path: Path, output: Path, ids_of, answer, empty: 
 @app.command("fitb")
 def outfits_fitb(
     store: StoreOption,
-    questions: Annotated[Path, typer.Argument(help='JSON lines {"id", "outfit": [ids], "candidates": [ids]}.')],
+    questions: Annotated[Path, typer.Argument(help='JSON lines {"id", "outfit": \\[ids], "candidates": \\[ids]}.')],
     output: Annotated[Path, typer.Option("--output", "-o", help='JSON lines {"id", "answer", "scores"} to write.')],
 ):
     """Fill in the blank: which candidate completes each outfit."""
@@ -178,7 +178,7 @@ def outfits_fitb(
 @app.command("score")
 def outfits_score(
     store: StoreOption,
-    outfits: Annotated[Path, typer.Argument(help='JSON lines {"id", "items": [ids]}.')],
+    outfits: Annotated[Path, typer.Argument(help='JSON lines {"id", "items": \\[ids]}.')],
     output: Annotated[Path, typer.Option("--output", "-o", help='JSON lines {"id", "score"} to write.')],
 ):
     """Compatibility score of each outfit (higher = more compatible)."""

@@ -227,7 +227,8 @@ def column_named(name: str, columns: Sequence[str]) -> str:
             return lowered[candidate]
     fields = [c for c in columns if not c.startswith(ATTRIBUTE_PREFIX) and c not in HIDDEN_COLUMNS]
     attributes = [c[len(ATTRIBUTE_PREFIX):] for c in columns if c.startswith(ATTRIBUTE_PREFIX)]
-    raise FilterError(f"unknown filter column {name!r}; filter on {', '.join(fields + attributes)}")
+    named = dict.fromkeys(fields + attributes)  # an attribute named like a field (FPI's "gender") is listed once
+    raise FilterError(f"unknown filter column {name!r}; filter on {', '.join(named)}")
 
 
 def _normal(value) -> str | None:
