@@ -63,6 +63,28 @@ def test_the_page_runs_under_its_content_security_policy(browser, api_url):
     assert not [p for p in problems if "Content Security Policy" in p], problems
 
 
+def test_api_docs_render_with_no_network(browser, api_url):
+    context = browser.new_context(base_url=api_url)
+    elsewhere = []
+
+    def only_this_server(route):  # every request to another host is refused, as on a machine with no network
+        if route.request.url.startswith(api_url):
+            return route.continue_()
+        if route.request.resource_type != "image":  # ReDoc's footer logo is the one picture it asks of its CDN
+            elsewhere.append(route.request.url)
+        return route.abort()
+
+    context.route("**/*", only_this_server)
+    page = context.new_page()
+    page.goto("/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path", timeout=15_000)  # Swagger UI drew the operations
+    assert "/users/me/recommendations" in page.locator(".swagger-ui").inner_text()
+    page.goto("/redoc")
+    page.wait_for_selector("[data-section-id]", timeout=15_000)  # ReDoc drew its sections
+    context.close()
+    assert not elsewhere, elsewhere
+
+
 def cards(page, grid: str) -> list[str]:
     return page.locator(f"{grid} .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
 

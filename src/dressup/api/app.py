@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from threadpoolctl import threadpool_limits
 
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None, shop: Shop | None = None) -> Fa
     # requests run side by side: a team of BLAS/OpenMP threads per vector search would only fight over the cores
     # (limited once FAISS and NumPy have loaded their thread libraries, which the store has done)
     threadpool_limits(settings.search_threads)
-    app = FastAPI(
+    app = FastAPIOffline(  # a FastAPI app whose /docs and /redoc load their assets from this server, not a CDN
         title="DressUp",
         version=__version__,
         summary="Similar items, personal feeds, complete outfits and tags for a fashion catalog.",

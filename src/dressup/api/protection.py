@@ -10,7 +10,8 @@ from fastapi import Depends, HTTPException, Request
 from limits import parse, storage, strategies
 
 #: The page loads its script, style and photos from this server only, and no other site may frame it. The API docs
-#: (/docs, /redoc) load Swagger UI from a CDN, so they get the headers but not this policy.
+#: (/docs, /redoc: Swagger UI and ReDoc, served from this server by fastapi-offline) start with an inline script, so
+#: they get the headers but not this policy.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
                            "form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
