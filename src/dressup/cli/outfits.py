@@ -36,17 +36,19 @@ def outfits_train(
                        typer.Option("--outfits",
                                     help="Table of (outfit id, item id): Mango's outfits.csv or outfit,item columns.")],
     epochs: Annotated[int, typer.Option(min=1)] = 20,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="Threads to train with (default: the cores free at the start).")] = None,
 ):
     """Learn outfit compatibility from stylists' outfits; the model is saved in the store."""
     with user_errors():
         with extra_needed("train", "training needs torch"):
             from ..training import OutfitTrainConfig, train_outfit_model
         with RichProgress() as progress:
-            model = train_outfit_model(store, outfits, OutfitTrainConfig(epochs=epochs), progress=progress)
+            model = train_outfit_model(store, outfits, OutfitTrainConfig(epochs=epochs, threads=threads), progress=progress)
         info = model.compatibility.info
         console.print(
             f"[green]{store}[/]: outfit model from {info['outfits']:,} outfits over {info['items_in_outfits']:,} items "
-            f"in {info['seconds']:.0f} s; {len(model.templates):,} slot combinations"
+            f"in {info['seconds']:.0f} s on {info['threads']} thread(s); {len(model.templates):,} slot combinations"
             + (f"; {info['unknown_items']:,} outfit rows name items the store lacks" if info.get("unknown_items") else "")
         )
 

@@ -21,6 +21,7 @@ from ..outfits import OutfitModel, OutfitTable, item_slots, read_outfits, slot_t
 from ..outfits.model import CompatibilityModel, ItemFeatures
 from ..progress import SILENT, Progress
 from ..store import Store
+from ..threads import job_threads
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class OutfitTrainConfig:
     memory_dropout: float = 0.5
     dropout: float = 0.2
     seed: int = 0
+    threads: int | None = None  # None: the cores free when training starts (`dressup.threads.free_cores`)
 
 
 class _Net(nn.Module):
@@ -60,7 +62,9 @@ def train_outfit_model(store: Store | str | Path, outfits: str | Path | OutfitTa
     """Learn compatibility from an (outfit, item) table and save the model in the store."""
     store = store if isinstance(store, Store) else Store.open(store)
     table = outfits if isinstance(outfits, OutfitTable) else read_outfits(outfits, store)
-    compatibility = train_compatibility(store, table, config, progress)
+    with job_threads((config or OutfitTrainConfig()).threads) as threads:
+        compatibility = train_compatibility(store, table, config, progress)
+    compatibility.info["threads"] = threads
     slots = item_slots(store)
     compatibility.info["templates"] = [[list(t), c] for t, c in slot_templates(table, slots).most_common()]
     compatibility.info["looks"] = stylist_looks(store, table, slots)

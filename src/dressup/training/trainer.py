@@ -19,6 +19,7 @@ from ..encoders.image_encoder import EncoderSpec
 from ..errors import DressUpError
 from ..files import atomic_path
 from ..progress import SILENT, Progress
+from ..threads import job_threads
 from .colour_stage import ColourStageReport, fit_colour_stage
 from .dataset import FrozenFeatures, LabelledImages, read_labelled_images, training_rows
 from .export import export_model_dir
@@ -98,14 +99,18 @@ def _frozen_session(weights, spec: EncoderSpec, first: int, threads: int | None)
 
 def train_encoder(config: TrainConfig, out_dir: str | Path, progress: Progress = SILENT) -> TrainResult:
     """Train on the catalog's train items, stop early on its val items, write a model directory; ``progress`` hears of
-    the frozen layers, each epoch (with its loss and accuracy) and the colour stage, and gets each epoch's summary as a note."""
+    the frozen layers, each epoch (with its loss and accuracy) and the colour stage, and gets each epoch's summary as a note.
+    Every thread pool is set to ``config.threads`` (default: the cores free at the start, `dressup.threads`)."""
+    with job_threads(config.threads):
+        return _train_encoder(config, out_dir, progress)
+
+
+def _train_encoder(config: TrainConfig, out_dir: str | Path, progress: Progress) -> TrainResult:
     started = time.perf_counter()
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".training")
     work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     colour = _colour_label(config)  # checked before, not after, an hour of training
     data = read_labelled_images(config.catalog, config.labels, config.split_file, seed=config.seed)
     spec = EncoderSpec(
@@ -127,7 +132,8 @@ def train_encoder(config: TrainConfig, out_dir: str | Path, progress: Progress =
             f"training needs at least {config.batch_size} train items and one val item; "
             f"the split has {len(train_rows)} and {len(val_rows)}"
         )
-    frozen = FrozenFeatures(_frozen_session(weights, spec, config.first_trained_block, config.threads), spec, work / "cache",
+    session = _frozen_session(weights, spec, config.first_trained_block, torch.get_num_threads())  # the job's threads
+    frozen = FrozenFeatures(session, spec, work / "cache",
                             config.first_trained_block)
     train_maps, train_ok = frozen.compute([data.images[i] for i in train_rows], config.views, config.seed, progress)
     val_maps, val_ok = frozen.compute([data.images[i] for i in val_rows], 1, config.seed, progress)
