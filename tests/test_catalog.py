@@ -50,8 +50,12 @@ def test_mango_rows():
     items = read_catalog(MANGO).set_index("id")
     assert len(items) == 9222
     trousers = items.loc["41085800-02"]
-    assert (trousers.category, trousers.colour, trousers.gender) == ("Trousers", "White", "Women")
-    assert trousers.title == "White Trousers"
+    assert (trousers.category, trousers.colour, trousers.gender) == ("Trousers", "Off White", "Women")
+    assert trousers.title == "Off White Trousers"
+    # colours from Mango's own names, not its groups (which file black under GREY and gold under WHITE)
+    assert items.loc["57040164-99", "colour"] == "Black" and items.loc["57050037-OR", "colour"] == "Gold"
+    assert items.loc["57040164-99", "attr:des_agrup_color_eng"] == "GREY"  # the group stays an attribute
+    assert (items["colour"] == "Black").sum() > 2000
     assert trousers.image.endswith("images/2019_41085800_02.jpg") and Path(trousers.image).is_file()
 
 
