@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -100,6 +101,24 @@ def test_eval_retrieval_writes_report_and_picture(small_store, tmp_path):
     assert 0.3 < report["precision"]["articleType"] <= 1.0
     assert (tmp_path / "out" / "retrieval-samples.png").stat().st_size > 10_000
     assert "articleType" in result.stdout
+
+
+def test_eval_retrieval_queries_the_catalogs_test_split_by_default_and_says_so(small_store, tmp_path):
+    source = Path(small_store.manifest["source"]["path"])
+    splits = (source if source.is_dir() else source.parent) / "splits.csv"
+    ids = small_store.items["id"]
+    pd.DataFrame({"id": ids, "split": ["test" if i % 3 == 0 else "train" for i in range(len(ids))]}).to_csv(splits, index=False)
+    try:
+        default = dressup("eval", "retrieval", "--store", small_store.path, "--label", "articleType",
+                          "--output-dir", tmp_path / "a")
+        every = dressup("eval", "retrieval", "--store", small_store.path, "--label", "articleType", "--all-items",
+                        "--output-dir", tmp_path / "b")
+    finally:
+        splits.unlink()
+    assert json.loads((tmp_path / "a" / "retrieval.json").read_text())["queries"] == 40
+    assert "(test split of splits.csv)" in default.stdout
+    assert json.loads((tmp_path / "b" / "retrieval.json").read_text())["queries"] == len(ids)
+    assert "(every item)" in every.stdout
 
 
 def test_eval_retrieval_scores_a_similar_all_file_the_same(small_store, tmp_path):

@@ -37,13 +37,16 @@ def eval_retrieval(
     store: StoreOption,
     label: Annotated[list[str], typer.Option("--label", "-l", help="Label column a similar item should share; repeat.")],
     k: Annotated[int, typer.Option("-k", min=1)] = 10,
-    split_file: Annotated[Path | None,
-                          typer.Option(help="Table (id, split): queries are its test items; gallery is the whole store.")] = None,
+    split_file: Annotated[Path | None, typer.Option(
+        help="Table (id, split): queries are its test items; gallery is the whole store (default: splits.csv beside the "
+             "store's catalog, when there is one).")] = None,
     split: Annotated[str, typer.Option(help="Which split of the split file to query with.")] = "test",
+    all_items: Annotated[bool, typer.Option("--all-items", help="Query with every item, trained on or not.")] = False,
     results: Annotated[Path | None, typer.Option(help="Score a `similar --all` JSON-lines file instead of searching.")] = None,
     output_dir: OutputDir = None,
 ):
-    """Precision@k of similar items per label and jointly, with a PNG of sample queries."""
+    """Precision@k of similar items per label and jointly, with a PNG of sample queries; the queries are the catalog's
+    test split when it has one (items an encoder may have trained on would flatter it)."""
     from ..evaluation.retrieval import evaluate_retrieval, plot_retrieval_samples, read_results, read_split_queries
     from ..store import Store
 
@@ -51,10 +54,14 @@ def eval_retrieval(
         _plots_available()
         check_output_folder(output_dir or store / "reports")
         opened = Store.open(store)
+        split_file = None if all_items else split_file or _catalog_splits(opened)
         queries = read_split_queries(opened, split_file, split) if split_file else None
         precomputed = read_results(opened, results) if results else None
         report, query_rows, found = evaluate_retrieval(opened, label, k=k, query_rows=queries, results=precomputed)
-        table = Table(title=f"retrieval: {report.queries:,} queries, gallery {report.gallery:,}, encoder {report.encoder}")
+        asked = f"{split} split of {split_file.name}" if split_file else "every item"
+        console.print(f"retrieval: {report.queries:,} queries ({asked}) against {report.gallery:,} items, "
+                      f"encoder {report.encoder}")
+        table = Table()
         table.add_column("label")
         table.add_column(f"P@{k}", justify="right")
         for name, value in report.precision.items():
@@ -63,6 +70,15 @@ def eval_retrieval(
         folder = write_report(output_dir or store / "reports", "retrieval.json", report.to_dict())
         picture = plot_retrieval_samples(opened, query_rows, found, label[0], folder / "retrieval-samples.png")
         console.print(f"wrote {folder / 'retrieval.json'} and {picture}")
+
+
+def _catalog_splits(store) -> Path | None:
+    """splits.csv beside the catalog the store was indexed from, if any."""
+    source = store.manifest.get("source", {}).get("path")
+    if not source:
+        return None
+    folder = Path(source) if Path(source).is_dir() else Path(source).parent
+    return folder / "splits.csv" if (folder / "splits.csv").is_file() else None
 
 
 @app.command("tagging")
