@@ -48,7 +48,7 @@ def test_each_hostile_image_costs_bounded_memory_and_is_seen_or_refused(name, dr
 
 def test_thin_bombs_and_foreign_formats_are_refused_with_the_reason():
     for name, reason in [("1x39000000 png", "longer than 16,384 pixels"), ("100 Mpx png (bomb)", "over the limit"),
-                         ("svg", "not an image in a format"), ("truncated jpeg", "not a readable image")]:
+                         ("svg", "not a photo in a format"), ("truncated jpeg", "not a readable image")]:
         with pytest.raises(ImageError, match=reason):
             load_image(HOSTILE[name], max_pixels=40_000_000, formats=UPLOAD_FORMATS)
 

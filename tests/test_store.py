@@ -34,7 +34,7 @@ def test_unknown_id_and_unreadable_query_image_are_clear_errors(small_store, tmp
     broken.write_bytes((FPI / "images" / "10000.jpg").read_bytes()[:300])
     with pytest.raises(ImageError, match="broken.jpg"):
         small_store.similar(image=broken)
-    with pytest.raises(ImageError, match="not an image in a format Pillow reads"):
+    with pytest.raises(ImageError, match="not a photo in a format DressUp reads"):
         small_store.similar(image=small_catalog_text(tmp_path))
 
 

@@ -85,6 +85,24 @@ def test_api_docs_render_with_no_network(browser, api_url):
     assert not elsewhere, elsewhere
 
 
+def test_a_notice_goes_away_by_itself_and_at_a_click(page, tmp_path):
+    page.locator("nav button[data-view=photo]").click()
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a photo at all")
+    page.set_input_files("#upload input[type=file]", str(broken))
+    notice = page.locator("#message")
+    notice.wait_for(state="visible")
+    assert "format DressUp reads" in notice.inner_text()  # the reason the photo was refused, in the shop's words
+    assert page.locator("#query img").count() == 0  # no broken preview of the refused photo
+    notice.wait_for(state="hidden", timeout=9_000)  # gone within a few seconds, without a click
+    again = tmp_path / "broken-again.jpg"  # another file: the same one again is no change to the input
+    again.write_bytes(b"still not a photo")
+    page.set_input_files("#upload input[type=file]", str(again))
+    notice.wait_for(state="visible")
+    notice.click()
+    notice.wait_for(state="hidden", timeout=1_000)
+
+
 def cards(page, grid: str) -> list[str]:
     return page.locator(f"{grid} .card").evaluate_all("cards => cards.map(c => c.dataset.id)")
 

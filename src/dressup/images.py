@@ -58,7 +58,7 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, draft_size: int
             raise ImageError(f"{name}: refused, too many pixels ({error})") from None
         except UnidentifiedImageError:
             accepted = ", ".join(formats) if formats else "JPEG, PNG, WebP ..."
-            raise ImageError(f"{name}: not an image in a format Pillow reads ({accepted})") from None
+            raise ImageError(f"{name}: not a photo in a format DressUp reads ({accepted})") from None
         except Exception as error:  # noqa: BLE001 - decoders raise ValueError, NotImplementedError ... on crafted files
             raise ImageError(f"{name}: not a readable image ({type(error).__name__}: {error})") from None
         _check_size(name, image, max_pixels)

@@ -27,8 +27,11 @@ async function api(path, options = {}) {
   return response.status === 204 ? null : response.json();
 }
 
-function say(text) {
+let sayTimer;
+function say(text, seconds = 6) {  // a notice fades after a few seconds, or at a click, so it never hides buttons for long
   $("#message").textContent = text || "";
+  clearTimeout(sayTimer);
+  if (text) sayTimer = setTimeout(() => { $("#message").textContent = ""; }, seconds * 1000);
 }
 
 function filterParams() {
@@ -179,6 +182,7 @@ async function searchPhoto(file) {
   const image = document.createElement("img");
   image.src = URL.createObjectURL(file);
   image.className = "query-photo";
+  image.alt = "your photo";
   $("#query").replaceChildren(image);
   state.photo = null;
   $("#refine").hidden = true;
@@ -205,7 +209,10 @@ async function searchPhoto(file) {
       return [term, value];
     }));
     say("");
-  } catch (error) { say(error.message); }
+  } catch (error) {
+    $("#query").replaceChildren();  // a refused photo leaves no broken preview behind
+    say(error.message);
+  }
 }
 
 // Shop the look: the photo with each garment framed, and each garment's similar products below it
@@ -403,6 +410,7 @@ $("#filters").onsubmit = (event) => {
   if ($("#feed").classList.contains("active")) loadFeed();
 };
 $("#more").onclick = () => loadCatalog(true);
+$("#message").onclick = () => say("");
 $("#upload input").onchange = (event) => event.target.files[0] && searchPhoto(event.target.files[0]);
 $("#complete").onclick = completeOutfits;
 $("#search input").oninput = debounced(() => searchText(), 250);
