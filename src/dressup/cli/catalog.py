@@ -228,7 +228,7 @@ def store_summary(store: Path, manifest: dict) -> list[tuple[str, str]]:
     counts, encoder, index = manifest.get("counts", {}), manifest.get("encoder", {}), manifest.get("index", {})
     generation = store / str(manifest.get("generation", ""))
     unreadable = counts.get("unreadable_images", 0)
-    lines = [
+    return [
         ("store", f"{store}  (id {manifest.get('store_id', '?')})"),
         ("catalog", f"{counts.get('items', 0):,} items" + (f", {unreadable:,} unreadable photos" if unreadable else "")
          + f"; layout {manifest.get('layout', '?')}; from {manifest.get('source', {}).get('path', '?')}"),
@@ -241,7 +241,6 @@ def store_summary(store: Path, manifest: dict) -> list[tuple[str, str]]:
         ("events", "users.sqlite" if (store / "users.sqlite").is_file() else "none yet (or a --database URL)"),
         ("versions", ", ".join(f"{name} {version}" for name, version in manifest.get("versions", {}).items())),
     ]
-    return lines
 
 
 COMMANDS = [index, similar, encoders, info]

@@ -47,6 +47,7 @@ def eval_retrieval(
 ):
     """Precision@k of similar items per label and jointly, with a PNG of sample queries; the queries are the catalog's
     test split when it has one (items an encoder may have trained on would flatter it)."""
+    from ..catalog import split_file_beside
     from ..evaluation.retrieval import evaluate_retrieval, plot_retrieval_samples, read_results, read_split_queries
     from ..store import Store
 
@@ -54,7 +55,8 @@ def eval_retrieval(
         _plots_available()
         check_output_folder(output_dir or store / "reports")
         opened = Store.open(store)
-        split_file = None if all_items else split_file or _catalog_splits(opened)
+        source = opened.manifest.get("source", {}).get("path")
+        split_file = None if all_items else split_file or (split_file_beside(source) if source else None)
         queries = read_split_queries(opened, split_file, split) if split_file else None
         precomputed = read_results(opened, results) if results else None
         report, query_rows, found = evaluate_retrieval(opened, label, k=k, query_rows=queries, results=precomputed)
@@ -70,15 +72,6 @@ def eval_retrieval(
         folder = write_report(output_dir or store / "reports", "retrieval.json", report.to_dict())
         picture = plot_retrieval_samples(opened, query_rows, found, label[0], folder / "retrieval-samples.png")
         console.print(f"wrote {folder / 'retrieval.json'} and {picture}")
-
-
-def _catalog_splits(store) -> Path | None:
-    """splits.csv beside the catalog the store was indexed from, if any."""
-    source = store.manifest.get("source", {}).get("path")
-    if not source:
-        return None
-    folder = Path(source) if Path(source).is_dir() else Path(source).parent
-    return folder / "splits.csv" if (folder / "splits.csv").is_file() else None
 
 
 @app.command("tagging")

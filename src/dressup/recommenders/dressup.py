@@ -222,12 +222,9 @@ class DressUpRecommender(Recommender):
             found.append(others[keep])
         flat = np.concatenate(found)
         kept = ~np.isin(flat, exclude) if exclude is not None and len(exclude) else np.ones(len(flat), bool)
-        ids = iter(state.ids_of(flat[kept]))  # one look-up for the whole feed
-        out = []
-        for kept_here in np.split(kept, np.cumsum([len(f) for f in found])[:-1]):
-            these = [str(next(ids)) for _ in range(int(kept_here.sum()))]
-            out.append(tuple(these[:most]))
-        return out
+        per_row = [int(part.sum()) for part in np.split(kept, np.cumsum([len(f) for f in found])[:-1])]
+        ids = state.ids_of(flat[kept])  # one look-up for the whole feed
+        return [tuple(str(i) for i in part[:most]) for part in np.split(ids, np.cumsum(per_row)[:-1])]
 
     @staticmethod
     def _because(feed: Feed, rows: np.ndarray, vectors: np.ndarray | None, reasons: list[str], state) -> list[str | None]:
@@ -240,14 +237,11 @@ class DressUpRecommender(Recommender):
         together = feed.signals.co_occurrence[rows][:, liked].toarray()
         strongest = liked[np.argmax(together, axis=1)]
         personal = {SCORES[name].reason for name in ("variants", "collaborative", "content", "history")}
-        chosen = []
-        for row, why, near, partner, bond in zip(rows, reasons, closest, strongest, together.max(axis=1)):
-            if why not in personal:
-                chosen.append(None)
-                continue
-            source = partner if why == SCORES["collaborative"].reason and bond > 0 else near
-            chosen.append(None if source == row else str(state.ids_of([source])[0]))
-        return chosen
+        sources = [None if why not in personal else partner if why == SCORES["collaborative"].reason and bond > 0 else near
+                   for why, near, partner, bond in zip(reasons, closest, strongest, together.max(axis=1))]
+        sources = [None if source == row else source for row, source in zip(rows, sources)]
+        named = iter(state.ids_of([s for s in sources if s is not None]))  # one look-up for the whole feed
+        return [None if source is None else str(next(named)) for source in sources]
 
     def _shown_back(self, profile: Profile, signals: Signals, state) -> np.ndarray:
         """The user's bought rows that may be recommended again: those of categories whose buyers often buy the same

@@ -1,6 +1,6 @@
 """`Tastes`: what a feed derives from one user's events, kept in memory until their events, the fitted signals or the
-catalog change. A returning user's feed then reads one small number from the database (their events' count and
-newest id), not their events, and ranks from interests already found; the same request again is answered at once.
+catalog change. A returning user's feed then reads one small number from the database (their newest event's id),
+not their events, and ranks from interests already found; the same request again is answered at once.
 """
 
 from __future__ import annotations
