@@ -235,7 +235,8 @@ def main() -> None:
     images = [p for p in store.items["image"].tolist()[:200] if Path(p).is_file()][:20]
     photos = [Path(p).read_bytes() for p in images]
     rng = random.Random(0)
-    customers = customer_tokens(args.store, args.database, args.customers, rng)
+    wanted = not args.only or "recommendations (customers)" in args.only  # tokens replace the customers' own: only if asked
+    customers = customer_tokens(args.store, args.database, args.customers, rng) if wanted else []
     port = free_port()
     server = start_server(args.store, port, args.workers, args.database)
     try:
