@@ -1,4 +1,5 @@
 # Two commands do all the set-up: `make demo` (install + index a real catalog + search it) and `make test`.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,9 +10,12 @@ HM_USER ?= 0b93752cb5c8502112d84dcf0bcfe929380a308e49e3c66b427c593ef5e2f5c9
 .PHONY: install demo serve test bench clean
 
 $(BIN)/dressup: pyproject.toml
+	@echo "Installing DressUp into $(VENV) with the extras for training and tests (torch's CPU build: about 3 GB, a few minutes)."
+	@echo "A serving-only install is 'pip install .' (about 840 MB in a venv, no torch, no opencv)."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[eval,train,text,test]"
+	$(BIN)/pip install -e ".[eval,train,text,test]" | grep --line-buffered -E "^(Collecting|Installing|Successfully)"; \
+		test $${PIPESTATUS[0]} -eq 0  # pip's progress, one line per package; pip's own status decides
 	touch $@
 
 install: $(BIN)/dressup

