@@ -53,12 +53,12 @@ def in_threads(work, arguments: list[tuple]) -> list[BaseException]:
 
 def test_schema_is_created_by_the_alembic_migration_and_reopening_changes_nothing(events_url):
     events = EventStore.open(url=events_url)
-    assert events.revision() == "0006"
+    assert events.revision() == "0007"
     tables = set(sa.inspect(events.engine).get_table_names())
-    assert {"users", "events", "event_imports", "catalog_changes", "alembic_version"} <= tables
+    assert {"users", "events", "event_imports", "catalog_changes", "store_settings", "exposures", "alembic_version"} <= tables
     events.add("alice", "0706016001", "like")
     again = EventStore.open(url=events_url)
-    assert again.revision() == "0006" and again.count() == 1
+    assert again.revision() == "0007" and again.count() == 1
 
 
 def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_url):
@@ -68,7 +68,7 @@ def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_events(events_
     old.migrate("0001")
     old.add_many([NewEvent("alice", "0706016001", "like"), NewEvent("alice", "0706016001", "rating", value=4)])
     upgraded = EventStore.open(url=events_url)
-    assert upgraded.revision() == "0006" and upgraded.count() == 2 and upgraded.has_user("alice")
+    assert upgraded.revision() == "0007" and upgraded.count() == 2 and upgraded.has_user("alice")
     user, token = upgraded.register()
     assert upgraded.user_for_token(token) == user and upgraded.user_for_token(token + "x") is None
     assert upgraded.forget("alice") == 2 and upgraded.count() == 0

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,17 +28,21 @@ from PIL import Image
 
 from .catalog import Item
 from .errors import DressUpError
+from .experiments import NO_EXPERIMENTS, Experiment, ExperimentError, Experiments, Variant
 from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
 from .looks import LOOK_SIDE
-from .outfits import CompatibilityModel, CompletedOutfit, NoOutfitModelError, OutfitModel
+from .merchandising import NO_RULES, Ranked, RuleError, Rules
+from .outfits import CompatibilityModel, NoOutfitModelError, OutfitModel
 from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
 from .recommenders.base import HISTORY_EVENTS
 from .recommenders.signals import liked_items
 from .store import Filters, GarmentMatches, LiveState, Match, SearchResults, Store, editing, read_manifest
-from .store.generations import remove_unused_generations
+from .store.generations import remove_unused_generations, store_id
 from .tagging import DEFAULT_TAGGER, Tag, Tagger, ZeroShotTagger, checked_labels
 from .users import EventStore
 from .users.database import TOKEN_LIFETIME
+from .users.engines import DATABASE_FILE
+from .users.settings import StoreSettings, record_exposures
 
 FACET_FIELDS = ("category", "gender", "colour", "subcategory", "brand")
 
@@ -126,36 +130,71 @@ class Generation:
         size = 2 * LOOK_SIDE if look else spec.resize_size or spec.input_size
         return load_image(data, max_pixels=self.capabilities.shop.max_pixels, draft_size=size, formats=UPLOAD_FORMATS)
 
-    def similar_to_item(self, item_id: str, k: int = 10, filters: Filters | None = None) -> list[Match]:
-        return self.store.similar(item=item_id, k=k, filters=filters, state=self.state)
+    def similar_to_item(self, item_id: str, k: int = 10, filters: Filters | None = None, user: str | None = None) -> Ranked:
+        """The k items most similar to a catalog item, after the business rules of the ``similar`` surface (and of
+        the experiments' variants ``user`` is in)."""
+        rules, assigned = self.rules("similar", user)
+        found = self.store.similar(item=item_id, k=k + rules.extra, filters=rules.filters(filters), state=self.state)
+        return self._ranked(rules.apply(self.state, found, k, filters, _pinned_match, excluded=[item_id]), assigned)
 
-    def similar_to_photo(self, photo: ImageInput, k: int = 10, filters: Filters | None = None) -> list[Match]:
+    def similar_to_photo(self, photo: ImageInput, k: int = 10, filters: Filters | None = None,
+                         user: str | None = None) -> Ranked:
         """Similar items for a photo (decoded by `photo`, or a path)."""
-        return self.store.similar(image=photo, k=k, filters=filters, state=self.state)
+        rules, assigned = self.rules("similar", user)
+        found = self.store.similar(image=photo, k=k + rules.extra, filters=rules.filters(filters), state=self.state)
+        return self._ranked(rules.apply(self.state, found, k, filters, _pinned_match), assigned)
 
-    def look(self, photo: ImageInput, k: int = 10, filters: Filters | None = None) -> list[GarmentMatches]:
+    def look(self, photo: ImageInput, k: int = 10, filters: Filters | None = None,
+             user: str | None = None) -> list[GarmentMatches]:
         """Shop the look: each garment of a photo (decoded by ``photo(..., look=True)``, or a path) with its k most
-        similar items."""
-        return self.store.look(photo, k=k, filters=filters, state=self.state)
+        similar items (the ``similar`` surface's rules apply to each)."""
+        rules, _ = self.rules("similar", user)
+        garments = self.store.look(photo, k=k + rules.extra, filters=rules.filters(filters), state=self.state)
+        return [replace(g, matches=rules.apply(self.state, g.matches, k, filters, _pinned_match)) for g in garments]
 
     def search(self, text: str | None, photo: ImageInput | None = None, k: int = 10, filters: Filters | None = None,
-               mode: str = "hybrid") -> SearchResults:
-        """Text search, alone or modifying a photo (`Store.search_results`)."""
-        return self.store.search_results(text, photo, k=k, filters=filters, mode=mode, state=self.state)
+               mode: str = "hybrid", user: str | None = None) -> SearchResults:
+        """Text search, alone or modifying a photo (`Store.search_results`), after the ``search`` surface's rules."""
+        rules, assigned = self.rules("search", user)
+        found = self.store.search_results(text, photo, k=k + rules.extra, filters=rules.filters(filters), mode=mode,
+                                          state=self.state)
+        return replace(found, matches=self._ranked(rules.apply(self.state, found.matches, k, filters, _pinned_match),
+                                                   assigned))
+
+    # -- business rules and experiments ------------------------------------------------------
+    def rules(self, surface: str, user: str | None = None) -> tuple[Rules, list[tuple[Experiment, Variant]]]:
+        """The rules a request on ``surface`` is served with: the store's, plus those of the user's variants."""
+        rules, experiments = self.capabilities.shop.merchandising()
+        assigned = experiments.assigned(user, surface)
+        for _, variant in assigned:
+            rules = rules + variant.rules
+        return rules.on(surface), assigned
+
+    @staticmethod
+    def _ranked(ranked: Ranked, assigned) -> Ranked:
+        ranked.assigned = assigned
+        return ranked
 
     # -- feeds ---------------------------------------------------------------------------------
     @property
     def recommender(self) -> Recommender:
         return self.capabilities.recommender
 
-    def recommend(self, user_id: str, k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
-        return self.recommender.recommend(user_id, k, filters)
+    def recommend(self, user_id: str, k: int = 12, filters: Filters | None = None) -> Ranked:
+        """The user's feed, after the ``feed`` surface's rules (and their experiments' variants')."""
+        rules, assigned = self.rules("feed", user_id)
+        feed = self.recommender.recommend(user_id, k + rules.extra, rules.filters(filters))
+        return self._ranked(rules.apply(self.state, feed, k, filters, _pinned_recommendation), assigned)
 
-    def recommend_from_items(self, liked: Sequence[str], k: int = 12, filters: Filters | None = None) -> list[Recommendation]:
+    def recommend_from_items(self, liked: Sequence[str], k: int = 12, filters: Filters | None = None) -> Ranked:
         """A feed for someone who likes these items; none: a new visitor's feed (popular, diversified)."""
+        rules, assigned = self.rules("feed")
+        asked, allowed = k + rules.extra, rules.filters(filters)
         if not liked:
-            return self.recommender.recommend_new_visitor(k, filters)
-        return self.recommender.recommend_from_items(liked, k, filters)
+            feed = self.recommender.recommend_new_visitor(asked, allowed)
+        else:
+            feed = self.recommender.recommend_from_items(liked, asked, allowed)
+        return self._ranked(rules.apply(self.state, feed, k, filters, _pinned_recommendation, excluded=liked), assigned)
 
     # -- outfits -------------------------------------------------------------------------------
     @property
@@ -165,8 +204,22 @@ class Generation:
         return self.state.derived("outfit model", lambda: OutfitModel(self.store, compatibility, self.state))
 
     def outfits(self, items: Sequence[str], n: int = 3, filters: Filters | None = None, budget: float | None = None,
-                images: Sequence[ImageInput] = ()) -> list[CompletedOutfit]:
-        return self.outfit_model.complete(list(items), n=n, filters=filters, budget=budget, images=images)
+                images: Sequence[ImageInput] = (), user: str | None = None) -> Ranked:
+        """Completed outfits, after the ``outfits`` surface's rules: hidden items are never proposed, and boosts and
+        buries reorder the outfits by the items they propose."""
+        rules, assigned = self.rules("outfits", user)
+        outfits = self.outfit_model.complete(list(items), n=n, filters=rules.filters(filters), budget=budget,
+                                             images=images)
+        proposed = lambda outfit: [i.id for i in outfit.items if not i.given and i.id is not None]
+        return self._ranked(rules.order_outfits(self.state, outfits, proposed), assigned)
+
+
+def _pinned_match(item_id: str, row: int) -> Match:
+    return Match(item_id, 0.0, row)
+
+
+def _pinned_recommendation(item_id: str, row: int) -> Recommendation:
+    return Recommendation(item_id, 0.0, "pinned")
 
 
 class Shop:
@@ -198,7 +251,11 @@ class Shop:
         self._watching = watch
         self.compact_after = compact_after
         self._compaction: subprocess.Popen | None = None
-        if watch:
+        self._merchandising: tuple[Rules, Experiments] = (NO_RULES, NO_EXPERIMENTS)
+        self._settings_versions: dict[str, int] | None = None
+        self._settings_checked = -float("inf")
+        if watch:  # servers: the rules are read before the first request, then kept current by the watcher
+            self._refresh_settings()
             threading.Thread(target=self._watch, name="dressup-store-watch", daemon=True).start()
 
     # -- keeping current ----------------------------------------------------------------------
@@ -240,6 +297,7 @@ class Shop:
             time.sleep(self.check_every)
             try:
                 self.reload()
+                self._refresh_settings()
                 self._compact_if_due()
                 reported = None
             except Exception as error:  # a generation being written, a damaged one ...: the current one keeps serving
@@ -259,6 +317,66 @@ class Shop:
         code = "import sys; from dressup.store.compaction import compact; compact(sys.argv[1], sys.argv[2] or None, wait=1.0)"
         self._compaction = subprocess.Popen([sys.executable, "-c", code, str(self.path), self._database_url or ""],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    # -- business rules and experiments -------------------------------------------------------
+    def merchandising(self) -> tuple[Rules, Experiments]:
+        """The store's business rules and running experiments, as last read from the database (servers: within
+        ``check_every`` seconds of a change by any worker or node)."""
+        if not self._watching and time.monotonic() - self._settings_checked >= self.check_every:
+            self._refresh_settings()
+        return self._merchandising
+
+    def _settings(self, create: bool = False) -> StoreSettings | None:
+        """The store's settings in the database; None when there is no database yet (and so no settings)."""
+        if self._database_url is None and not create and not (self.path / DATABASE_FILE).is_file():
+            return None
+        return StoreSettings(self.events, store_id(self.store.manifest))
+
+    def _refresh_settings(self) -> None:
+        self._settings_checked = time.monotonic()
+        settings = self._settings()
+        if settings is None:
+            return
+        versions = settings.versions()
+        if versions != self._settings_versions:
+            self._merchandising = (Rules.from_json(settings.get("rules") or {}),
+                                   Experiments.from_json(settings.get("experiments") or {}))
+            self._settings_versions = versions
+
+    def set_rules(self, data) -> Rules:
+        """Check and store new business rules (a `RuleError` leaves the old ones); served by every worker within
+        ``check_every`` seconds, by this shop at once."""
+        rules = Rules.from_json(data)
+        rules.check(self.generation.state)
+        self._settings(create=True).put("rules", rules.to_json())
+        self._refresh_settings()
+        return rules
+
+    def set_experiments(self, data) -> Experiments:
+        """Check and store the running experiments (an `ExperimentError` leaves the old ones)."""
+        experiments = Experiments.from_json(data)
+        for experiment in experiments.experiments:
+            for variant in experiment.variants:
+                try:
+                    variant.rules.check(self.generation.state)
+                except RuleError as error:
+                    raise ExperimentError(f"experiment {experiment.name!r}, variant {variant.name!r}: {error}") from None
+        self._settings(create=True).put("experiments", experiments.to_json())
+        self._refresh_settings()
+        return experiments
+
+    def record_impressions(self, user: str, surface: str, served: Ranked, ids: Sequence[str]) -> None:
+        """What the experiments' variants showed a signed-in user (``served.assigned``: their variants)."""
+        for experiment, variant in getattr(served, "assigned", ()):
+            record_exposures(self.events, experiment.name, variant.name, user, ids, "impression", surface)
+
+    def record_click(self, user: str, item_id: str, surface: str) -> int:
+        """A click on an item a surface showed; counted for each experiment running there. Returns how many."""
+        self.generation.store.row(item_id)  # an unknown item is an `UnknownItemError`
+        assigned = self.merchandising()[1].assigned(user, surface)
+        for experiment, variant in assigned:
+            record_exposures(self.events, experiment.name, variant.name, user, [item_id], "click", surface)
+        return len(assigned)
 
     # -- tags ---------------------------------------------------------------------------------
     def tags(self, image: ImageInput) -> dict[str, Tag]:

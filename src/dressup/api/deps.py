@@ -7,6 +7,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, File, Form, HTTPException, Path, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ..shop import Generation, Shop
@@ -56,6 +57,26 @@ def current_user(shop: ShopDep, credentials: Annotated[HTTPAuthorizationCredenti
 
 
 UserDep = Annotated[str, Depends(current_user)]
+
+
+def optional_user(shop: ShopDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
+    """The signed-in user when a token is sent (for experiments), None for an anonymous request."""
+    return None if credentials is None else current_user(shop, credentials)
+
+
+OptionalUserDep = Annotated[str | None, Depends(optional_user)]
+
+
+def record_shown(generation: Generation, user: str | None, surface: str, served) -> None:
+    """Record, for a signed-in user in running experiments, the items a surface showed them (impressions)."""
+    if user is not None and getattr(served, "assigned", None):
+        generation.capabilities.shop.record_impressions(user, surface, served, [entry.id for entry in served])
+
+
+async def shown(generation: Generation, user: str | None, surface: str, served) -> None:
+    """`record_shown` from an async route: a database write only when an experiment runs, off the event loop."""
+    if user is not None and getattr(served, "assigned", None):
+        await run_in_threadpool(record_shown, generation, user, surface, served)
 
 
 def require_admin(request: Request, key: Annotated[str | None, Depends(_admin_key)]) -> None:

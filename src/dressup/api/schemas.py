@@ -56,6 +56,11 @@ class ItemRef(BaseModel):
     title: str = ""
 
 
+class RuleNote(BaseModel):
+    action: str
+    label: str
+
+
 class ItemOut(BaseModel):
     id: str
     score: float | None = Field(None, description="similarity or relevance; higher is better")
@@ -71,7 +76,9 @@ class ItemOut(BaseModel):
     sold_out_sizes: list[str] = []
     attributes: dict = {}
     image_url: str
-    reason: str | None = Field(None, description="why a recommendation was made")
+    reason: str | None = Field(None, description="why the item is there: \"because you liked X\", \"often worn with Y\", "
+                                                 "\"popular in Dresses\", \"looks like X\", \"promoted\"")
+    rule: RuleNote | None = Field(None, description="the business rule that placed (pin) or moved (boost, bury) it")
     because: ItemRef | None = Field(None, description="the user's item a recommendation follows from")
     variants: list[str] = Field([], description="in a feed: the same product's other colours, behind this one")
 
@@ -148,6 +155,44 @@ class EventIn(BaseModel):
         if self.type == "purchase" and self.value is not None and (self.value < 0 or math.isinf(self.value)):
             raise ValueError("a purchase's value is the price paid: a number of at least 0")
         return self
+
+
+class ClickIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"item_id": "15970", "surface": "feed"}]})
+
+    item_id: ItemId
+    surface: Literal["similar", "feed", "search", "outfits"] = Field(description="where the item was shown")
+
+
+class ClickOut(BaseModel):
+    experiments: int = Field(description="how many running experiments counted the click")
+
+
+class RulesBody(BaseModel):
+    """Business rules (see `dressup.merchandising`)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"rules": [
+        {"action": "boost", "when": ["brand=Mango"], "positions": 3, "surfaces": ["feed", "search"]},
+        {"action": "pin", "item": "15970", "slot": 1, "surfaces": ["feed"]},
+        {"action": "hide", "when": ["category=Socks"]}]}]})
+
+    rules: list[dict] = Field(max_length=200)
+
+
+class ExperimentsBody(BaseModel):
+    """Running experiments (see `dressup.experiments`)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"experiments": [{"name": "boost-new", "surfaces": ["feed"],
+        "variants": [{"name": "control"}, {"name": "boosted", "rules": [
+            {"action": "boost", "when": ["new=yes"], "positions": 4}]}]}]}]})
+
+    experiments: list[dict] = Field(max_length=20)
+
+
+class ExperimentReport(BaseModel):
+    experiment: str
+    variants: list[dict] = Field(description="per variant: users, impressions, clicks, and click-through, add-to-cart "
+                                             "and purchase with their 95% interval (\"purchase low\", \"purchase high\")")
 
 
 class EventOut(BaseModel):

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..version import __version__
-from . import catalog, evaluate, events, items, outfits, recommend, search, serve, tags, train
+from . import catalog, evaluate, events, items, merchandising, outfits, recommend, search, serve, tags, train
 
 app = typer.Typer(help="DressUp: similar items, recommendations and outfits for a fashion catalog.", no_args_is_help=True)
 for module in (catalog, search, items, tags, recommend, serve):
@@ -38,6 +38,9 @@ app.add_typer(train.app, name="train")
 app.add_typer(outfits.app, name="outfits")
 app.add_typer(events.events_app, name="events")
 app.add_typer(events.users_app, name="users")
+app.add_typer(merchandising.rules_app, name="rules")
+app.add_typer(merchandising.experiments_app, name="experiments")
+app.add_typer(merchandising.report_app, name="report")
 
 
 def main():  # pragma: no cover - console entry point

@@ -66,7 +66,7 @@ def recommend(
         generation = shop.generation
         any_events = _any_events(shop.events)
         if ids is not None:
-            _recommend_batch(generation.recommender, ids, k, filters, output, shop.events if any_events else None)
+            _recommend_batch(generation, ids, k, filters, output, shop.events if any_events else None)
             return
         if user is not None and any_events and not shop.events.with_events([user]):
             errors.print(f"user {user} has no events: the feed is popular items", highlight=False, markup=False)
@@ -123,12 +123,13 @@ def _any_events(events) -> bool:
     return False
 
 
-def _recommend_batch(recommender, ids: list[str], k: int, filters, output: Path, events=None) -> None:
-    """Write each user's feed as a JSON line; with ``events``, count on stderr the users who have none."""
+def _recommend_batch(generation, ids: list[str], k: int, filters, output: Path, events=None) -> None:
+    """Write each user's feed (after the business rules) as a JSON line; with ``events``, count on stderr the users
+    who have none."""
     lines = []
     with RichProgress(stderr=True) as progress:
         for done, user in enumerate(ids, start=1):
-            lines.append({"user": user, "items": [r.id for r in recommender.recommend(user, k, filters)]})
+            lines.append({"user": user, "items": [r.id for r in generation.recommend(user, k, filters)]})
             progress.update("recommending", done, len(ids))
     without_events = len(ids) - len(events.with_events(ids)) if events is not None else 0
     write_jsonl(output, lines)

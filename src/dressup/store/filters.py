@@ -39,19 +39,38 @@ class Filters:
     max_price: float | None = None
     size: str | None = None
     include_unavailable: bool = False  # out-of-stock items and sold-out sizes match too
+    at_least: Mapping[str, float] = field(default_factory=dict)  # numeric columns: ``margin>=0.4``
+    at_most: Mapping[str, float] = field(default_factory=dict)  # ``margin<=0.1``
+    hidden: tuple[Filters, ...] = ()  # items matching all of any one of these never match (business rules' hide)
 
     @classmethod
     def parse(cls, expressions: Sequence[str] = (), **kwargs) -> Filters:
-        """Build filters from ``column=value`` / ``column!=value`` expressions (repeatable)."""
+        """Build filters from ``column=value``, ``column!=value``, ``column>=number`` and ``column<=number`` expressions
+        (repeatable).
+
+        >>> Filters.parse(["brand=Mango", "margin>=0.4"]).at_least
+        {'margin': 0.4}
+        """
         where: dict[str, list[str]] = {}
         exclude: dict[str, list[str]] = {}
+        bounds: dict[str, dict[str, float]] = {">=": {}, "<=": {}}
         for expression in expressions:
-            negate = "!=" in expression
-            column, sep, value = expression.partition("!=" if negate else "=")
-            if not sep or not column.strip():
-                raise FilterError(f"malformed filter {expression!r}: use column=value or column!=value")
-            (exclude if negate else where).setdefault(column.strip(), []).append(value.strip())
-        return cls(where=where, exclude=exclude, **kwargs)
+            operator = next((o for o in (">=", "<=", "!=", "=") if o in expression), None)
+            column, _, value = expression.partition(operator or "=")
+            if operator is None or not column.strip():
+                raise FilterError(f"malformed filter {expression!r}: use column=value, column!=value, column>=number "
+                                  "or column<=number")
+            if operator in bounds:
+                bounds[operator][column.strip()] = _number(value, expression)
+            else:
+                (exclude if operator == "!=" else where).setdefault(column.strip(), []).append(value.strip())
+        return cls(where=where, exclude=exclude, at_least=bounds[">="], at_most=bounds["<="], **kwargs)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column these filters name, those of their hidden sets included."""
+        named = [*self.where, *self.exclude, *self.at_least, *self.at_most]
+        return named + [c for hidden in self.hidden for c in hidden.columns]
 
     @classmethod
     def from_fields(cls, where: Sequence[str] = (), *, category: str | Sequence[str] | None = None,
@@ -75,7 +94,18 @@ class Filters:
                    include_unavailable=include_unavailable)
 
     def is_empty(self) -> bool:
-        return not (self.where or self.exclude or self.size) and self.min_price is None and self.max_price is None
+        return (not (self.where or self.exclude or self.size or self.at_least or self.at_most or self.hidden)
+                and self.min_price is None and self.max_price is None)
+
+
+def _number(text: str, expression: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise FilterError(f"malformed filter {expression!r}: {text.strip()!r} is not a number") from None
+    if not np.isfinite(value):
+        raise FilterError(f"malformed filter {expression!r}: the bound must be a finite number")
+    return value
 
 
 class FilterIndex:
@@ -118,6 +148,16 @@ class FilterIndex:
             allowed &= self._matches(name, values)
         for name, values in filters.exclude.items():
             allowed &= ~self._matches(name, values)
+        for name, low in filters.at_least.items():
+            with np.errstate(invalid="ignore"):
+                allowed &= self._numbers(name) >= low  # NaN (no number) never matches
+        for name, high in filters.at_most.items():
+            with np.errstate(invalid="ignore"):
+                allowed &= self._numbers(name) <= high
+        for hidden in filters.hidden:
+            matching = self._all_of(hidden)
+            if matching is not None:
+                allowed &= ~matching
         if filters.min_price is not None or filters.max_price is not None:
             allowed &= self._priced(filters.min_price, filters.max_price)
         if filters.size:
@@ -126,6 +166,27 @@ class FilterIndex:
             if not filters.include_unavailable and "sold_out_sizes" in self.columns:
                 allowed &= ~self._sized("sold_out_sizes", wanted)
         return allowed
+
+    def _all_of(self, filters: Filters) -> np.ndarray | None:
+        """The rows matching every condition of ``filters``, in stock or not (None: filters with no condition)."""
+        known, whole = self._known, self._whole
+        matching = self.mask(Filters(where=filters.where, exclude=filters.exclude, at_least=filters.at_least,
+                                     at_most=filters.at_most, include_unavailable=True), known=None if whole else known)
+        self._known, self._whole = known, whole
+        return matching
+
+    def _numbers(self, name: str) -> np.ndarray:
+        """A column's values as numbers (NaN where a value is missing or not a number), kept once read."""
+        column = column_named(name, self._known)
+        if column in FILE_COLUMNS:
+            raise FilterError(f"{name!r} cannot be filtered on: it is where the photo is kept, not an item field")
+        if column not in self.columns:
+            return np.full(self.rows, np.nan)
+        if ("numbers", column) not in self._raw:
+            codes, uniques = self._raw_codes(column)
+            values = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy(dtype=float)
+            self._raw[("numbers", column)] = (np.append(values, np.nan)[codes], values)
+        return self._raw[("numbers", column)][0]
 
     def unavailable(self) -> np.ndarray | None:
         """The rows out of stock, or None when none is."""

@@ -298,7 +298,7 @@ class LiveState:
     def _mask(self, filters: Filters | None) -> np.ndarray | None:
         filters = filters or Filters()
         known = self.columns
-        for name in [*filters.where, *filters.exclude]:
+        for name in filters.columns:
             column_named(name, known)  # an unknown column is an error, whichever part of the catalog is asked
         self._check_whole_catalog(filters)
         base = self.base.filters.mask(filters, known=known if self.records else None)

@@ -34,7 +34,7 @@ from ..errors import DressUpError, first_line
 from ..files import DiskFullError, is_disk_full
 from .engines import DATABASE_FILE, create_engine, safe_url
 from .events import EventSource
-from .schema import EVENT_KINDS, Event, EventImport, User
+from .schema import EVENT_KINDS, Event, EventImport, Exposure, User
 from .staging import FRESH, STAGED, has_import, not_yet_stored, staged_rows
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -372,6 +372,7 @@ class EventStore(EventSource):
         """Delete a user and all their events (one transaction); returns how many events went."""
         with database_errors("delete the user"), self.write() as connection:
             gone = connection.execute(sa.delete(Event).where(Event.user_id == str(user))).rowcount
+            connection.execute(sa.delete(Exposure).where(Exposure.user_id == str(user)))  # what experiments showed them
             connection.execute(sa.delete(User).where(User.id == str(user)))
         return int(gone)
 

@@ -69,3 +69,36 @@ class CatalogChange(Base):
     record: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the item's row after the change
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float16, when the photo changed
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StoreSetting(Base):
+    """One named setting of a store (its business rules, its experiments), as JSON; ``version`` grows at each change,
+    so that servers see a change by reading one number (migration 0007)."""
+
+    __tablename__ = "store_settings"
+
+    store: Mapped[str] = mapped_column(String(64), primary_key=True)  # the store's id (its manifest's store_id)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+EXPOSURE_KINDS = ("impression", "click")
+
+
+class Exposure(Base):
+    """An item an experiment's variant showed a user (``impression``), or one the user clicked (``click``); kept apart
+    from the events, which feed the recommender (migration 0007)."""
+
+    __tablename__ = "exposures"
+    __table_args__ = (Index("exposures_experiment_user", "experiment", "user_id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment: Mapped[str] = mapped_column(String(64))
+    variant: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(128))
+    item_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    surface: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

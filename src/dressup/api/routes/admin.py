@@ -3,7 +3,7 @@
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Response, UploadFile
 
 from .. import schemas
 from ..deps import ADMIN, ItemId, ShopDep, Upload
@@ -59,3 +59,42 @@ def update_item(shop: ShopDep, item_id: ItemId, fields: ItemFields,
 def delete_item(shop: ShopDep, item_id: ItemId) -> Response:
     shop.remove_item(item_id)
     return Response(status_code=204)
+
+
+@router.get("/admin/rules", tags=["merchandising"])
+def get_rules(shop: ShopDep) -> schemas.RulesBody:
+    """The store's business rules: boost, bury, pin and hide, per surface, applied after ranking."""
+    return shop.merchandising()[0].to_json()
+
+
+@router.put("/admin/rules", tags=["merchandising"])
+def put_rules(shop: ShopDep, body: schemas.RulesBody) -> schemas.RulesBody:
+    """Replace the business rules (checked first: a bad rule is a 422 and changes nothing). Every worker serves them
+    within a second."""
+    return shop.set_rules(body.model_dump()).to_json()
+
+
+@router.get("/admin/experiments", tags=["merchandising"])
+def get_experiments(shop: ShopDep) -> schemas.ExperimentsBody:
+    """The running experiments: users split between variants of the rules by a stable hash."""
+    return shop.merchandising()[1].to_json()
+
+
+@router.put("/admin/experiments", tags=["merchandising"])
+def put_experiments(shop: ShopDep, body: schemas.ExperimentsBody) -> schemas.ExperimentsBody:
+    """Replace the running experiments (checked first). An empty list stops them; their exposures stay."""
+    return shop.set_experiments(body.model_dump()).to_json()
+
+
+@router.get("/admin/experiments/{name}/report", tags=["merchandising"])
+def experiment_report(shop: ShopDep, name: Annotated[str, Path(max_length=64)]) -> schemas.ExperimentReport:
+    """Click-through, add-to-cart and purchase rates per variant with 95% intervals (bootstrap over users)."""
+    from ...experiments import experiment_report as report
+    from ...experiments import report_records
+    from ...users.settings import exposures, later_events
+
+    exposed = exposures(shop.events, name)
+    if exposed.empty:
+        raise HTTPException(404, f"experiment {name!r} has recorded no impressions")
+    table = report(exposed, later_events(shop.events, name, ["cart", "purchase"]))
+    return {"experiment": name, "variants": report_records(table)}

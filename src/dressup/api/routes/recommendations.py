@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response
 
 from .. import schemas
-from ..deps import GenerationDep, K, QueryFilters, UserDep, to_filters
+from ..deps import GenerationDep, K, QueryFilters, UserDep, record_shown, to_filters
 from ..present import recommendations_out
 
 router = APIRouter(tags=["recommendations"])
@@ -11,8 +11,10 @@ router = APIRouter(tags=["recommendations"])
 
 @router.get("/users/me/recommendations", response_model=schemas.ItemList)
 def my_recommendations(generation: GenerationDep, user: UserDep, filters: QueryFilters, k: K = 12) -> Response:
-    """The signed-in user's feed: their taste, diversified, with a little exploration."""
-    return recommendations_out(generation, generation.recommend(user, k, filters))
+    """The signed-in user's feed: their taste, diversified, with a little exploration, after the business rules."""
+    served = generation.recommend(user, k, filters)
+    record_shown(generation, user, "feed", served)
+    return recommendations_out(generation, served)
 
 
 @router.post("/recommend", response_model=schemas.ItemList)

@@ -48,3 +48,10 @@ def add_event(shop: ShopDep, user: UserDep, event: schemas.EventIn) -> schemas.E
     """Record a like, dislike, rating (1-5), cart, purchase or view; the feed takes it into account at once."""
     shop.add_event(user, event.item_id, event.type, event.value)
     return {"user_id": user, "item_id": event.item_id, "type": event.type, "value": event.value}
+
+
+@router.post("/users/me/clicks", status_code=201)
+def add_click(shop: ShopDep, user: UserDep, click: schemas.ClickIn) -> schemas.ClickOut:
+    """A click on an item a surface showed: counted by the experiments running there (`dressup report experiments`).
+    A click is not a view: send that too (``POST /users/me/events``) for the feed to learn from it."""
+    return {"experiments": shop.record_click(user, click.item_id, click.surface)}
