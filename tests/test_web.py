@@ -141,11 +141,13 @@ def test_similar_items_and_photo_search_with_tags(page, api_store):
     assert len(similar) == 12 and first not in similar
     from dressup import Store
 
-    photo = Store.open(api_store).items["image"].iat[7]
-    page.set_input_files("#upload input[type=file]", photo)
+    items = Store.open(api_store).items
+    page.set_input_files("#upload input[type=file]", items["image"].iat[7])
     page.wait_for_selector("#tags dt")
-    page.wait_for_function("document.querySelector('#similar-grid .card .note').textContent.startsWith('1.00')")
-    assert "articleType" in page.locator("#tags").inner_text()
+    page.wait_for_function(f"document.querySelector('#similar-grid .card').dataset.id === '{items['id'].iat[7]}'")
+    assert page.locator("#similar-grid .card .note").first.inner_text() == "looks like your photo"  # why it is there
+    assert page.locator("#tags dt").all_text_contents()[:2] == ["Type", "Colour"]  # in the shopper's words
+    assert page.locator("#tags dt").first.get_attribute("title") == "articleType"
     assert images_rendered(page, "#similar-grid")
 
 
@@ -283,3 +285,155 @@ def test_shop_the_look_marks_each_garment_and_shows_its_products(browser, look_s
             assert frame["x"] - 1 <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
         save(page, "shop-the-look.png")
         context.close()
+
+
+def test_similar_and_search_use_the_applied_filters_not_the_form_being_edited(page):
+    first = page.locator("#catalog-grid .card").first
+    title = first.locator("h3").inner_text()
+    page.select_option("#filters select[name=category]", "Sandals")  # chosen, not applied
+    assert page.locator("#unapplied").is_visible()
+    first.locator(".similar").click()
+    page.wait_for_selector("#similar-grid .card")
+    categories = page.locator("#similar-grid .card .category").all_text_contents()
+    assert len(categories) == 12 and not all(c.endswith("Sandals") for c in categories)
+    notes = page.locator("#similar-grid .card .note").all_text_contents()
+    assert all(note == f"looks like {title}" for note in notes)
+    page.click("#filters button[type=submit]")
+    assert page.locator("#unapplied").is_hidden()
+    page.click("nav button[data-view=catalog]")
+    page.wait_for_function("document.querySelector('#catalog-summary').textContent.startsWith('19 ')")
+
+
+def test_a_cart_change_replaces_the_outfits_shown(page):
+    ids = cards(page, "#catalog-grid")
+    page.locator("#catalog-grid .card").nth(0).locator(".add").click()
+    page.locator("#catalog-grid .card").nth(1).locator(".add").click()
+    page.click("nav button[data-view=cart]")
+    page.wait_for_selector("#cart-grid .card:nth-child(2)")
+    page.click("#complete")
+    page.wait_for_selector("#outfits .outfit")
+    given = page.locator("#outfits .outfit .card").evaluate_all(
+        "cs => cs.filter(c => c.querySelector('.note').textContent === 'in your cart').map(c => c.dataset.id)")
+    assert set(given) == set(ids[:2])
+    notes = page.locator("#outfits .outfit .card .note").all_text_contents()
+    assert any("often worn with" in n or "in a stylist's outfit with" in n for n in notes)  # why each item is there
+    page.locator("#cart-grid .card").nth(1).locator(".add").click()  # remove the second item
+    page.wait_for_function(f"""() => {{
+        const cards = [...document.querySelectorAll('#outfits .outfit .card')];
+        return cards.length > 0 && !cards.some(c => c.dataset.id === '{ids[1]}');
+    }}""")
+    assert cards(page, "#cart-grid") == [ids[0]]
+    page.locator("#cart-grid .card").first.locator(".add").click()  # the cart is empty: no outfit stays
+    page.wait_for_function("document.querySelectorAll('#outfits .outfit').length === 0")
+    assert page.locator("#complete").is_hidden() and "empty" in page.locator("#cart-summary").inner_text()
+
+
+def test_a_product_page_by_mouse_and_by_keyboard(page):
+    first = page.locator("#catalog-grid .card").first
+    item, title = first.get_attribute("data-id"), first.locator("h3").inner_text()
+    assert first.locator("img").get_attribute("alt") == title
+    first.locator(".open").click()
+    page.wait_for_selector("#product-similar .card")
+    assert page.locator("#product").is_visible() and page.locator("#product-title").inner_text() == title
+    assert page.evaluate("document.activeElement.id") == "product-title"  # focus moves to what opened
+    assert "Category" in page.locator("#product-details").inner_text()
+    assert len(cards(page, "#product-similar")) == 8 and item not in cards(page, "#product-similar")
+    page.wait_for_selector("#product-outfits .outfit")  # the store has an outfit model: complete the look
+    assert cards(page, "#product-outfits .outfit:first-child .grid")[0] == item
+    assert images_rendered(page, "#product")
+    save(page, "web-product.png")
+    page.go_back()
+    page.wait_for_selector("#catalog.active")
+    second = page.locator("#catalog-grid .card").nth(1)
+    second.locator(".open").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelector('#product-title').textContent === "
+                           f"{second.locator('h3').inner_text()!r}")
+    page.reload()  # a product page has its own address
+    page.wait_for_selector("#product-similar .card")
+    assert page.locator("#product").is_visible()
+
+
+def test_a_loading_state_shows_while_results_come(page):
+    page.evaluate("""() => {
+        window.busySeen = false;
+        new MutationObserver(() => { if (document.querySelector('#catalog-grid[aria-busy=true]')) window.busySeen = true; })
+            .observe(document.querySelector('#catalog-grid'), {attributes: true});
+    }""")
+    page.select_option("#filters select[name=category]", "Dress")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function("document.querySelector('#catalog-summary').textContent.startsWith('68 ')")
+    assert page.evaluate("window.busySeen") and page.locator("#catalog-grid[aria-busy]").count() == 0
+
+
+def test_more_products_come_as_the_shopper_scrolls(page):
+    assert len(cards(page, "#catalog-grid")) == 24
+    page.mouse.wheel(0, 20_000)
+    page.wait_for_function("document.querySelectorAll('#catalog-grid .card').length >= 48")
+    ids = cards(page, "#catalog-grid")
+    assert len(ids) == len(set(ids))  # each page once
+
+
+def test_the_page_on_a_phone(browser, api_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=api_url, bypass_csp=True,
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto("/")
+    page.wait_for_selector("#catalog-grid .card img")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390  # nothing wider than the screen
+    boxes = page.locator("#catalog-grid .card").evaluate_all("cs => cs.slice(0, 4).map(c => c.getBoundingClientRect().x)")
+    assert len(set(round(x) for x in boxes)) == 2  # two columns of cards
+    save(page, "web-phone.png")
+    page.locator("#catalog-grid .card").first.locator(".open").click()
+    page.wait_for_selector("#product-similar .card")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    save(page, "web-phone-product.png")
+    context.close()
+
+
+def test_filters_a_store_cannot_use_are_not_offered(browser, hm_store_path, page):
+    from conftest import running_server
+
+    assert page.locator("#budget").is_hidden() and page.locator("#size").is_hidden()  # Mango: no prices, no sizes
+    page.locator("#catalog-grid .card").first.locator(".add").click()
+    page.click("nav button[data-view=cart]")
+    page.wait_for_selector("#cart-grid .card")
+    assert page.locator("#complete").is_visible()  # it has an outfit model
+    with running_server(hm_store_path) as url:  # H&M: prices, no sizes, no outfit model
+        context = browser.new_context(base_url=url, bypass_csp=True)
+        other = context.new_page()
+        other.goto("/")
+        other.wait_for_selector("#catalog-grid .card img")
+        other.wait_for_selector("#budget", state="visible")
+        assert other.locator("#size").is_hidden()
+        other.locator("#catalog-grid .card").first.locator(".add").click()
+        other.click("nav button[data-view=cart]")
+        other.wait_for_selector("#cart-grid .card")
+        assert other.locator("#complete").is_hidden()
+        other.goto("/#item/" + other.locator("#cart-grid .card").first.get_attribute("data-id"))
+        other.wait_for_selector("#product-similar .card")
+        assert other.locator("#product-look").is_hidden()
+        context.close()
+
+
+def test_a_promoted_product_is_marked_and_says_why(page, api_url, api_store):
+    import httpx
+
+    from conftest import ADMIN_KEY
+
+    first = cards(page, "#catalog-grid")[0]
+    promoted = cards(page, "#catalog-grid")[20]
+    rules = {"rules": [{"action": "pin", "item": promoted, "slot": 1, "surfaces": ["similar"], "name": "new season"}]}
+    admin = {"X-API-Key": ADMIN_KEY}
+    assert httpx.put(f"{api_url}/admin/rules", json=rules, headers=admin).status_code == 200
+    try:
+        time.sleep(1.2)  # every server worker takes the rules in within a second
+        page.locator("#catalog-grid .card").first.locator(".similar").click()
+        page.wait_for_selector("#similar-grid .card .badge")
+        top = page.locator("#similar-grid .card").first
+        assert top.get_attribute("data-id") == promoted and first not in cards(page, "#similar-grid")
+        assert top.locator(".badge").inner_text() == "Promoted" and top.locator(".badge").get_attribute("title") == "new season"
+        assert top.locator(".note").inner_text() == "promoted"
+    finally:
+        httpx.put(f"{api_url}/admin/rules", json={"rules": []}, headers=admin)
+        time.sleep(1.2)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .catalog import Item
+from .catalog import Item, split_sizes
 from .errors import DressUpError
 from .experiments import NO_EXPERIMENTS, Experiment, ExperimentError, Experiments, Variant
 from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
@@ -54,6 +54,8 @@ class Facets:
     values: dict[str, list[str]]
     min_price: float | None
     max_price: float | None
+    sizes: list[str] = ()  # the sizes items are sold in, the most common first (none: a size filter cannot apply)
+    outfits: bool = False  # whether the store has an outfit model (complete outfits, complete the look)
 
 
 class Capabilities:
@@ -119,8 +121,18 @@ class Generation:
                 counts = column.astype(str).replace({"nan": "", "None": ""}).value_counts()
                 values[name] = sorted(v for v in counts.index[:200] if v)
             prices = pd.to_numeric(pd.Series(self.state.column("price")[alive]), errors="coerce").dropna()
-            return Facets(values, float(prices.min()) if len(prices) else None, float(prices.max()) if len(prices) else None)
+            sizes = pd.Series([size for value in pd.Series(self.state.column("sizes")[alive]).dropna().unique()
+                               for size in split_sizes(value)], dtype=object).value_counts().index[:40].tolist()
+            return Facets(values, float(prices.min()) if len(prices) else None, float(prices.max()) if len(prices) else None,
+                          sizes, self.has_outfit_model())
         return self.state.derived("facets", make)
+
+    def has_outfit_model(self) -> bool:
+        try:
+            self.capabilities.compatibility()
+        except NoOutfitModelError:
+            return False
+        return True
 
     # -- search --------------------------------------------------------------------------------
     def photo(self, data: ImageInput, look: bool = False) -> Image.Image:

@@ -115,6 +115,8 @@ class Facets(BaseModel):
     values: dict[str, list[str]] = Field(description="values of category, gender, colour ... to offer as filters")
     min_price: float | None
     max_price: float | None
+    sizes: list[str] = Field([], description="the sizes items are sold in; empty: the catalog lists none")
+    outfits: bool = Field(False, description="whether the store has an outfit model (POST /outfits)")
 
 
 class TagOut(BaseModel):

@@ -2,7 +2,8 @@
 "use strict";
 
 const state = {offset: 0, pageSize: 24, cart: JSON.parse(localStorage.getItem("dressup.cart") || "[]"),
-               liked: new Set(), turn: 0, photo: null};  // turn: the latest catalog request; an older answer is dropped
+               liked: new Set(), turn: 0, photo: null,  // turn: the latest catalog request; an older answer is dropped
+               applied: new URLSearchParams(), facets: null, outfitsShown: false, product: null, loadingMore: false};
 const $ = (selector) => document.querySelector(selector);
 
 async function api(path, options = {}) {
@@ -34,7 +35,18 @@ function say(text, seconds = 6) {  // a notice fades after a few seconds, or at 
   if (text) sayTimer = setTimeout(() => { $("#message").textContent = ""; }, seconds * 1000);
 }
 
+// a grid waiting for its answer says so (aria-busy, and a visible "Loading")
+async function loading(element, work) {
+  element.setAttribute("aria-busy", "true");
+  try { return await work(); } finally { element.removeAttribute("aria-busy"); }
+}
+
+// -- filters: what was applied, not what the form shows before "Apply" -----------------------------
 function filterParams() {
+  return new URLSearchParams(state.applied);
+}
+
+function formParams() {
   const params = new URLSearchParams();
   for (const [name, value] of new FormData($("#filters"))) {
     if (value !== "") params.append(name, value);
@@ -48,64 +60,100 @@ function filterObject() {
   return filters;
 }
 
+function applyFilters() {
+  state.applied = formParams();
+  $("#unapplied").hidden = true;
+}
+
 // -- cards --------------------------------------------------------------------------------------
+function explain(item) {  // why an item is there, in the shopper's words
+  return item.reason || "";
+}
+
+function subtitle(item, name) {  // what the title does not say already ("Black Dress" is not followed by "Black Dress")
+  const lower = name.toLowerCase();
+  const said = (text) => !text || lower.includes(String(text).toLowerCase());
+  if (said(item.colour) && said(item.category)) return [item.gender, item.category].filter(Boolean).join(" \u00b7 ");
+  return [item.colour, item.category].filter(Boolean).join(" ");
+}
+
 function card(item, note = "") {
   const element = document.createElement("article");
   element.className = "card";
   element.dataset.id = item.id;
   const price = item.price == null ? "" : `${item.price.toFixed(2)}`;
+  const name = item.title || item.id;
   element.innerHTML = `
-    <img src="${item.image_url}" alt="" loading="lazy" width="160" height="200">
-    <h3></h3>
+    <a class="open" href="#item/${encodeURIComponent(item.id)}">
+      <img src="${item.image_url}" loading="lazy" width="160" height="200">
+      <h3></h3>
+    </a>
     <p class="meta"><span class="category"></span> <span class="price"></span></p>
     <p class="note"></p>
     <div class="actions">
-      <button class="like" title="Like">&#9829;</button>
+      <button class="like">&#9829;</button>
       <button class="similar">Similar</button>
       <button class="add">Add to cart</button>
     </div>`;
-  element.querySelector("h3").textContent = item.title || item.id;
+  element.querySelector("img").alt = name;  // catalog text is never parsed as HTML
+  element.querySelector("h3").textContent = name;
   element.querySelector(".price").textContent = price;
-  element.querySelector(".note").textContent = note;  // catalog text is never parsed as HTML
-  element.querySelector(".category").textContent = [item.colour, item.category].filter(Boolean).join(" ");
+  element.querySelector(".note").textContent = note;
+  element.querySelector(".category").textContent = subtitle(item, name);
+  if (item.rule && item.rule.action !== "bury") {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = "Promoted";
+    badge.title = item.rule.label;
+    element.querySelector(".open").append(badge);
+  }
   const heart = element.querySelector(".like");
   heart.classList.toggle("liked", state.liked.has(item.id));
   heart.setAttribute("aria-pressed", String(state.liked.has(item.id)));
-  heart.setAttribute("aria-label", `Like ${item.title || item.id}`);
+  heart.setAttribute("aria-label", `Like ${name}`);
+  heart.title = "Like";
   heart.onclick = () => like(item.id);
+  element.querySelector(".similar").setAttribute("aria-label", `Similar to ${name}`);
   element.querySelector(".similar").onclick = () => { signal(item.id, "view"); showSimilar(item); };
+  element.querySelector(".add").setAttribute("aria-label", `Add ${name} to the cart`);
   element.querySelector(".add").onclick = () => addToCart(item.id);
   return element;
 }
 
-function fill(grid, items, note) {
+function fill(grid, items, note = explain) {
   grid.replaceChildren(...items.map((item) => card(item, note ? note(item) : "")));
 }
 
 // -- views --------------------------------------------------------------------------------------
 function show(view) {
   document.querySelectorAll(".view").forEach((v) => v.classList.toggle("active", v.id === view));
-  document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
+  document.querySelectorAll("nav button").forEach((b) => {
+    b.classList.toggle("active", b.dataset.view === view);
+    if (b.dataset.view === view) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
+  });
+  if (view !== "product" && location.hash.startsWith("#item/")) history.pushState(null, "", location.pathname);
   if (view === "feed") loadFeed();
   if (view === "cart") renderCart();
 }
 
 async function loadCatalog(append = false) {
   const turn = ++state.turn;
-  state.offset = append ? state.offset + state.pageSize : 0;
+  const offset = append ? state.offset + state.pageSize : 0;
   const params = filterParams();
   params.set("limit", state.pageSize);
-  params.set("offset", state.offset);
+  params.set("offset", offset);
+  const grid = $("#catalog-grid");
+  state.loadingMore = append;
   try {
-    const page = await api(`/items?${params}`);
+    const page = await loading(grid, () => api(`/items?${params}`));
     if (turn !== state.turn) return;
-    const grid = $("#catalog-grid");
+    state.offset = offset;
     if (append) grid.append(...page.items.map((item) => card(item)));
-    else fill(grid, page.items);
+    else fill(grid, page.items, null);
     $("#catalog-summary").textContent = `${page.total} items`;
     $("#more").hidden = state.offset + page.items.length >= page.total;
     say("");
-  } catch (error) { say(error.message); }
+  } catch (error) { say(error.message); } finally { state.loadingMore = false; }
 }
 
 // -- text search: results as the shopper types -------------------------------------------------------
@@ -130,7 +178,7 @@ async function searchText(reveal = true) {
   params.set("q", text);
   params.set("k", 48);
   try {
-    const found = await api(`/search?${params}`);
+    const found = await loading($("#catalog-grid"), () => api(`/search?${params}`));
     if (turn !== state.turn) return;  // the shopper typed on meanwhile
     fill($("#catalog-grid"), found.items);
     const how = describe(found);
@@ -148,11 +196,11 @@ async function refinePhoto() {
   form.append("q", text);
   const photo = state.photo;
   try {
-    const found = await api("/search", {method: "POST", body: form});
+    const found = await loading($("#similar-grid"), () => api("/search", {method: "POST", body: form}));
     if (photo !== state.photo) return;  // another photo or product was shown meanwhile
     const how = describe(found);
     $("#similar-title").textContent = `Like this photo: “${text}”${how ? ` (${how})` : ""}`;
-    fill($("#similar-grid"), found.items, (i) => i.score.toFixed(2));
+    fill($("#similar-grid"), found.items);
     say(found.items.length ? "" : "Nothing like this photo matches these words.");
   } catch (error) { say(error.message); }
 }
@@ -162,11 +210,13 @@ async function showSimilar(item) {
   state.photo = null;
   $("#refine").hidden = true;
   $("#tags").replaceChildren();
+  $("#garments").replaceChildren();
   $("#query").replaceChildren(card(item));
   $("#similar-title").textContent = `Similar to ${item.title || item.id}`;
   try {
-    const result = await api(`/items/${encodeURIComponent(item.id)}/similar?k=12&${filterParams()}`);
-    fill($("#similar-grid"), result.items, (i) => i.score.toFixed(2));
+    const result = await loading($("#similar-grid"),
+                                 () => api(`/items/${encodeURIComponent(item.id)}/similar?k=12&${filterParams()}`));
+    fill($("#similar-grid"), result.items);
   } catch (error) { say(error.message); }
 }
 
@@ -177,6 +227,8 @@ function uploadForm(file, k) {
   for (const [name, value] of k ? filterParams() : []) form.append(name, value);
   return form;
 }
+
+const TAG_NAMES = {articleType: "Type", baseColour: "Colour", gender: "For", usage: "Usage", season: "Season"};
 
 async function searchPhoto(file) {
   const image = document.createElement("img");
@@ -194,16 +246,17 @@ async function searchPhoto(file) {
   const upload = () => uploadForm(file);
   const search = uploadForm(file, 12);
   try {
-    const [similar, tags] = await Promise.all([
+    const [similar, tags] = await loading($("#similar-grid"), () => Promise.all([
       api("/similar", {method: "POST", body: search}),
       api("/tags", {method: "POST", body: upload()}).catch(() => ({tags: {}})),
-    ]);
-    fill($("#similar-grid"), similar.items, (i) => i.score.toFixed(2));
+    ]));
+    fill($("#similar-grid"), similar.items);
     state.photo = file;
     $("#refine").hidden = false;
     $("#tags").replaceChildren(...Object.entries(tags.tags).flatMap(([label, tag]) => {
       const term = document.createElement("dt");
-      term.textContent = label;
+      term.textContent = TAG_NAMES[label] || label;
+      term.title = label;
       const value = document.createElement("dd");
       value.textContent = `${tag.value} (${Math.round(tag.confidence * 100)}%)`;
       return [term, value];
@@ -223,8 +276,8 @@ async function shopTheLook(file, image) {
   frame.append(image);
   $("#query").replaceChildren(frame);
   try {
-    const [look] = await Promise.all([api("/similar?look=true", {method: "POST", body: uploadForm(file, 6)}),
-                                      image.decode().catch(() => null)]);
+    const [look] = await loading($("#garments"), () => Promise.all([
+      api("/similar?look=true", {method: "POST", body: uploadForm(file, 6)}), image.decode().catch(() => null)]));
     const width = image.naturalWidth || 1, height = image.naturalHeight || 1;
     $("#similar-title").textContent = look.garments.length
       ? `${look.garments.length} garment${look.garments.length > 1 ? "s" : ""} in the photo` : "No garment found in this photo";
@@ -244,12 +297,86 @@ async function shopTheLook(file, image) {
       title.textContent = `${number + 1}. ${garment.type} (${Math.round(garment.confidence * 100)}%)`;
       const grid = document.createElement("div");
       grid.className = "grid";
-      fill(grid, garment.items, (i) => i.score.toFixed(2));
+      fill(grid, garment.items, () => `looks like garment ${number + 1}`);
       section.append(title, grid);
       return section;
     }));
     say("");
   } catch (error) { say(error.message); }
+}
+
+// -- the product page: photo, details, similar items, complete the look ---------------------------
+const DETAILS = [["category", "Category"], ["subcategory", "Type"], ["colour", "Colour"], ["gender", "For"],
+                 ["brand", "Brand"]];
+
+async function openProduct(itemId) {
+  show("product");
+  state.product = itemId;
+  const view = $("#product");
+  try {
+    const item = await loading(view, () => api(`/items/${encodeURIComponent(itemId)}`));
+    if (state.product !== itemId) return;
+    signal(item.id, "view");
+    const name = item.title || item.id;
+    $("#product-photo").src = item.image_url;
+    $("#product-photo").alt = name;
+    $("#product-title").textContent = name;
+    $("#product-price").textContent = item.price == null ? "" : item.price.toFixed(2);
+    const rows = DETAILS.filter(([field]) => item[field]).map(([field, label]) => [label, item[field]]);
+    if (item.sizes.length) {
+      const out = new Set(item.sold_out_sizes);
+      rows.push(["Sizes", item.sizes.map((s) => (out.has(s) ? `${s} (sold out)` : s)).join(", ")]);
+    }
+    rows.push(["Availability", item.in_stock ? "in stock" : "out of stock"]);
+    const codes = /(^|_)(cod|code|id|no|num)(_|$)/i;  // internal codes mean nothing to a shopper
+    const fields = new Set(["id", "title", "name", "category", "subcategory", "colour", "color", "gender", "price", "sizes",
+                            "brand", "image", "in_stock", "sold_out_sizes"]);  // raw columns the item's fields came from
+    const shown = Object.entries(item.attributes || {}).filter(([key, value]) => value !== null && !codes.test(key)
+      && !fields.has(key.toLowerCase())
+      && String(value).length < 80 && !rows.some(([, known]) => String(known).toLowerCase() === String(value).toLowerCase()));
+    for (const [key, value] of shown.slice(0, 6)) rows.push([key.replace(/_/g, " "), String(value)]);
+    $("#product-details").replaceChildren(...rows.flatMap(([label, value]) => {
+      const term = document.createElement("dt");
+      term.textContent = label;
+      const text = document.createElement("dd");
+      text.textContent = value;
+      return [term, text];
+    }));
+    const heart = $("#product-like");
+    heart.dataset.id = item.id;
+    heart.classList.toggle("liked", state.liked.has(item.id));
+    heart.setAttribute("aria-pressed", String(state.liked.has(item.id)));
+    heart.onclick = () => like(item.id);
+    $("#product-add").onclick = () => addToCart(item.id);
+    $("#product-title").focus();
+    await Promise.all([productSimilar(item), productLook(item)]);
+  } catch (error) { say(error.message); }
+}
+
+async function productSimilar(item) {
+  const grid = $("#product-similar");
+  grid.replaceChildren();
+  const result = await loading(grid, () => api(`/items/${encodeURIComponent(item.id)}/similar?k=8&${filterParams()}`));
+  if (state.product === item.id) fill(grid, result.items);
+}
+
+async function productLook(item) {
+  const box = $("#product-look");
+  box.hidden = !(state.facets && state.facets.outfits);
+  $("#product-outfits").replaceChildren();
+  if (box.hidden) return;
+  const request = {items: [item.id], n: 2};
+  const result = await loading(box, () => api("/outfits", {method: "POST", json: request})).catch(() => ({outfits: []}));
+  if (state.product !== item.id) return;
+  $("#product-outfits").replaceChildren(...result.outfits.map((outfit, number) => outfitRow(outfit, number)));
+  if (!result.outfits.length) box.hidden = true;
+}
+
+function route() {  // #item/ID opens a product page; the back button returns from it
+  const match = location.hash.match(/^#item\/(.+)$/);
+  if (match) openProduct(decodeURIComponent(match[1]));
+  else if (location.hash === "#main") return;
+  else if ($("#product").classList.contains("active")) show("catalog");
 }
 
 // -- account, likes and feed --------------------------------------------------------------------
@@ -286,10 +413,11 @@ function renderAccount() {
 }
 
 function showLiked() {  // every heart on the page, in every view
-  document.querySelectorAll(".card").forEach((element) => {
+  document.querySelectorAll(".like[data-id], .card").forEach((element) => {
+    const heart = element.classList.contains("like") ? element : element.querySelector(".like");
     const liked = state.liked.has(element.dataset.id);
-    element.querySelector(".like").classList.toggle("liked", liked);
-    element.querySelector(".like").setAttribute("aria-pressed", String(liked));
+    heart.classList.toggle("liked", liked);
+    heart.setAttribute("aria-pressed", String(liked));
   });
 }
 
@@ -324,15 +452,15 @@ async function loadLiked() {
 function reasonOf(item) {
   const colours = item.variants && item.variants.length
     ? ` \u00b7 ${item.variants.length} more colour${item.variants.length > 1 ? "s" : ""}` : "";
-  if (item.because) return `because you liked ${item.because.title || item.because.id}${colours}`;
+  if (item.because && item.reason !== "promoted") return `because you liked ${item.because.title || item.because.id}${colours}`;
   return (item.reason || "") + colours;
 }
 
 async function loadFeed() {
   const known = localStorage.getItem("dressup.token");
   try {  // a new visitor gets popular items at once, before any like
-    const feed = known ? await api(`/users/me/recommendations?k=12&${filterParams()}`)
-      : await api("/recommend", {method: "POST", json: Object.assign({liked: [], k: 12}, filterObject())});
+    const feed = await loading($("#feed-grid"), () => (known ? api(`/users/me/recommendations?k=12&${filterParams()}`)
+      : api("/recommend", {method: "POST", json: Object.assign({liked: [], k: 12}, filterObject())})));
     fill($("#feed-grid"), feed.items, reasonOf);
     $("#feed-summary").textContent = known && state.liked.size ? "Picked for you from what you liked"
       : "Popular now: like a few items and this feed follows your taste";
@@ -345,49 +473,67 @@ function saveCart() {
   $("#cart-count").textContent = state.cart.length;
 }
 
+function cartChanged() {  // outfits shown for the old cart are gone; shown again for the new one
+  saveCart();
+  $("#outfits").replaceChildren();
+  if (state.outfitsShown && state.cart.length) completeOutfits();
+  else state.outfitsShown = false;
+}
+
 function addToCart(itemId) {
   if (!state.cart.includes(itemId)) state.cart.push(itemId);
-  saveCart();
+  cartChanged();
   signal(itemId, "cart");
   say("Added to the cart.");
 }
 
 async function renderCart() {
-  const items = await Promise.all(state.cart.map((id) => api(`/items/${encodeURIComponent(id)}`).catch(() => null)));
+  const items = await loading($("#cart-grid"), () => Promise.all(
+    state.cart.map((id) => api(`/items/${encodeURIComponent(id)}`).catch(() => null))));
   state.cart = items.filter(Boolean).map((item) => item.id);
   saveCart();
-  fill($("#cart-grid"), items.filter(Boolean));
+  fill($("#cart-grid"), items.filter(Boolean), null);
+  $("#cart-summary").textContent = state.cart.length ? "" : "Your cart is empty.";
+  $("#complete").hidden = !(state.facets && state.facets.outfits) || !state.cart.length;
   $("#cart-grid").querySelectorAll(".add").forEach((button) => {
     button.textContent = "Remove";
+    button.setAttribute("aria-label", `Remove ${button.closest(".card").querySelector("h3").textContent} from the cart`);
     button.onclick = () => {
       state.cart = state.cart.filter((id) => id !== button.closest(".card").dataset.id);
-      saveCart();
+      cartChanged();
       renderCart();
     };
   });
 }
 
+function outfitRow(outfit, number) {
+  const row = document.createElement("div");
+  row.className = "outfit";
+  const title = document.createElement("h3");
+  const total = outfit.total_price == null ? "" : `, ${outfit.total_price.toFixed(2)} in all`;
+  const source = outfit.source === "stylist" ? "by our stylists" : "suggested";
+  title.textContent = `Outfit ${number + 1}, ${source} (match ${outfit.score.toFixed(2)}${total})`;
+  row.dataset.source = outfit.source;
+  const grid = document.createElement("div");
+  grid.className = "grid";
+  fill(grid, outfit.items, (i) => (i.given ? i.reason : `${i.slot}${i.replaces ? " (stands in)" : ""}: ${i.reason}`));
+  row.append(title, grid);
+  return row;
+}
+
 async function completeOutfits() {
   if (!state.cart.length) return say("Put an item in the cart first.");
+  const cart = state.cart.slice();
   try {
-    const request = {items: state.cart, n: 3};
+    const request = {items: cart, n: 3};
     const gender = filterObject().gender;  // the category filter is for browsing: an outfit needs other categories
     if (gender) request.gender = gender;
-    const result = await api("/outfits", {method: "POST", json: request});
-    $("#outfits").replaceChildren(...result.outfits.map((outfit, number) => {
-      const row = document.createElement("div");
-      row.className = "outfit";
-      const title = document.createElement("h3");
-      const total = outfit.total_price == null ? "" : `, ${outfit.total_price.toFixed(2)} in all`;
-      const source = outfit.source === "stylist" ? "by our stylists" : "suggested";
-      title.textContent = `Outfit ${number + 1}, ${source} (match ${outfit.score.toFixed(2)}${total})`;
-      row.dataset.source = outfit.source;
-      const grid = document.createElement("div");
-      grid.className = "grid";
-      fill(grid, outfit.items, (i) => (i.given ? "in your cart" : i.replaces ? `${i.slot} (stands in)` : i.slot));
-      row.append(title, grid);
-      return row;
-    }));
+    const budget = filterObject().max_price;
+    if (budget) request.budget = budget;
+    const result = await loading($("#outfits"), () => api("/outfits", {method: "POST", json: request}));
+    if (cart.join() !== state.cart.join()) return;  // the cart changed meanwhile: its own outfits are on their way
+    state.outfitsShown = true;
+    $("#outfits").replaceChildren(...result.outfits.map((outfit, number) => outfitRow(outfit, number)));
     say(result.outfits.length ? "" : "No outfit fits these items and filters.");
   } catch (error) { say(error.message); }
 }
@@ -396,27 +542,39 @@ async function completeOutfits() {
 async function loadFacets() {
   try {
     const facets = await api("/facets");
+    state.facets = facets;
     for (const name of ["category", "gender", "colour"]) {
       const select = $(`#filters select[name=${name}]`);
       for (const value of facets.values[name] || []) select.add(new Option(value, value));
     }
+    $("#budget").hidden = facets.max_price == null;  // a store without prices or sizes is not offered those filters
+    $("#size").hidden = !facets.sizes.length;
+    for (const size of facets.sizes) $("#filters select[name=size]").add(new Option(size, size));
+    $("#complete").hidden = !facets.outfits || !state.cart.length;
   } catch (error) { say(error.message); }
 }
 
 document.querySelectorAll("nav button").forEach((button) => { button.onclick = () => show(button.dataset.view); });
 $("#filters").onsubmit = (event) => {
   event.preventDefault();
+  applyFilters();
   searchText(false);  // the catalog, or the search typed, under the new filters
   if ($("#feed").classList.contains("active")) loadFeed();
 };
+$("#filters").oninput = () => { $("#unapplied").hidden = formParams().toString() === state.applied.toString(); };
 $("#more").onclick = () => loadCatalog(true);
+new IntersectionObserver((entries) => {  // infinite scroll: the next page comes as the shopper reaches the end
+  if (entries.some((e) => e.isIntersecting) && !$("#more").hidden && !state.loadingMore
+      && $("#catalog").classList.contains("active") && !$("#search input").value.trim()) loadCatalog(true);
+}, {rootMargin: "300px"}).observe($("#more"));
 $("#message").onclick = () => say("");
 $("#upload input").onchange = (event) => event.target.files[0] && searchPhoto(event.target.files[0]);
 $("#complete").onclick = completeOutfits;
 $("#search input").oninput = debounced(() => searchText(), 250);
 $("#search").onsubmit = (event) => { event.preventDefault(); searchText(); };
 $("#refine").onsubmit = (event) => { event.preventDefault(); refinePhoto(); };
+window.addEventListener("hashchange", route);
 saveCart();
 renderAccount();
-loadFacets();
+loadFacets().then(() => { if (location.hash.startsWith("#item/")) route(); });
 loadCatalog().then(loadLiked);
