@@ -100,8 +100,9 @@ def draw_catalog(folder: Path, count: int = 72) -> Path:
         path = folder / "images" / f"d{number:03d}.png"
         draw(kind, colour, pattern, number).save(path)
         title = f"{colour} {'' if pattern == 'Plain' else pattern + ' '}{kind}"
+        gender = "Women" if kind in ("Dress", "Skirt") else rng.choice(["Women", "Men", "Unisex"])
         rows.append({"id": f"d{number:03d}", "title": title, "category": SHAPES[kind][1], "colour": colour,
-                     "gender": "Women" if kind in ("Dress", "Skirt") else rng.choice(["Women", "Men", "Unisex"]), "price": round(rng.uniform(9, 120), 2) - 0.01,
+                     "gender": gender, "price": round(rng.uniform(9, 120), 2) - 0.01,
                      "sizes": "" if kind in ("Bag", "Cap") else "XS|S|M|L|XL", "image": str(path)})
     pd.DataFrame(rows).to_csv(folder / "catalog.csv", index=False)
     return folder / "catalog.csv"

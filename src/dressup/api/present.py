@@ -13,6 +13,7 @@ from ..catalog import Item
 from ..merchandising import Rule
 from ..outfits import CompletedOutfit
 from ..recommenders import Recommendation
+from ..recommenders.scores import SCORES
 from ..shop import Generation
 from ..store import GarmentMatches, Match, SearchResults
 from ..tagging import Tag
@@ -21,6 +22,7 @@ from ..tagging import Tag
 # meaning when the store changes, and dropped with its generation
 _ITEM_JSON: WeakKeyDictionary[Generation, dict[str, bytes]] = WeakKeyDictionary()
 _TITLES: WeakKeyDictionary[Generation, dict[str, str]] = WeakKeyDictionary()
+_CATEGORIES: WeakKeyDictionary[Generation, dict[str, str]] = WeakKeyDictionary()
 
 
 def _title(generation: Generation, item_id: str) -> str:
@@ -29,6 +31,21 @@ def _title(generation: Generation, item_id: str) -> str:
     if item_id not in titles:
         titles[item_id] = generation.item(item_id).title
     return titles[item_id]
+
+
+CATEGORY_REASON = SCORES["favourite_categories"].reason
+
+
+def _reason(generation: Generation, r: Recommendation, rule: Rule | None) -> str:
+    """A feed item's reason in the shopper's words: "popular in Dresses" rather than "popular in your categories"."""
+    if rule is not None and rule.action == "pin":
+        return "promoted"
+    if r.reason == CATEGORY_REASON:
+        categories = _CATEGORIES.setdefault(generation, {})
+        if r.id not in categories:
+            categories[r.id] = generation.item(r.id).category
+        return f"popular in {categories[r.id]}" if categories[r.id] else r.reason
+    return r.reason
 
 
 def item_out(item: Item, score: float | None = None, **extra) -> dict:
@@ -105,7 +122,7 @@ def recommendations_out(generation: Generation, recommendations: Iterable[Recomm
             continue
         because = {"id": r.because, "title": _title(generation, r.because)} if r.because in known else None
         rule = notes.get(r.id)
-        about = json.dumps({"score": round(r.score, 6), "reason": "promoted" if rule and rule.action == "pin" else r.reason,
+        about = json.dumps({"score": round(r.score, 6), "reason": _reason(generation, r, rule),
                             "because": because, "rule": rule and {"action": rule.action, "label": rule.label},
                             "variants": [v for v in r.variants if v in known]}, separators=(",", ":"), allow_nan=False).encode()
         parts.append(about[:-1] + b"," + _item_json(generation, r.id))
