@@ -192,3 +192,25 @@ def test_rules_and_an_experiment_end_to_end_over_the_api_and_the_cli(hm_events, 
     fails_cleanly(dressup("rules", "set", str(rules_file), "--store", str(store), check=False),
                   "unknown filter column 'nonsense'")
     assert "summer sale" in dressup("rules", "show", "--store", str(store)).output  # unchanged
+
+
+def test_rules_on_postgresql_are_shared_and_concurrent_saves_queue(hm_events, postgres_url, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dressup.store.generations import store_id
+    from dressup.users.settings import StoreSettings
+
+    store = tmp_path / "store"
+    shutil.copytree(hm_events, store)
+    node_a, node_b = Shop(store, postgres_url, check_every=0.0), Shop(store, postgres_url, check_every=0.0)
+    ids = [str(i) for i in node_a.generation.state.ids[:8]]
+    try:
+        settings = StoreSettings(node_a.events, store_id(node_a.store.manifest))
+        before = settings.versions().get("rules", 0)
+        with ThreadPoolExecutor(8) as pool:  # eight admins saving at once: each save is one version
+            list(pool.map(lambda i: node_a.set_rules({"rules": [{"action": "pin", "item": i, "slot": 1}]}), ids))
+        assert settings.versions()["rules"] == before + 8
+        pinned = node_b.merchandising()[0].rules[0].item
+        assert pinned in ids and node_b.generation.similar_to_item(ids[0] if pinned != ids[0] else ids[1], k=5)[0].id == pinned
+    finally:
+        node_a.set_rules({"rules": []})

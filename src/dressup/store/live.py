@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -293,6 +294,8 @@ class LiveState:
         if filters is None or filters.is_empty():
             key = ("open", bool(filters and filters.include_unavailable))
             return self.derived(key, lambda: self._mask(filters))
+        if filters.hidden and replace(filters, hidden=()).is_empty():  # the business rules' hidden items alone
+            return self.derived(("hidden", repr(filters)), lambda: self._mask(filters))
         return self._mask(filters)
 
     def _mask(self, filters: Filters | None) -> np.ndarray | None:
