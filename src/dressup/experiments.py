@@ -11,7 +11,8 @@ True
 
 A user's variant is fixed by ``sha256(experiment name / user id)``, so every worker and node, and the report, agree
 without storing it, and a returning user sees the same variant. ``weight`` shares users between variants (default 1
-each). A variant's ``rules`` are added to the store's own, on the experiment's surfaces, for its users.
+each). A variant's ``rules`` are added to the store's own, on the experiment's surfaces, for its users; its
+``recommender`` settings (``["diversity=0.2"]``) change its users' feeds, ranked by a recommender of their own.
 
 While an experiment runs, the server records each signed-in user's impressions (the items a variant showed) and clicks
 (``POST /users/me/clicks``) as exposures; `experiment_report` turns them, and the users' later add-to-cart and
@@ -29,6 +30,8 @@ import pandas as pd
 
 from .errors import DressUpError
 from .merchandising import SURFACES, RuleError, Rules
+from .recommenders import RecommenderConfig
+from .recommenders.base import RecommendError
 
 MAX_EXPERIMENTS = 20
 MAX_VARIANTS = 10
@@ -43,6 +46,7 @@ class Variant:
     name: str
     weight: float = 1.0
     rules: Rules = Rules()
+    recommender: tuple[str, ...] = ()  # feed settings NAME=VALUE ("diversity=0.3"), over the shop's own
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,8 @@ class Experiment:
 
     def to_json(self) -> dict:
         return {"name": self.name, "surfaces": list(self.surfaces),
-                "variants": [{"name": v.name, "weight": v.weight, **v.rules.to_json()} for v in self.variants]}
+                "variants": [{"name": v.name, "weight": v.weight, **v.rules.to_json(),
+                              **({"recommender": list(v.recommender)} if v.recommender else {})} for v in self.variants]}
 
 
 def _name(value, what: str) -> str:
@@ -90,8 +95,9 @@ def parse_experiment(data, number: int) -> Experiment:
 
 
 def _variant(data, where: str) -> Variant:
-    if not isinstance(data, Mapping) or set(data) - {"name", "weight", "rules"}:
-        raise ExperimentError(f"{where}: a variant is an object with 'name', optional 'weight' and 'rules'")
+    if not isinstance(data, Mapping) or set(data) - {"name", "weight", "rules", "recommender"}:
+        raise ExperimentError(f"{where}: a variant is an object with 'name', optional 'weight', 'rules' and "
+                              "'recommender' (feed settings)")
     weight = data.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1000:
         raise ExperimentError(f"{where}: 'weight' is a number above 0 (a share of the users), not {weight!r}")
@@ -99,7 +105,14 @@ def _variant(data, where: str) -> Variant:
         rules = Rules.from_json(data.get("rules", []))
     except RuleError as error:
         raise ExperimentError(f"{where}: {error}") from None
-    return Variant(_name(data.get("name"), where), float(weight), rules)
+    settings = data.get("recommender", [])
+    if not isinstance(settings, list) or not all(isinstance(setting, str) for setting in settings):
+        raise ExperimentError(f"{where}: 'recommender' is a list of feed settings like \"diversity=0.3\"")
+    try:
+        RecommenderConfig.parse(settings)
+    except (RecommendError, ValueError, TypeError) as error:
+        raise ExperimentError(f"{where}: {error}") from None
+    return Variant(_name(data.get("name"), where), float(weight), rules, tuple(settings))
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ class Capabilities:
         self.shop = shop
         self.lock = threading.Lock()
         self._recommender: Recommender | None = None
+        self._variants: dict[tuple[str, ...], Recommender] = {}  # experiments' variants with feed settings of their own
         self._compatibility: CompatibilityModel | None | bool = None  # False: the store has no outfit model
 
     @property
@@ -75,6 +76,21 @@ class Capabilities:
             if self._recommender is None:
                 self._recommender = create_recommender("dressup", self.store, self.shop.events, self.shop.recommender_config)
             return self._recommender
+
+    def recommender_for(self, settings: Sequence[str] = ()) -> Recommender:
+        """The recommender with ``settings`` over the shop's own (an experiment's variant), built on first use."""
+        if not settings:
+            return self.recommender
+        key = tuple(settings)
+        with self.lock:
+            if key not in self._variants:
+                config = RecommenderConfig.parse(key, base=self.shop.recommender_config)
+                self._variants[key] = create_recommender("dressup", self.store, self.shop.events, config)
+            return self._variants[key]
+
+    def recommenders(self) -> list[Recommender]:
+        """Every recommender built so far."""
+        return [r for r in (self._recommender, *self._variants.values()) if r is not None]
 
     def compatibility(self) -> CompatibilityModel:
         with self.lock:
@@ -195,7 +211,9 @@ class Generation:
     def recommend(self, user_id: str, k: int = 12, filters: Filters | None = None) -> Ranked:
         """The user's feed, after the ``feed`` surface's rules (and their experiments' variants')."""
         rules, assigned = self.rules("feed", user_id)
-        feed = self.recommender.recommend(user_id, k + rules.extra, rules.filters(filters))
+        settings = [setting for _, variant in assigned for setting in variant.recommender]
+        recommender = self.capabilities.recommender_for(settings)
+        feed = recommender.recommend(user_id, k + rules.extra, rules.filters(filters))
         return self._ranked(rules.apply(self.state, feed, k, filters, _pinned_recommendation), assigned)
 
     def recommend_from_items(self, liked: Sequence[str], k: int = 12, filters: Filters | None = None) -> Ranked:
@@ -462,8 +480,7 @@ class Shop:
     def forget(self, user_id: str) -> int:
         """Delete a user and their events; the feeds stop using them from the next request (refitted in the background)."""
         gone = self.events.forget(user_id)
-        recommender = self._capabilities._recommender  # none yet: its first fit will not see them
-        if recommender is not None:
+        for recommender in self._capabilities.recommenders():  # none yet: its first fit will not see them
             recommender.refit_soon()
         return gone
 

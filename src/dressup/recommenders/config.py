@@ -70,15 +70,15 @@ class RecommenderConfig:
         return replace(self, **options)
 
     @classmethod
-    def parse(cls, settings: Sequence[str] = ()) -> RecommenderConfig:
-        """The defaults changed by ``NAME=VALUE`` settings (``--set`` on the command line)."""
+    def parse(cls, settings: Sequence[str] = (), base: RecommenderConfig | None = None) -> RecommenderConfig:
+        """The defaults (or ``base``) changed by ``NAME=VALUE`` settings (``--set`` on the command line)."""
         options = {}
         for setting in settings:
             name, sep, text = setting.partition("=")
             if not sep:
                 raise RecommendError(f"malformed setting {setting!r}: use NAME=VALUE")
             options[name.strip()] = _setting_value(text.strip())
-        return cls().with_options(**options)
+        return (base or cls()).with_options(**options)
 
     def weight(self, signal: str) -> float:
         return getattr(self, signal)
