@@ -46,7 +46,7 @@ def main() -> None:
                            {"action": "pin", "item": ids[5], "slot": 2, "surfaces": ["similar", "feed", "search"]},
                            {"action": "hide", "when": [f"category={category}"]}]}
         figures = {}
-        for round_ in range(3):  # alternate, so that a change of the machine's speed hits every case alike
+        for _ in range(3):  # alternate, so that a change of the machine's speed hits every case alike
             for name, call in (("ranking alone", lambda i: generation.store.similar(item=i, k=10, state=state)),
                                ("no rules", lambda i: generation.similar_to_item(i, k=10))):
                 figures.setdefault(name, []).append(median_ms(call, ids))

@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import ADMIN_KEY, dressup, fails_cleanly, server_in_thread
 from dressup.experiments import Experiments
-from dressup.merchandising import RuleError
+from dressup.merchandising import RuleError, Rules
 from dressup.shop import Shop
 
 
@@ -25,29 +25,65 @@ def hm_shop(hm_events, tmp_path) -> Shop:
 
 
 def _expected(ranked: list[str], matching: set[str], positions: int, k: int) -> list[str]:
-    """What a boost of ``positions`` places means, written out independently of the implementation."""
-    keys = [(i - positions if item in matching else i, i) for i, item in enumerate(ranked)]
-    return [ranked[i] for _, i in sorted(keys)][:k]
+    """What a boost of ``positions`` places (a bury: negative) means, written out independently of the implementation:
+    each matching item is taken out and put back that many places earlier (later), one after the other from the top
+    (from the bottom for a bury), so a move of n places is n places."""
+    listed = list(ranked)
+    order = [i for i in ranked if i in matching]
+    for item in (order if positions > 0 else order[::-1]):
+        at = listed.index(item)
+        listed.remove(item)
+        listed.insert(max(0, at - positions), item)
+    return listed[:k]
 
 
 def test_a_boost_moves_matching_items_up_exactly_and_a_bury_down(hm_shop):
     generation = hm_shop.generation
     query = generation.store.ids[0]
-    ranked = [m.id for m in generation.similar_to_item(query, k=13)]
+    ranked = [m.id for m in generation.similar_to_item(query, k=14)]
     colours = Counter(generation.item(i).colour for i in ranked[3:])
     colour = next(c for c, _ in colours.most_common() if c != generation.item(ranked[0]).colour)
     matching = {i for i in ranked if generation.item(i).colour == colour}
-    assert matching and ranked[:10] != _expected(ranked, matching, 3, 10)  # the rule has something to do
+    assert matching and ranked[:10] != _expected(ranked[:13], matching, 3, 10)  # the rule has something to do
 
     hm_shop.set_rules({"rules": [{"action": "boost", "when": [f"colour={colour}"], "positions": 3}]})
     boosted = hm_shop.generation.similar_to_item(query, k=10)
-    assert [m.id for m in boosted] == _expected(ranked, matching, 3, 10)
+    assert [m.id for m in boosted] == _expected(ranked[:13], matching, 3, 10)
     assert {i for i in boosted.notes} == matching & {m.id for m in boosted}
     assert all(boosted.notes[i].label == f"boost colour={colour}" for i in boosted.notes)
 
     hm_shop.set_rules({"rules": [{"action": "bury", "when": [f"colour={colour}"], "positions": 4}]})
     buried = [m.id for m in hm_shop.generation.similar_to_item(query, k=10)]
-    assert buried == _expected(ranked, matching, -4, 13)[:10]
+    assert buried == _expected(ranked, matching, -4, 14)[:10]
+    one = Rules.from_json({"rules": [{"action": "boost", "when": ["id=c"], "positions": 1},
+                                     {"action": "bury", "when": ["id=a"], "positions": 2}]})
+    # each item sorted by its rank plus its moves; on a tie, boosted ones first and buried ones last
+    assert one.apply(_Letters(), list("abcde"), 5, None, None, id_of=str) == list("cbade")
+
+
+class _Letters:
+    """A catalog state of five items "a" to "e", for rules applied to plain ids."""
+
+    rows = 5
+
+    def rows_of(self, ids):
+        return np.array(["abcde".index(i) if i in "abcde" else -1 for i in ids])
+
+    def mask(self, filters):
+        return np.array([letter in filters.where.get("id", []) for letter in "abcde"])
+
+    def derived(self, key, make):
+        return make()
+
+
+def test_pins_take_their_slots_whatever_their_order():
+    rules = Rules.from_json({"rules": [{"action": "pin", "item": "e", "slot": 2}, {"action": "pin", "item": "a", "slot": 3}]})
+    assert rules.apply(_AllowAll(), list("abcde"), 5, None, lambda i, row: i, id_of=str) == list("bead"[:2] + "acd")
+
+
+class _AllowAll(_Letters):
+    def mask(self, filters):
+        return None
 
 
 def test_hide_keeps_k_items_and_a_pin_takes_its_slot_once(hm_shop):
@@ -180,6 +216,8 @@ def test_rules_and_an_experiment_end_to_end_over_the_api_and_the_cli(hm_events, 
         assert by_variant["black"]["add-to-cart"] == 1.0 and by_variant["control"]["add-to-cart"] == 0.0
         assert all(row["click-through"] == pytest.approx(1 / 8) for row in report)
         assert api.get("/admin/experiments/nothing/report", headers=admin).status_code == 404
+        stale = api.get(f"/items/{query}/similar", headers={"Authorization": "Bearer revoked-long-ago"})
+        assert stale.status_code == 200  # a page anyone may see is served to a stale token as to anyone
 
     result = dressup("report", "experiments", "--store", str(store), "--output-dir", str(tmp_path / "reports"))
     assert "black-first" in result.output and "add-to-cart" in result.output and "100.0%" in result.output
@@ -240,3 +278,17 @@ def test_a_variant_with_feed_settings_of_its_own_serves_its_users_with_them(hm_s
     with pytest.raises(ExperimentError, match="variant 2"):
         hm_shop.set_experiments({"experiments": [{**experiment, "variants": [
             {"name": "control"}, {"name": "odd", "recommender": ["nonsense=1"]}]}]})
+
+
+def test_a_rule_the_catalog_can_no_longer_evaluate_is_skipped_not_fatal(hm_shop, caplog):
+    from dressup.store.generations import store_id
+    from dressup.users.settings import StoreSettings
+
+    query = hm_shop.generation.store.ids[0]
+    ranked = [m.id for m in hm_shop.generation.similar_to_item(query, k=10)]
+    stored = {"rules": [{"action": "hide", "when": ["season=summer"]},  # a column of an earlier catalog, say
+                        {"action": "pin", "item": ranked[-1], "slot": 1}]}
+    StoreSettings(hm_shop.events, store_id(hm_shop.store.manifest)).put("rules", stored)
+    for _ in range(2):
+        assert [m.id for m in hm_shop.generation.similar_to_item(query, k=10)][0] == ranked[-1]
+    assert sum("business rule 'hide season=summer' skipped" in r.message for r in caplog.records) == 1

@@ -22,6 +22,7 @@ purchase events on the items they were shown, into rates per variant with 95% in
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -70,9 +71,10 @@ class Experiment:
 
 
 def _name(value, what: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 64:
-        raise ExperimentError(f"{what} needs a 'name' of 1 to 64 characters, not {value!r}")
-    return value.strip()
+    """A name that is also safe in a file name (the report's chart)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+        raise ExperimentError(f"{what} needs a 'name' of 1 to 64 letters, digits, '.', '_' or '-', not {value!r}")
+    return value
 
 
 def parse_experiment(data, number: int) -> Experiment:

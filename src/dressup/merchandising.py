@@ -15,8 +15,9 @@ What each does, exactly:
 - ``hide``: items matching every condition of ``when`` are never returned on the rule's surfaces. It is a filter
   of the ranking itself, so a list still holds k items when the catalog has them.
 - ``boost`` / ``bury``: an item matching ``when`` moves ``positions`` places up (down) the ranked list; several
-  rules add up. The ranker is asked for k plus the largest boost, so an item just beyond the list can move in; items
-  buried past k leave it. Ties keep the ranker's order.
+  rules add up. Exactly: each item is sorted by its rank plus its moves, and on a tie a boosted item goes before the
+  one whose place it takes, a buried one after (so one boosted item moves exactly n places). The ranker is asked for
+  k plus the largest move, so an item just beyond the list can move in and buried ones can leave it.
 - ``pin``: ``item`` is put at ``slot`` (1 = first) when it exists, passes the request's filters and is not hidden;
   it leaves the place it had. Pins are placed in slot order after the moves; a slot past the list's end appends.
 
@@ -29,6 +30,7 @@ outfits by their proposed items; a pin has no slot there and is refused.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -187,8 +189,9 @@ class Rules:
 
     @property
     def extra(self) -> int:
-        """How many more items than k to ask the ranker for: room for boosted items to move in."""
-        return max((rule.positions for rule in self.rules if rule.action == "boost"), default=0)
+        """How many more items than k to ask the ranker for: room for boosted items to move in, and for buried ones
+        to leave."""
+        return max((rule.positions for rule in self.rules if rule.action in ("boost", "bury")), default=0)
 
     def filters(self, filters: Filters | None) -> Filters | None:
         """The request's filters with the hidden items kept out."""
@@ -218,7 +221,7 @@ class Rules:
                 shift += np.where(hits, -rule.positions if rule.action == "boost" else rule.positions, 0)
                 for i in np.flatnonzero(hits):
                     notes.setdefault(ids[i], rule)
-            order = sorted(order, key=lambda i: (i + shift[i], i))
+            order = sorted(order, key=lambda i: _place(i, shift[i]))
         listed = [ranked[i] for i in order]
         if pins:
             listed = self._pinned(state, listed, ids, filters, make, id_of, set(excluded), notes)
@@ -241,22 +244,48 @@ class Rules:
                 shift[number] += int(hits.sum()) * (-rule.positions if rule.action == "boost" else rule.positions)
                 for i in np.flatnonzero(hits):
                     notes.setdefault(ids[i], rule)
-        order = sorted(range(len(outfits)), key=lambda i: (i + shift[i], i))
+        order = sorted(range(len(outfits)), key=lambda i: _place(i, shift[i]))
         return Ranked([outfits[i] for i in order], notes)
 
     def _pinned(self, state, listed, ids, filters, make, id_of, excluded, notes):
         pins = sorted((rule for rule in self.rules if rule.action == "pin"), key=lambda rule: rule.slot)
         allowed = state.mask(self.filters(filters))
         by_id = {id_of(r): r for r in listed}
+        placed = []
         for rule in pins:
             row = int(state.rows_of([rule.item])[0])
             if row < 0 or rule.item in excluded or (allowed is not None and not allowed[row]):
                 continue  # gone from the catalog, filtered out or hidden: the slot goes to the ranking
-            entry = by_id.get(rule.item) or make(rule.item, row)
-            listed = [r for r in listed if id_of(r) != rule.item]
-            listed.insert(min(rule.slot - 1, len(listed)), entry)
-            notes[rule.item] = rule
+            if rule.item not in {r for r, _ in placed}:
+                placed.append((rule.item, rule))
+        pinned = {item for item, _ in placed}
+        listed = [r for r in listed if id_of(r) not in pinned]  # all pinned items leave their places first
+        for item, rule in placed:  # then each takes its slot, in slot order
+            listed.insert(min(rule.slot - 1, len(listed)), by_id.get(item) or make(item, int(state.rows_of([item])[0])))
+            notes[item] = rule
         return listed
+
+    def usable(self, state) -> Rules:
+        """The rules whose conditions this catalog state can evaluate (a column a later catalog lacks: the rule is
+        skipped, and logged once, rather than failing every request)."""
+        kept = []
+        for rule in self.rules:
+            try:
+                if rule.when:
+                    _rows_matching(state, rule)
+                kept.append(rule)
+            except FilterError as error:
+                logged = state.derived("unusable rules logged", set)
+                if rule not in logged:
+                    logged.add(rule)
+                    logging.getLogger(__name__).error("business rule %r skipped: %s", rule.label, error)
+        return self if len(kept) == len(self.rules) else Rules(tuple(kept))
+
+
+def _place(rank: int, shift: float) -> tuple:
+    """Sort key of an item moved by ``shift`` places: a boosted item goes ahead of the one whose place it takes, a
+    buried one behind, so that a move of n places is n places."""
+    return rank + shift, 0 if shift < 0 else 2 if shift > 0 else 1, rank
 
 
 class Ranked(list):

@@ -90,7 +90,8 @@ class Capabilities:
 
     def recommenders(self) -> list[Recommender]:
         """Every recommender built so far."""
-        return [r for r in (self._recommender, *self._variants.values()) if r is not None]
+        with self.lock:
+            return [r for r in (self._recommender, *self._variants.values()) if r is not None]
 
     def compatibility(self) -> CompatibilityModel:
         with self.lock:
@@ -186,7 +187,8 @@ class Generation:
         rules, assigned = self.rules("search", user)
         found = self.store.search_results(text, photo, k=k + rules.extra, filters=rules.filters(filters), mode=mode,
                                           state=self.state)
-        return replace(found, matches=self._ranked(rules.apply(self.state, found.matches, k, filters, _pinned_match),
+        searched = _with_understood(filters, found.understood)  # a pin also obeys "under 50", "for men" ...
+        return replace(found, matches=self._ranked(rules.apply(self.state, found.matches, k, searched, _pinned_match),
                                                    assigned))
 
     # -- business rules and experiments ------------------------------------------------------
@@ -196,7 +198,7 @@ class Generation:
         assigned = experiments.assigned(user, surface)
         for _, variant in assigned:
             rules = rules + variant.rules
-        return rules.on(surface), assigned
+        return rules.on(surface).usable(self.state), assigned
 
     @staticmethod
     def _ranked(ranked: Ranked, assigned) -> Ranked:
@@ -242,6 +244,21 @@ class Generation:
                                              images=images)
         proposed = lambda outfit: [i.id for i in outfit.items if not i.given and i.id is not None]
         return self._ranked(rules.order_outfits(self.state, outfits, proposed), assigned)
+
+
+def _with_understood(filters: Filters | None, understood: Mapping) -> Filters | None:
+    """The request's filters with those a search took from its words (price, size, gender ...)."""
+    if not understood:
+        return filters
+    filters = filters or Filters()
+    where = {name: list(values) if not isinstance(values, str) else [values] for name, values in filters.where.items()}
+    fields = {}
+    for name, value in understood.items():
+        if name in ("min_price", "max_price", "size"):
+            fields[name] = value
+        else:
+            where[name] = [value] if isinstance(value, str) else list(value)
+    return replace(filters, where=where, **fields)
 
 
 def _pinned_match(item_id: str, row: int) -> Match:

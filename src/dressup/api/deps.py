@@ -60,8 +60,9 @@ UserDep = Annotated[str, Depends(current_user)]
 
 
 def optional_user(shop: ShopDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
-    """The signed-in user when a token is sent (for experiments), None for an anonymous request."""
-    return None if credentials is None else current_user(shop, credentials)
+    """The signed-in user when a valid token is sent (for experiments), None otherwise: a stale token never breaks a
+    page anyone may see."""
+    return None if credentials is None else shop.user_for_token(credentials.credentials)
 
 
 OptionalUserDep = Annotated[str | None, Depends(optional_user)]

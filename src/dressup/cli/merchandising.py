@@ -109,6 +109,14 @@ def experiments_stop(store: StoreOption, database: DatabaseOption = None):
     console.print("no experiment is running now")
 
 
+def _rate(row: dict, metric: str) -> str:
+    """A rate and its interval, "n/a" where there is none (a variant with no impressions yet)."""
+    value, low, high = row[metric], row[f"{metric} low"], row[f"{metric} high"]
+    if value is None:
+        return "n/a"
+    return f"{value:.1%}" + (f" ({low:.1%}-{high:.1%})" if low is not None and high is not None else " (no interval)")
+
+
 @report_app.command("experiments")
 def report_experiments(
     store: StoreOption,
@@ -150,6 +158,6 @@ def report_experiments(
         print_table(f"experiment {name}", ["variant", "users", "impressions", "clicks", "click-through", "add-to-cart",
                                            "purchase"],
                     [{**{c: row[c] for c in ("variant", "users", "impressions", "clicks")},
-                      **{m: f"{row[m]:.1%} ({row[m + ' low']:.1%}-{row[m + ' high']:.1%})"
-                         for m in ("click-through", "add-to-cart", "purchase")}} for row in report_records(table)])
+                      **{m: _rate(row, m) for m in ("click-through", "add-to-cart", "purchase")}}
+                     for row in report_records(table)])
         console.print(f"chart: {folder / f'experiment-{name}.png'}")

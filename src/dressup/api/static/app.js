@@ -143,7 +143,7 @@ async function loadCatalog(append = false) {
   params.set("limit", state.pageSize);
   params.set("offset", offset);
   const grid = $("#catalog-grid");
-  state.loadingMore = append;
+  state.loadingMore = true;  // no page is added by scrolling while any catalog page is on its way
   try {
     const page = await loading(grid, () => api(`/items?${params}`));
     if (turn !== state.turn) return;
@@ -153,7 +153,7 @@ async function loadCatalog(append = false) {
     $("#catalog-summary").textContent = `${page.total} items`;
     $("#more").hidden = state.offset + page.items.length >= page.total;
     say("");
-  } catch (error) { say(error.message); } finally { state.loadingMore = false; }
+  } catch (error) { say(error.message); } finally { if (turn === state.turn) state.loadingMore = false; }
 }
 
 // -- text search: results as the shopper types -------------------------------------------------------
@@ -181,6 +181,7 @@ async function searchText(reveal = true) {
     const found = await loading($("#catalog-grid"), () => api(`/search?${params}`));
     if (turn !== state.turn) return;  // the shopper typed on meanwhile
     fill($("#catalog-grid"), found.items);
+    state.loadingMore = false;
     const how = describe(found);
     $("#catalog-summary").textContent = found.items.length
       ? `${found.items.length} results for “${text}”${how ? ` (${how})` : ""}` : `Nothing matches “${text}”`;
@@ -313,6 +314,11 @@ async function openProduct(itemId) {
   show("product");
   state.product = itemId;
   const view = $("#product");
+  for (const id of ["#product-title", "#product-price"]) $(id).textContent = "";
+  for (const id of ["#product-details", "#product-similar", "#product-outfits"]) $(id).replaceChildren();
+  $("#product-photo").removeAttribute("src");
+  $("#product-photo").alt = "";
+  $("#product-like").onclick = $("#product-add").onclick = null;  // never the previous product's
   try {
     const item = await loading(view, () => api(`/items/${encodeURIComponent(itemId)}`));
     if (state.product !== itemId) return;
@@ -524,6 +530,7 @@ function outfitRow(outfit, number) {
 async function completeOutfits() {
   if (!state.cart.length) return say("Put an item in the cart first.");
   const cart = state.cart.slice();
+  state.outfitsShown = true;  // a cart change meanwhile asks again
   try {
     const request = {items: cart, n: 3};
     const gender = filterObject().gender;  // the category filter is for browsing: an outfit needs other categories
@@ -532,7 +539,6 @@ async function completeOutfits() {
     if (budget) request.budget = budget;
     const result = await loading($("#outfits"), () => api("/outfits", {method: "POST", json: request}));
     if (cart.join() !== state.cart.join()) return;  // the cart changed meanwhile: its own outfits are on their way
-    state.outfitsShown = true;
     $("#outfits").replaceChildren(...result.outfits.map((outfit, number) => outfitRow(outfit, number)));
     say(result.outfits.length ? "" : "No outfit fits these items and filters.");
   } catch (error) { say(error.message); }
