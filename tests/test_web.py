@@ -108,7 +108,9 @@ def cards(page, grid: str) -> list[str]:
 
 
 def images_rendered(page, grid: str) -> bool:
-    """Every image of the grid loaded and decoded (a broken image has naturalWidth 0)."""
+    """Every image of the grid loaded and decoded (a broken image has naturalWidth 0); lazy ones below the fold are
+    asked for first."""
+    page.locator(f"{grid} img").evaluate_all("images => images.forEach(i => { i.loading = 'eager'; })")
     page.wait_for_function(f"[...document.querySelectorAll('{grid} img')].every(i => i.complete)")
     return page.locator(f"{grid} img").evaluate_all("images => images.length > 0 && images.every(i => i.naturalWidth > 0)")
 
