@@ -25,12 +25,13 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from .errors import DressUpError
-from .merchandising import SURFACES, RuleError, Rules
+from .merchandising import SURFACES, RuleError, Rules, parse_surfaces
 from .recommenders import RecommenderConfig
 from .recommenders.base import RecommendError
 
@@ -60,9 +61,13 @@ class Experiment:
         """The user's variant: the same on every call, worker and node."""
         digest = hashlib.sha256(f"{self.name}/{user}".encode()).digest()
         point = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+        return self.variants[min(int(np.searchsorted(self._bounds, point, side="right")), len(self.variants) - 1)]
+
+    @cached_property  # asked on every request of a signed-in user
+    def _bounds(self) -> np.ndarray:
+        """Where each variant's share of [0, 1) ends."""
         weights = np.array([v.weight for v in self.variants])
-        bounds = np.cumsum(weights) / weights.sum()
-        return self.variants[min(int(np.searchsorted(bounds, point, side="right")), len(self.variants) - 1)]
+        return np.cumsum(weights) / weights.sum()
 
     def to_json(self) -> dict:
         return {"name": self.name, "surfaces": list(self.surfaces),
@@ -82,18 +87,14 @@ def parse_experiment(data, number: int) -> Experiment:
     if not isinstance(data, Mapping) or set(data) - {"name", "surfaces", "variants"}:
         raise ExperimentError(f"{where}: an experiment is an object with 'name', 'variants' and optional 'surfaces'")
     name = _name(data.get("name"), where)
-    surfaces = data.get("surfaces", list(SURFACES))
-    if isinstance(surfaces, str):
-        surfaces = [surfaces]
-    if not isinstance(surfaces, list) or not surfaces or any(s not in SURFACES for s in surfaces):
-        raise ExperimentError(f"{where}: surfaces must be some of {', '.join(SURFACES)}, not {surfaces!r}")
+    surfaces = parse_surfaces(data.get("surfaces", list(SURFACES)), where, ExperimentError)
     variants = data.get("variants")
     if not isinstance(variants, list) or not 2 <= len(variants) <= MAX_VARIANTS:
         raise ExperimentError(f"{where}: give 2 to {MAX_VARIANTS} variants")
     parsed = tuple(_variant(v, f"{where}, variant {i}") for i, v in enumerate(variants, 1))
     if len({v.name for v in parsed}) != len(parsed):
         raise ExperimentError(f"{where}: two variants have the same name")
-    return Experiment(name, parsed, tuple(dict.fromkeys(surfaces)))
+    return Experiment(name, parsed, surfaces)
 
 
 def _variant(data, where: str) -> Variant:
@@ -145,8 +146,14 @@ class Experiments:
             return []
         return [(e, e.variant_for(user)) for e in self.experiments if surface in e.surfaces]
 
-    def named(self, name: str) -> Experiment | None:
-        return next((e for e in self.experiments if e.name == name), None)
+    def check(self, state) -> None:
+        """Refuse variants whose rules name a column this catalog lacks (before they are stored)."""
+        for experiment in self.experiments:
+            for variant in experiment.variants:
+                try:
+                    variant.rules.check(state)
+                except RuleError as error:
+                    raise ExperimentError(f"experiment {experiment.name!r}, variant {variant.name!r}: {error}") from None
 
 
 NO_EXPERIMENTS = Experiments()

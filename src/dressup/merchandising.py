@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TypeVar
 
 import numpy as np
@@ -65,7 +66,7 @@ class Rule:
     surfaces: tuple[str, ...] = SURFACES
     name: str = ""  # shown in explanations ("promoted: summer sale"); by default the action and its condition
 
-    @property
+    @cached_property  # read on every request that hides items: parsed once
     def condition(self) -> Filters:
         return Filters.parse(self.when, include_unavailable=True)
 
@@ -102,22 +103,27 @@ def parse_rule(data, number: int) -> Rule:
         when = [when]
     if not isinstance(when, list) or not all(isinstance(w, str) and w.strip() for w in when):
         raise RuleError(f"{where}: 'when' is a list of conditions like \"brand=Mango\" or \"margin>=0.4\"")
-    surfaces = data.get("surfaces", [s for s in SURFACES if s != "outfits" or action != "pin"])  # outfits have no slots
-    if isinstance(surfaces, str):
-        surfaces = [surfaces]
-    if not isinstance(surfaces, list) or not surfaces or any(s not in SURFACES for s in surfaces):
-        raise RuleError(f"{where}: surfaces must be some of {', '.join(SURFACES)}, not {surfaces!r}")
+    default = [s for s in SURFACES if s != "outfits" or action != "pin"]  # outfits have no slots to pin to
+    surfaces = parse_surfaces(data.get("surfaces", default), where, RuleError)
     name = data.get("name", "")
     if not isinstance(name, str) or len(name) > 200:
         raise RuleError(f"{where}: 'name' is a text of up to 200 characters")
     rule = Rule(action, tuple(w.strip() for w in when), _count(data, "positions", where), data.get("item"),
-                _count(data, "slot", where) or None, tuple(dict.fromkeys(surfaces)), name)
+                _count(data, "slot", where) or None, surfaces, name)
     _check_action(rule, where)
     try:
         Filters.parse(rule.when)
     except FilterError as error:
         raise RuleError(f"{where}: {error}") from None
     return rule
+
+
+def parse_surfaces(value, where: str, error: type[DressUpError]) -> tuple[str, ...]:
+    """Surfaces from JSON (one name or a list of them), each once; ``error`` says what is wrong with them."""
+    surfaces = [value] if isinstance(value, str) else value
+    if not isinstance(surfaces, list) or not surfaces or any(s not in SURFACES for s in surfaces):
+        raise error(f"{where}: surfaces must be some of {', '.join(SURFACES)}, not {value!r}")
+    return tuple(dict.fromkeys(surfaces))
 
 
 def _count(data: Mapping, key: str, where: str) -> int:
@@ -183,7 +189,7 @@ class Rules:
         for number, rule in enumerate(self.rules, 1):
             try:
                 if rule.when:
-                    state.mask(rule.condition)
+                    _rows_matching(state, rule)
             except FilterError as error:
                 raise RuleError(f"rule {number}: {error}") from None
 
@@ -206,62 +212,55 @@ class Rules:
         """The first k of ``ranked`` (best first) after the moves and pins; ``make(id, row)`` builds a pinned item's
         entry when the ranker did not return it; ``excluded``: ids never pinned (a product page's own product).
         The result's ``notes`` say which rule placed or moved an item (the first that matched it)."""
-        moves = [rule for rule in self.rules if rule.action in ("boost", "bury")]
         pins = sorted((rule for rule in self.rules if rule.action == "pin"), key=lambda rule: rule.slot)
-        if not moves and not pins:
+        if not pins and not self._moves:
             return Ranked(list(ranked[:k]))
         ids = [id_of(r) for r in ranked]
         notes: dict[str, Rule] = {}
-        order = list(range(len(ranked)))
-        if moves:
-            rows = state.rows_of(ids)
-            shift = np.zeros(len(ids))
-            for rule in moves:
-                hits = _rows_matching(state, rule)[np.maximum(rows, 0)] & (rows >= 0)
-                shift += np.where(hits, -rule.positions if rule.action == "boost" else rule.positions, 0)
-                for i in np.flatnonzero(hits):
-                    notes.setdefault(ids[i], rule)
-            order = sorted(order, key=lambda i: _place(i, shift[i]))
-        listed = [ranked[i] for i in order]
+        shift = self._shifts(state, ids, notes)
+        listed = [ranked[i] for i in sorted(range(len(ranked)), key=lambda i: _place(i, shift[i]))]
         if pins:
-            listed = self._pinned(state, listed, ids, filters, make, id_of, set(excluded), notes)
+            listed = self._pinned(state, pins, listed, filters, make, id_of, set(excluded), notes)
         chosen = listed[:k]
         kept = {id_of(r) for r in chosen}
         return Ranked(chosen, {i: note for i, note in notes.items() if i in kept})
 
     def order_outfits(self, state, outfits: Sequence[T], proposed: Callable[[T], Sequence[str]]) -> Ranked:
         """Outfits reordered by the boosts and buries of the items they propose (``proposed(outfit)``: their ids)."""
-        moves = [rule for rule in self.rules if rule.action in ("boost", "bury")]
-        if not moves:
+        if not self._moves:
             return Ranked(list(outfits))
         notes: dict[str, Rule] = {}
-        shift = np.zeros(len(outfits))
-        for number, outfit in enumerate(outfits):
-            ids = list(proposed(outfit))
-            rows = state.rows_of(ids) if ids else np.zeros(0, int)
-            for rule in moves:
-                hits = _rows_matching(state, rule)[np.maximum(rows, 0)] & (rows >= 0)
-                shift[number] += int(hits.sum()) * (-rule.positions if rule.action == "boost" else rule.positions)
-                for i in np.flatnonzero(hits):
-                    notes.setdefault(ids[i], rule)
-        order = sorted(range(len(outfits)), key=lambda i: _place(i, shift[i]))
-        return Ranked([outfits[i] for i in order], notes)
+        shift = [self._shifts(state, list(proposed(outfit)), notes).sum() for outfit in outfits]
+        return Ranked([outfits[i] for i in sorted(range(len(outfits)), key=lambda i: _place(i, shift[i]))], notes)
 
-    def _pinned(self, state, listed, ids, filters, make, id_of, excluded, notes):
-        pins = sorted((rule for rule in self.rules if rule.action == "pin"), key=lambda rule: rule.slot)
+    @property
+    def _moves(self) -> list[Rule]:
+        return [rule for rule in self.rules if rule.action in ("boost", "bury")]
+
+    def _shifts(self, state, ids: list[str], notes: dict[str, Rule]) -> np.ndarray:
+        """How many places each item moves (negative: up), noting the first rule that moved it."""
+        shift = np.zeros(len(ids))
+        rows = state.rows_of(ids) if ids else np.zeros(0, int)
+        for rule in self._moves:
+            hits = _rows_matching(state, rule)[np.maximum(rows, 0)] & (rows >= 0)
+            shift[hits] += -rule.positions if rule.action == "boost" else rule.positions
+            for i in np.flatnonzero(hits):
+                notes.setdefault(ids[i], rule)
+        return shift
+
+    def _pinned(self, state, pins: list[Rule], listed, filters, make, id_of, excluded, notes):
+        """``listed`` with each usable pin's item at its slot."""
         allowed = state.mask(self.filters(filters))
-        by_id = {id_of(r): r for r in listed}
-        placed = []
+        placed: dict[str, tuple[Rule, int]] = {}  # item: its first pin (the lowest slot), and its row
         for rule in pins:
             row = int(state.rows_of([rule.item])[0])
             if row < 0 or rule.item in excluded or (allowed is not None and not allowed[row]):
                 continue  # gone from the catalog, filtered out or hidden: the slot goes to the ranking
-            if rule.item not in {r for r, _ in placed}:
-                placed.append((rule.item, rule))
-        pinned = {item for item, _ in placed}
-        listed = [r for r in listed if id_of(r) not in pinned]  # all pinned items leave their places first
-        for item, rule in placed:  # then each takes its slot, in slot order
-            listed.insert(min(rule.slot - 1, len(listed)), by_id.get(item) or make(item, int(state.rows_of([item])[0])))
+            placed.setdefault(rule.item, (rule, row))
+        by_id = {id_of(r): r for r in listed}
+        listed = [r for r in listed if id_of(r) not in placed]  # all pinned items leave their places first
+        for item, (rule, row) in placed.items():  # then each takes its slot, in slot order
+            listed.insert(min(rule.slot - 1, len(listed)), by_id.get(item) or make(item, row))
             notes[item] = rule
         return listed
 

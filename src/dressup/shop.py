@@ -28,10 +28,10 @@ from PIL import Image
 
 from .catalog import Item, split_sizes
 from .errors import DressUpError
-from .experiments import NO_EXPERIMENTS, Experiment, ExperimentError, Experiments, Variant
+from .experiments import NO_EXPERIMENTS, Experiment, Experiments, Variant, experiment_report
 from .images import MAX_PIXELS, UPLOAD_FORMATS, ImageInput, load_image
 from .looks import LOOK_SIDE
-from .merchandising import NO_RULES, Ranked, RuleError, Rules
+from .merchandising import NO_RULES, Ranked, Rules
 from .outfits import CompatibilityModel, NoOutfitModelError, OutfitModel
 from .recommenders import Recommendation, Recommender, RecommenderConfig, create_recommender
 from .recommenders.base import HISTORY_EVENTS
@@ -42,7 +42,7 @@ from .tagging import DEFAULT_TAGGER, Tag, Tagger, ZeroShotTagger, checked_labels
 from .users import EventStore
 from .users.database import TOKEN_LIFETIME
 from .users.engines import DATABASE_FILE
-from .users.settings import StoreSettings, record_exposures
+from .users.settings import StoreSettings, exposures, later_events, record_exposures
 
 FACET_FIELDS = ("category", "gender", "colour", "subcategory", "brand")
 
@@ -187,9 +187,9 @@ class Generation:
         rules, assigned = self.rules("search", user)
         found = self.store.search_results(text, photo, k=k + rules.extra, filters=rules.filters(filters), mode=mode,
                                           state=self.state)
-        searched = _with_understood(filters, found.understood)  # a pin also obeys "under 50", "for men" ...
-        return replace(found, matches=self._ranked(rules.apply(self.state, found.matches, k, searched, _pinned_match),
-                                                   assigned))
+        # a pin also obeys the filters the words became ("under 50", "for men")
+        return replace(found, matches=self._ranked(rules.apply(self.state, found.matches, k, found.filters,
+                                                               _pinned_match), assigned))
 
     # -- business rules and experiments ------------------------------------------------------
     def rules(self, surface: str, user: str | None = None) -> tuple[Rules, list[tuple[Experiment, Variant]]]:
@@ -242,23 +242,7 @@ class Generation:
         rules, assigned = self.rules("outfits", user)
         outfits = self.outfit_model.complete(list(items), n=n, filters=rules.filters(filters), budget=budget,
                                              images=images)
-        proposed = lambda outfit: [i.id for i in outfit.items if not i.given and i.id is not None]
-        return self._ranked(rules.order_outfits(self.state, outfits, proposed), assigned)
-
-
-def _with_understood(filters: Filters | None, understood: Mapping) -> Filters | None:
-    """The request's filters with those a search took from its words (price, size, gender ...)."""
-    if not understood:
-        return filters
-    filters = filters or Filters()
-    where = {name: list(values) if not isinstance(values, str) else [values] for name, values in filters.where.items()}
-    fields = {}
-    for name, value in understood.items():
-        if name in ("min_price", "max_price", "size"):
-            fields[name] = value
-        else:
-            where[name] = [value] if isinstance(value, str) else list(value)
-    return replace(filters, where=where, **fields)
+        return self._ranked(rules.order_outfits(self.state, outfits, lambda outfit: outfit.proposed), assigned)
 
 
 def _pinned_match(item_id: str, row: int) -> Match:
@@ -402,15 +386,17 @@ class Shop:
     def set_experiments(self, data) -> Experiments:
         """Check and store the running experiments (an `ExperimentError` leaves the old ones)."""
         experiments = Experiments.from_json(data)
-        for experiment in experiments.experiments:
-            for variant in experiment.variants:
-                try:
-                    variant.rules.check(self.generation.state)
-                except RuleError as error:
-                    raise ExperimentError(f"experiment {experiment.name!r}, variant {variant.name!r}: {error}") from None
+        experiments.check(self.generation.state)
         self._settings(create=True).put("experiments", experiments.to_json())
         self._refresh_settings()
         return experiments
+
+    def experiment_report(self, name: str) -> pd.DataFrame | None:
+        """An experiment's rates per variant (`dressup.experiments.experiment_report`); None before any impression."""
+        exposed = exposures(self.events, name)
+        if exposed.empty:
+            return None
+        return experiment_report(exposed, later_events(self.events, name, ["cart", "purchase"]))
 
     def record_impressions(self, user: str, surface: str, served: Ranked, ids: Sequence[str]) -> None:
         """What the experiments' variants showed a signed-in user (``served.assigned``: their variants)."""

@@ -68,15 +68,21 @@ def optional_user(shop: ShopDep, credentials: Annotated[HTTPAuthorizationCredent
 OptionalUserDep = Annotated[str | None, Depends(optional_user)]
 
 
-def record_shown(generation: Generation, user: str | None, surface: str, served) -> None:
-    """Record, for a signed-in user in running experiments, the items a surface showed them (impressions)."""
-    if user is not None and getattr(served, "assigned", None):
-        generation.capabilities.shop.record_impressions(user, surface, served, [entry.id for entry in served])
+def _in_experiment(user: str | None, served) -> bool:
+    return user is not None and bool(getattr(served, "assigned", None))
+
+
+def record_shown(generation: Generation, user: str | None, surface: str, served, ids=None) -> None:
+    """Record, for a signed-in user in running experiments, the items a surface showed them (impressions): those of
+    ``served``, or ``ids``."""
+    if _in_experiment(user, served):
+        shown_ids = [entry.id for entry in served] if ids is None else ids
+        generation.capabilities.shop.record_impressions(user, surface, served, shown_ids)
 
 
 async def shown(generation: Generation, user: str | None, surface: str, served) -> None:
     """`record_shown` from an async route: a database write only when an experiment runs, off the event loop."""
-    if user is not None and getattr(served, "assigned", None):
+    if _in_experiment(user, served):
         await run_in_threadpool(record_shown, generation, user, surface, served)
 
 

@@ -21,16 +21,19 @@ from ..tagging import Tag
 # each item's JSON, serialised once per store generation (the hot path of a product page); by id, since rows change
 # meaning when the store changes, and dropped with its generation
 _ITEM_JSON: WeakKeyDictionary[Generation, dict[str, bytes]] = WeakKeyDictionary()
-_TITLES: WeakKeyDictionary[Generation, dict[str, str]] = WeakKeyDictionary()
-_CATEGORIES: WeakKeyDictionary[Generation, dict[str, str]] = WeakKeyDictionary()
+_FIELDS: WeakKeyDictionary[Generation, dict[tuple[str, str], str]] = WeakKeyDictionary()
+
+
+def _field(generation: Generation, item_id: str, name: str) -> str:
+    """One field of an item (its title, its category), read once per generation: explanations name items."""
+    fields = _FIELDS.setdefault(generation, {})
+    if (name, item_id) not in fields:
+        fields[name, item_id] = getattr(generation.item(item_id), name)
+    return fields[name, item_id]
 
 
 def _title(generation: Generation, item_id: str) -> str:
-    """An item's title, read once per generation (a feed names the user's items its items follow from)."""
-    titles = _TITLES.setdefault(generation, {})
-    if item_id not in titles:
-        titles[item_id] = generation.item(item_id).title
-    return titles[item_id]
+    return _field(generation, item_id, "title")
 
 
 CATEGORY_REASON = SCORES["favourite_categories"].reason
@@ -40,11 +43,8 @@ def _reason(generation: Generation, r: Recommendation, rule: Rule | None) -> str
     """A feed item's reason in the shopper's words: "popular in Dresses" rather than "popular in your categories"."""
     if rule is not None and rule.action == "pin":
         return "promoted"
-    if r.reason == CATEGORY_REASON:
-        categories = _CATEGORIES.setdefault(generation, {})
-        if r.id not in categories:
-            categories[r.id] = generation.item(r.id).category
-        return f"popular in {categories[r.id]}" if categories[r.id] else r.reason
+    if r.reason == CATEGORY_REASON and (category := _field(generation, r.id, "category")):
+        return f"popular in {category}"
     return r.reason
 
 

@@ -128,8 +128,7 @@ def report_experiments(
 ):
     """Click-through, add-to-cart and purchase rates per variant, with 95% intervals (bootstrap over users), as a
     table, a JSON report and a PNG chart. A cart or purchase counts when its item was shown to the user first."""
-    from ..experiments import experiment_report, report_chart, report_records
-    from ..users.settings import exposures, later_events
+    from ..experiments import report_chart, report_records
 
     with user_errors():
         shop = _shop(store, database)
@@ -139,11 +138,10 @@ def report_experiments(
         folder = output_dir or store / "reports"
         reports = {}
         for name in names:
-            exposed = exposures(shop.events, name)
-            if exposed.empty:
+            table = shop.experiment_report(name)
+            if table is None:
                 errors.print(f"experiment {name}: no impressions recorded yet", highlight=False, markup=False)
                 continue
-            table = experiment_report(exposed, later_events(shop.events, name, ["cart", "purchase"]))
             reports[name] = table
             with extra_needed("eval", "the report's chart"):
                 folder.mkdir(parents=True, exist_ok=True)

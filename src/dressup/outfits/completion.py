@@ -46,6 +46,11 @@ class CompletedOutfit:
     look: str | None = None  # the stylists' outfit id
 
     @property
+    def proposed(self) -> list[str]:
+        """The ids of the catalog items the outfit adds to the given ones."""
+        return [i.id for i in self.items if not i.given and i.id is not None]
+
+    @property
     def total_price(self) -> float | None:
         prices = [i.price for i in self.items if i.price is not None]
         return float(sum(prices)) if prices else None

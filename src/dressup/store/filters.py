@@ -169,11 +169,9 @@ class FilterIndex:
 
     def _all_of(self, filters: Filters) -> np.ndarray | None:
         """The rows matching every condition of ``filters``, in stock or not (None: filters with no condition)."""
-        known, whole = self._known, self._whole
-        matching = self.mask(Filters(where=filters.where, exclude=filters.exclude, at_least=filters.at_least,
-                                     at_most=filters.at_most, include_unavailable=True), known=None if whole else known)
-        self._known, self._whole = known, whole
-        return matching
+        conditions = Filters(where=filters.where, exclude=filters.exclude, at_least=filters.at_least,
+                             at_most=filters.at_most, include_unavailable=True)
+        return self.mask(conditions, known=None if self._whole else self._known)  # the same catalog as the outer call
 
     def _numbers(self, name: str) -> np.ndarray:
         """A column's values as numbers (NaN where a value is missing or not a number), kept once read."""

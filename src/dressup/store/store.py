@@ -64,6 +64,7 @@ class SearchResults:
     understood: dict
     searched: str
     preferred: dict = field(default_factory=dict)
+    filters: Filters | None = None  # what the search was filtered by: the request's filters and those its words became
 
 
 @dataclass(frozen=True)
@@ -356,7 +357,8 @@ class Store:
                 scores = (scores + 1.0).astype(np.float32)
         else:
             rows, scores = self._ranked(state, query.text, keywords, photo, words, allowed, k)
-        return SearchResults(self._matches(state, rows, scores), mode, query.understood, query.text, query.preferred)
+        return SearchResults(self._matches(state, rows, scores), mode, query.understood, query.text, query.preferred,
+                             query.filters)
 
     def _text_vector(self, text: str, mode: str, with_photo: bool) -> np.ndarray | None:
         """The text tower's query vector in the index's space, when the mode ranks by it and the store has a tower."""

@@ -89,12 +89,9 @@ def put_experiments(shop: ShopDep, body: schemas.ExperimentsBody) -> schemas.Exp
 @router.get("/admin/experiments/{name}/report", tags=["merchandising"])
 def experiment_report(shop: ShopDep, name: Annotated[str, Path(max_length=64)]) -> schemas.ExperimentReport:
     """Click-through, add-to-cart and purchase rates per variant with 95% intervals (bootstrap over users)."""
-    from ...experiments import experiment_report as report
     from ...experiments import report_records
-    from ...users.settings import exposures, later_events
 
-    exposed = exposures(shop.events, name)
-    if exposed.empty:
+    table = shop.experiment_report(name)
+    if table is None:
         raise HTTPException(404, f"experiment {name!r} has recorded no impressions")
-    table = report(exposed, later_events(shop.events, name, ["cart", "purchase"]))
     return {"experiment": name, "variants": report_records(table)}

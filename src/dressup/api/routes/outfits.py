@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from .. import schemas
-from ..deps import GenerationDep, OptionalUserDep, to_filters
+from ..deps import GenerationDep, OptionalUserDep, record_shown, to_filters
 from ..present import outfits_out
 from ..protection import rate_limited
 
@@ -15,7 +15,5 @@ def complete_outfits(generation: GenerationDep, request: schemas.OutfitRequest, 
     """Complete outfits around the items of a cart or wardrobe (filters apply to the added items), after the business
     rules: hidden items are never proposed, boosts and buries reorder the outfits."""
     served = generation.outfits(request.items, request.n, to_filters(request), request.budget, user=user)
-    if user is not None and served.assigned:
-        proposed = [i.id for outfit in served for i in outfit.items if not i.given and i.id is not None]
-        generation.capabilities.shop.record_impressions(user, "outfits", served, list(dict.fromkeys(proposed)))
+    record_shown(generation, user, "outfits", served, list(dict.fromkeys(i for outfit in served for i in outfit.proposed)))
     return outfits_out(generation, served)

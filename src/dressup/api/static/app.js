@@ -533,9 +533,8 @@ async function completeOutfits() {
   state.outfitsShown = true;  // a cart change meanwhile asks again
   try {
     const request = {items: cart, n: 3};
-    const gender = filterObject().gender;  // the category filter is for browsing: an outfit needs other categories
+    const {gender, max_price: budget} = filterObject();  // not the category: an outfit needs other categories
     if (gender) request.gender = gender;
-    const budget = filterObject().max_price;
     if (budget) request.budget = budget;
     const result = await loading($("#outfits"), () => api("/outfits", {method: "POST", json: request}));
     if (cart.join() !== state.cart.join()) return;  // the cart changed meanwhile: its own outfits are on their way
